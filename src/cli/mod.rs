@@ -1,0 +1,171 @@
+//! The command line: `run`, `status`, `init`. Raw arguments become settings
+//! here; the work is done by the library modules, and engine events are
+//! rendered by [`progress`].
+
+pub mod progress;
+
+use crate::copy::{self, Events};
+use crate::journal;
+use crate::plan::Plan;
+use crate::report;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit code: everything worked.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: some image failed (or a blocker was found).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad plan or usage.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: interrupted (Ctrl-C).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Moves container images between registries, from a plan file.
+#[derive(Parser, Debug)]
+#[command(name = "rahti-migrate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Copy every image of the plan; resumes from the journal.
+    Run {
+        /// The plan file (migration.toml).
+        plan: PathBuf,
+        /// Blob transfers in flight (overrides [options] concurrency).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: Option<u16>,
+        /// Plain log lines instead of progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Show what the journal says: done, failed, pending.
+    Status {
+        /// The plan file.
+        plan: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Print a commented starter plan.
+    Init,
+}
+
+/// Output formats of `status`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A table.
+    Text,
+    /// JSON with stable keys.
+    Json,
+}
+
+/// The commented starter plan printed by `init`.
+pub const STARTER_PLAN: &str = include_str!("../../migration.toml.example");
+
+fn load_plan(path: &std::path::Path) -> Result<Plan, i32> {
+    Plan::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub async fn main(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Init => {
+            print!("{STARTER_PLAN}");
+            EXIT_OK
+        }
+        Command::Status { plan, format } => {
+            let plan = match load_plan(&plan) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let (replay, _) = match journal::read(&plan.options.journal) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_FAILED;
+                }
+            };
+            let s = report::status(&replay);
+            match format {
+                OutputFormat::Text => print!("{}", report::render_status_text(&s)),
+                OutputFormat::Json => match serde_json::to_string_pretty(&s) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_FAILED;
+                    }
+                },
+            }
+            if s.totals.failed > 0 {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
+            }
+        }
+        Command::Run {
+            plan,
+            concurrency,
+            no_progress,
+        } => {
+            let mut plan = match load_plan(&plan) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            if let Err(e) = plan.preflight() {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+            if let Some(c) = concurrency {
+                plan.options.concurrency = c as usize;
+            }
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let fancy = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let renderer = tokio::spawn(progress::render(rx, fancy));
+            let result = tokio::select! {
+                r = copy::run(&plan, Events::new(tx)) => Some(r),
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            // The engine (and its event sender) is gone: the renderer ends.
+            let _ = renderer.await;
+            match result {
+                None => {
+                    eprintln!("interrupted: in-flight uploads abandoned; the journal holds every verified step; run again to resume");
+                    EXIT_INTERRUPTED
+                }
+                Some(Err(e)) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+                Some(Ok(summary)) => {
+                    eprintln!(
+                        "{} copied, {} already done, {} failed; blobs: {} uploaded ({}), {} mounted, {} already present",
+                        summary.copied,
+                        summary.skipped,
+                        summary.failed.len(),
+                        summary.blobs_uploaded,
+                        report::human_bytes(summary.bytes_uploaded),
+                        summary.blobs_mounted,
+                        summary.blobs_skipped
+                    );
+                    if summary.failed.is_empty() {
+                        EXIT_OK
+                    } else {
+                        eprintln!("failed:");
+                        for f in &summary.failed {
+                            eprintln!("  {}: {}", f.source, f.error);
+                        }
+                        EXIT_FAILED
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Expansion: a validated plan plus the source's tag lists become the list
+//! of tag jobs, in a stable order (plan order, then tags sorted). Second
+//! step of the flow, between `plan` and `copy`.
+
+use crate::plan::{Format, ImageSpec, Plan, Platforms};
+use crate::registry::{Client, RegistryError};
+
+/// One tag to migrate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagJob {
+    /// Which `[[images]]` entry it came from.
+    pub spec_index: usize,
+    /// Source repository.
+    pub source_repo: String,
+    /// Target repository.
+    pub target_repo: String,
+    /// The tag (same name in both).
+    pub tag: String,
+    /// Manifest format.
+    pub format: Format,
+    /// Platforms to copy.
+    pub platforms: Platforms,
+}
+
+impl TagJob {
+    /// `repo:tag` in the source.
+    pub fn source_ref(&self) -> String {
+        format!("{}:{}", self.source_repo, self.tag)
+    }
+    /// `repo:tag` in the target.
+    pub fn target_ref(&self) -> String {
+        format!("{}:{}", self.target_repo, self.tag)
+    }
+}
+
+/// An `[[images]]` entry whose tags could not be listed.
+#[derive(Debug)]
+pub struct ExpandFailure {
+    /// The entry.
+    pub spec_index: usize,
+    /// Source repository.
+    pub source_repo: String,
+    /// Target repository.
+    pub target_repo: String,
+    /// Why.
+    pub error: RegistryError,
+}
+
+/// The tags of `spec` selected from `all_tags`, sorted.
+pub fn select_tags(spec: &ImageSpec, all_tags: &[String]) -> Vec<String> {
+    let mut tags: Vec<String> = all_tags
+        .iter()
+        .filter(|t| spec.wants_tag(t))
+        .cloned()
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// Lists the tags of every `[[images]]` entry and selects the wanted ones.
+/// An entry that cannot be listed is reported and the rest go on.
+pub async fn expand(plan: &Plan, source: &Client) -> (Vec<TagJob>, Vec<ExpandFailure>) {
+    let lists =
+        futures::future::join_all(plan.images.iter().map(|s| source.tag_list(&s.source))).await;
+    let mut jobs = Vec::new();
+    let mut failures = Vec::new();
+    for (spec, list) in plan.images.iter().zip(lists) {
+        match list {
+            Ok(all) => {
+                for tag in select_tags(spec, &all) {
+                    jobs.push(TagJob {
+                        spec_index: spec.index,
+                        source_repo: spec.source.clone(),
+                        target_repo: spec.target.clone(),
+                        tag,
+                        format: spec.format,
+                        platforms: spec.platforms.clone(),
+                    });
+                }
+            }
+            Err(error) => failures.push(ExpandFailure {
+                spec_index: spec.index,
+                source_repo: spec.source.clone(),
+                target_repo: spec.target.clone(),
+                error,
+            }),
+        }
+    }
+    (jobs, failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_and_sorts() {
+        let plan = Plan::parse(
+            std::path::Path::new("p.toml"),
+            r#"version = 1
+[source]
+registry = "a"
+[target]
+registry = "b"
+[[images]]
+source = "x/y"
+tags = ["v*", "latest"]
+exclude_tags = ["*-rc"]
+"#,
+        )
+        .expect("plan");
+        let all: Vec<String> = ["v2", "latest", "v1", "v3-rc", "dev", "v1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            select_tags(&plan.images[0], &all),
+            vec!["latest", "v1", "v2"]
+        );
+    }
+}

@@ -1,0 +1,393 @@
+//! The journal: an append-only file of JSON records, one a line, each
+//! fsync'd before the step it records counts as done. A record is written
+//! only after the target accepted the content and its digest checked out,
+//! so replaying the journal never claims more than is true. A torn last
+//! line (the process was killed mid-write) is dropped on open. Sits after
+//! the copy engine in the flow; `status` and resume read it back.
+
+use crate::oci::Digest;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{BufRead, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The journal format version written in the header.
+pub const JOURNAL_VERSION: u32 = 1;
+
+/// How a blob came to be in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobHow {
+    /// Streamed from the source.
+    Uploaded,
+    /// Mounted from another target repository.
+    Mounted,
+    /// Already there.
+    Present,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    /// First line: which registries this journal is about.
+    Header {
+        /// Format version.
+        version: u32,
+        /// Source registry host.
+        source_registry: String,
+        /// Target registry host.
+        target_registry: String,
+    },
+    /// A tag is about to be copied (source digest resolved).
+    Planned {
+        /// `repo:tag` in the source.
+        source: String,
+        /// What the tag pointed at.
+        source_digest: Digest,
+        /// `repo:tag` in the target.
+        target: String,
+        /// Format name.
+        format: String,
+    },
+    /// A blob is in a target repository and was verified.
+    Blob {
+        /// Target repository.
+        repo: String,
+        /// Blob digest.
+        digest: Digest,
+        /// Bytes.
+        size: u64,
+        /// How it got there.
+        how: BlobHow,
+    },
+    /// A manifest was pushed by digest and the registry agreed on it.
+    Manifest {
+        /// Target repository.
+        repo: String,
+        /// Its digest.
+        digest: Digest,
+    },
+    /// A tag was pushed last, pointing at a complete image.
+    Done {
+        /// `repo:tag` in the source.
+        source: String,
+        /// Source manifest digest.
+        source_digest: Digest,
+        /// `repo:tag` in the target.
+        target: String,
+        /// Target manifest digest.
+        target_digest: Digest,
+        /// Format name.
+        format: String,
+    },
+    /// A tag (or a whole repository, when its tags could not be listed)
+    /// failed; nothing was tagged.
+    Failed {
+        /// `repo:tag` (or `repo`) in the source.
+        source: String,
+        /// Source digest, when it was resolved.
+        source_digest: Option<Digest>,
+        /// `repo:tag` (or `repo`) in the target.
+        target: String,
+        /// The error, without secrets.
+        error: String,
+    },
+}
+
+/// Journal trouble.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Reading or writing failed.
+    #[error("journal {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The journal belongs to another migration.
+    #[error("journal {} was written for target registry {found}, but the plan's target is {expected}; use another journal file for this plan", path.display())]
+    OtherTarget {
+        /// The file.
+        path: PathBuf,
+        /// The target registry in the journal.
+        found: String,
+        /// The plan's target registry.
+        expected: String,
+    },
+    /// A line in the middle does not parse (the file was edited).
+    #[error("journal {}: line {line} is not a journal record: {message}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The journal's version is newer than this build.
+    #[error("journal {} has version {found}; this build reads version {JOURNAL_VERSION}", path.display())]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+}
+
+/// What a tag's last completed copy was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoneTag {
+    /// Source digest at the time.
+    pub source_digest: Digest,
+    /// What was pushed.
+    pub target_digest: Digest,
+    /// Format used.
+    pub format: String,
+}
+
+/// What the journal says, replayed.
+#[derive(Debug, Default, Clone)]
+pub struct Replay {
+    /// Every record, in order.
+    pub records: Vec<Record>,
+    /// Completed tags by (source `repo:tag`, target `repo:tag`).
+    pub done: HashMap<(String, String), DoneTag>,
+    /// Target repositories known to hold each blob.
+    pub blobs: HashMap<Digest, Vec<String>>,
+}
+
+impl Replay {
+    fn apply(&mut self, r: &Record) {
+        match r {
+            Record::Done {
+                source,
+                source_digest,
+                target,
+                target_digest,
+                format,
+            } => {
+                self.done.insert(
+                    (source.clone(), target.clone()),
+                    DoneTag {
+                        source_digest: source_digest.clone(),
+                        target_digest: target_digest.clone(),
+                        format: format.clone(),
+                    },
+                );
+            }
+            Record::Blob { repo, digest, .. } => {
+                let v = self.blobs.entry(digest.clone()).or_default();
+                if !v.contains(repo) {
+                    v.push(repo.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads a journal without opening it for writing. A missing file is an
+/// empty journal. Returns the records and the byte length of the good part.
+pub fn read(path: &Path) -> Result<(Replay, u64), JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Replay::default(), 0)),
+        Err(e) => return Err(io(e)),
+    };
+    let mut reader = std::io::BufReader::new(f);
+    let mut replay = Replay::default();
+    let mut good_len = 0u64;
+    let mut line = Vec::new();
+    let mut n = 0;
+    let mut pending_err: Option<JournalError> = None;
+    loop {
+        line.clear();
+        let got = reader.read_until(b'\n', &mut line).map_err(io)?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        if let Some(e) = pending_err.take() {
+            // A bad line followed by more lines is not a torn tail.
+            return Err(e);
+        }
+        let complete = line.last() == Some(&b'\n');
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(r) if complete => {
+                replay.apply(&r);
+                replay.records.push(r);
+                good_len += got as u64;
+            }
+            Ok(_) => {} // no newline: torn while writing; dropped
+            Err(e) => {
+                pending_err = Some(JournalError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: n,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    if let Some(Record::Header { version, .. }) = replay.records.first() {
+        if *version > JOURNAL_VERSION {
+            return Err(JournalError::Version {
+                path: path.to_path_buf(),
+                found: *version,
+            });
+        }
+    }
+    Ok((replay, good_len))
+}
+
+/// An open journal, appended to by the engine.
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal for a migration into
+    /// `target_registry`, dropping a torn last line, and replays it.
+    pub fn open(
+        path: &Path,
+        source_registry: &str,
+        target_registry: &str,
+    ) -> Result<(Journal, Replay), JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let (replay, good_len) = read(path)?;
+        if let Some(Record::Header {
+            target_registry: found,
+            ..
+        }) = replay.records.first()
+        {
+            if found != target_registry {
+                return Err(JournalError::OtherTarget {
+                    path: path.to_path_buf(),
+                    found: found.clone(),
+                    expected: target_registry.to_string(),
+                });
+            }
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        file.set_len(good_len).map_err(io)?;
+        file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+        let j = Journal {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        };
+        if replay.records.is_empty() {
+            j.append(&Record::Header {
+                version: JOURNAL_VERSION,
+                source_registry: source_registry.to_string(),
+                target_registry: target_registry.to_string(),
+            })?;
+        }
+        Ok((j, replay))
+    }
+
+    /// Appends one record and syncs it to disk before returning.
+    pub fn append(&self, r: &Record) -> Result<(), JournalError> {
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(r).map_err(|e| io(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        let mut f = self
+            .file
+            .lock()
+            .map_err(|_| io(std::io::Error::other("journal lock poisoned")))?;
+        f.write_all(&line).map_err(io)?;
+        f.sync_data().map_err(io)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rm-journal-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&d);
+        d
+    }
+
+    fn done(tag: &str) -> Record {
+        Record::Done {
+            source: format!("a:{tag}"),
+            source_digest: Digest::of(tag.as_bytes()),
+            target: format!("b:{tag}"),
+            target_digest: Digest::of(b"t"),
+            format: "preserve".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_torn_tail() {
+        let p = tmp("torn");
+        {
+            let (j, r) = Journal::open(&p, "src", "dst").expect("open");
+            assert!(r.records.is_empty());
+            j.append(&done("v1")).expect("append");
+        }
+        // Simulate a kill mid-write.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .expect("open raw");
+        f.write_all(br#"{"kind":"done","sou"#).expect("write");
+        drop(f);
+        let (j, r) = Journal::open(&p, "src", "dst").expect("reopen");
+        assert_eq!(r.records.len(), 2);
+        assert!(r
+            .done
+            .contains_key(&("a:v1".to_string(), "b:v1".to_string())));
+        j.append(&done("v2")).expect("append after torn");
+        drop(j);
+        let (r, _) = read(&p).expect("read");
+        assert_eq!(r.records.len(), 3, "torn line replaced, not kept");
+    }
+
+    #[test]
+    fn refuses_other_target_and_corruption() {
+        let p = tmp("other");
+        drop(Journal::open(&p, "src", "dst").expect("open"));
+        let e = Journal::open(&p, "src", "elsewhere")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("written for target registry dst"), "{e}");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .expect("open raw");
+        f.write_all(b"garbage\n{\"kind\":\"manifest\",\"repo\":\"r\",\"digest\":\"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}\n").expect("write");
+        drop(f);
+        let e = read(&p).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("line 2 is not a journal record"), "{e}");
+    }
+}

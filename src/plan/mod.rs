@@ -1,0 +1,663 @@
+//! The plan file (`migration.toml`): the raw TOML model, and its validation
+//! into a [`Plan`]. Validation collects every problem at once, each naming
+//! the file, line and key, and touches no network. First step of the flow:
+//! plan -> expand -> copy -> journal -> report.
+
+mod raw;
+
+use crate::registry::{Credentials, Endpoint, PasswordSource};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What to do with manifest formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Convert to OCI, as `skopeo copy -f oci` does.
+    Oci,
+    /// Convert to Docker schema 2, as `skopeo copy -f v2s2` does.
+    Docker,
+    /// Push the source bytes unchanged.
+    Preserve,
+}
+
+impl Format {
+    /// The name used in the plan file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Oci => "oci",
+            Format::Docker => "docker",
+            Format::Preserve => "preserve",
+        }
+    }
+}
+
+/// Which platforms of a multi-platform image to copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Platforms {
+    /// Every platform.
+    All,
+    /// Only these `os/arch[/variant]` entries.
+    Only(Vec<String>),
+}
+
+impl Platforms {
+    /// True if `p` is to be copied.
+    pub fn wants(&self, p: Option<&crate::oci::Platform>) -> bool {
+        match (self, p) {
+            (Platforms::All, _) => true,
+            (Platforms::Only(_), None) => true,
+            (Platforms::Only(list), Some(p)) => {
+                let s = p.to_string();
+                list.iter().any(|w| {
+                    *w == s || (p.variant.is_some() && *w == format!("{}/{}", p.os, p.architecture))
+                })
+            }
+        }
+    }
+}
+
+/// One `[[images]]` entry, validated.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    /// Position in the plan (0-based), for messages.
+    pub index: usize,
+    /// Source repository path.
+    pub source: String,
+    /// Target repository path.
+    pub target: String,
+    /// Tag globs to include (`None`: all tags).
+    pub tags: Option<GlobSet>,
+    /// The include patterns as written.
+    pub tag_patterns: Vec<String>,
+    /// Tag globs to leave out.
+    pub exclude_tags: GlobSet,
+    /// Manifest format.
+    pub format: Format,
+    /// Platforms to copy.
+    pub platforms: Platforms,
+}
+
+impl ImageSpec {
+    /// True if `tag` is selected by this entry.
+    pub fn wants_tag(&self, tag: &str) -> bool {
+        self.tags.as_ref().map(|g| g.is_match(tag)).unwrap_or(true)
+            && !self.exclude_tags.is_match(tag)
+    }
+}
+
+/// Limits of the target registry, for the compatibility report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetLimits {
+    /// Largest image accepted, in bytes.
+    pub max_image_size: Option<u64>,
+    /// Most repositories (image streams) per project.
+    pub max_repositories_per_project: Option<u64>,
+}
+
+/// Run-wide options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Default format for images.
+    pub format: Format,
+    /// Blob transfers in flight.
+    pub concurrency: usize,
+    /// Retries for each operation.
+    pub retries: u32,
+    /// Journal file.
+    pub journal: PathBuf,
+    /// Default platforms.
+    pub platforms: Platforms,
+}
+
+/// A validated plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The plan file.
+    pub path: PathBuf,
+    /// Where images come from.
+    pub source: Endpoint,
+    /// Where they go.
+    pub target: Endpoint,
+    /// Target limits (for `check`).
+    pub limits: TargetLimits,
+    /// Options.
+    pub options: Options,
+    /// The images.
+    pub images: Vec<ImageSpec>,
+}
+
+/// One problem in a plan file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanIssue {
+    /// 1-based line, where known.
+    pub line: Option<usize>,
+    /// Key path, e.g. `images[2].tags`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A plan that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The file cannot be read.
+    #[error("cannot read plan {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file has problems.
+    #[error("{}", render_issues(path, issues))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        issues: Vec<PlanIssue>,
+    },
+}
+
+fn render_issues(path: &Path, issues: &[PlanIssue]) -> String {
+    let mut s = format!(
+        "{} has {} problem{}:",
+        path.display(),
+        issues.len(),
+        if issues.len() == 1 { "" } else { "s" }
+    );
+    for i in issues {
+        s.push_str(&format!("\n  {}", IssueLine(path, i)));
+    }
+    s
+}
+
+struct IssueLine<'a>(&'a Path, &'a PlanIssue);
+
+impl fmt::Display for IssueLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let IssueLine(path, i) = self;
+        match i.line {
+            Some(l) => write!(f, "{}:{l}: ", path.display())?,
+            None => write!(f, "{}: ", path.display())?,
+        }
+        if i.key.is_empty() {
+            write!(f, "{}", i.message)
+        } else {
+            write!(f, "{}: {}", i.key, i.message)
+        }
+    }
+}
+
+struct Collector<'a> {
+    text: &'a str,
+    issues: Vec<PlanIssue>,
+}
+
+impl Collector<'_> {
+    fn line(&self, span: std::ops::Range<usize>) -> Option<usize> {
+        let start = span.start.min(self.text.len());
+        Some(self.text[..start].bytes().filter(|b| *b == b'\n').count() + 1)
+    }
+    fn add(
+        &mut self,
+        span: Option<std::ops::Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let line = span.and_then(|s| self.line(s));
+        self.issues.push(PlanIssue {
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// True for a valid repository path (distribution's name grammar).
+pub fn valid_repository(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 255
+        && path.split('/').all(|c| {
+            let b = c.as_bytes();
+            !b.is_empty()
+                && b.iter()
+                    .all(|x| matches!(x, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+        })
+}
+
+fn valid_registry(host: &str) -> bool {
+    !host.is_empty()
+        && !host.contains("://")
+        && !host.contains('/')
+        && !host.contains(char::is_whitespace)
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((n * mult) as u64)
+}
+
+fn build_globs(
+    c: &mut Collector,
+    pats: &[String],
+    span: std::ops::Range<usize>,
+    key: &str,
+) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for p in pats {
+        match Glob::new(p) {
+            Ok(g) => {
+                b.add(g);
+            }
+            Err(e) => c.add(Some(span.clone()), key, format!("invalid glob {p:?}: {e}")),
+        }
+    }
+    b.build().unwrap_or_else(|_| GlobSet::empty())
+}
+
+fn endpoint(c: &mut Collector, dir: &Path, section: &str, e: &raw::Endpoint) -> Endpoint {
+    let host = e.registry.get_ref().trim().to_string();
+    if !valid_registry(&host) {
+        c.add(
+            Some(e.registry.span()),
+            format!("{section}.registry"),
+            format!("{host:?} is not a host[:port] (write it without https:// and without a path)"),
+        );
+    }
+    let ca_file = e.ca_file.as_ref().map(|f| {
+        let p = dir.join(f.get_ref());
+        if !p.is_file() {
+            c.add(
+                Some(f.span()),
+                format!("{section}.ca_file"),
+                format!("file {} does not exist", p.display()),
+            );
+        }
+        p
+    });
+    let mut sources: Vec<(&str, std::ops::Range<usize>, PasswordSource)> = Vec::new();
+    if let Some(v) = &e.password_env {
+        sources.push((
+            "password_env",
+            v.span(),
+            PasswordSource::Env(v.get_ref().clone()),
+        ));
+    }
+    if let Some(v) = &e.password_file {
+        let p = dir.join(v.get_ref());
+        if !p.is_file() {
+            c.add(
+                Some(v.span()),
+                format!("{section}.password_file"),
+                format!("file {} does not exist", p.display()),
+            );
+        }
+        sources.push(("password_file", v.span(), PasswordSource::File(p)));
+    }
+    if let Some(v) = &e.password_command {
+        if v.get_ref().is_empty() || v.get_ref()[0].is_empty() {
+            c.add(
+                Some(v.span()),
+                format!("{section}.password_command"),
+                "must name a program, e.g. [\"oc\", \"whoami\", \"-t\"]",
+            );
+        }
+        sources.push((
+            "password_command",
+            v.span(),
+            PasswordSource::Command(v.get_ref().clone()),
+        ));
+    }
+    if sources.len() > 1 {
+        let names: Vec<&str> = sources.iter().map(|s| s.0).collect();
+        c.add(
+            Some(sources[1].1.clone()),
+            format!("{section}.{}", sources[1].0),
+            format!(
+                "only one password source is allowed, found {}",
+                names.join(" and ")
+            ),
+        );
+    }
+    let credentials = match sources.into_iter().next() {
+        Some((_, _, p)) => Credentials {
+            username: Some(e.username.clone().unwrap_or_else(|| "unused".to_string())),
+            password: p,
+        },
+        None => crate::registry::auth::from_auth_files(&host).unwrap_or_else(|| Credentials {
+            username: e.username.clone(),
+            password: PasswordSource::None,
+        }),
+    };
+    Endpoint {
+        registry: host,
+        insecure: e.insecure.unwrap_or(false),
+        ca_file,
+        credentials,
+    }
+}
+
+fn format_of(c: &mut Collector, v: &toml::Spanned<String>, key: &str) -> Format {
+    match v.get_ref().as_str() {
+        "oci" => Format::Oci,
+        "docker" => Format::Docker,
+        "preserve" => Format::Preserve,
+        other => {
+            c.add(
+                Some(v.span()),
+                key,
+                format!("unknown format {other:?}: use \"oci\", \"docker\" or \"preserve\""),
+            );
+            Format::Preserve
+        }
+    }
+}
+
+fn platforms_of(c: &mut Collector, v: &toml::Spanned<Vec<String>>, key: &str) -> Platforms {
+    let list = v.get_ref();
+    if list.iter().any(|p| p == "all") {
+        if list.len() > 1 {
+            c.add(
+                Some(v.span()),
+                key,
+                "\"all\" cannot be combined with other platforms",
+            );
+        }
+        return Platforms::All;
+    }
+    if list.is_empty() {
+        c.add(
+            Some(v.span()),
+            key,
+            "must list at least one platform, or [\"all\"]",
+        );
+    }
+    for p in list {
+        let parts: Vec<&str> = p.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
+            c.add(
+                Some(v.span()),
+                key,
+                format!("{p:?} is not os/arch or os/arch/variant (e.g. \"linux/arm64/v8\")"),
+            );
+        }
+    }
+    Platforms::Only(list.clone())
+}
+
+impl Plan {
+    /// Reads and validates the plan at `path`.
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plan::parse(path, &text)
+    }
+
+    /// Validates plan text that was read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Plan, PlanError> {
+        let invalid = |issues| PlanError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        };
+        let mut c = Collector {
+            text,
+            issues: Vec::new(),
+        };
+        let raw: raw::Plan = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = e.message().trim().to_string();
+                c.add(e.span(), "", msg);
+                return Err(invalid(c.issues));
+            }
+        };
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if *raw.version.get_ref() != 1 {
+            c.add(
+                Some(raw.version.span()),
+                "version",
+                format!(
+                    "unsupported plan version {}; this build reads version 1",
+                    raw.version.get_ref()
+                ),
+            );
+        }
+        let source = endpoint(&mut c, &dir, "source", &raw.source);
+        let target = endpoint(&mut c, &dir, "target", &raw.target);
+        let limits = TargetLimits {
+            max_image_size: raw.target.max_image_size.as_ref().and_then(|v| {
+                let n = match v.get_ref() {
+                    raw::Size::Bytes(n) if *n > 0 => Some(*n as u64),
+                    raw::Size::Text(s) => parse_size(s),
+                    _ => None,
+                };
+                if n.is_none() {
+                    c.add(
+                        Some(v.span()),
+                        "target.max_image_size",
+                        "must be a positive byte count or a size such as \"5GiB\"",
+                    );
+                }
+                n
+            }),
+            max_repositories_per_project: raw
+                .target
+                .max_repositories_per_project
+                .as_ref()
+                .and_then(|v| {
+                    if *v.get_ref() < 1 {
+                        c.add(
+                            Some(v.span()),
+                            "target.max_repositories_per_project",
+                            "must be at least 1",
+                        );
+                        None
+                    } else {
+                        Some(*v.get_ref() as u64)
+                    }
+                }),
+        };
+        let o = raw.options.unwrap_or_default();
+        let format = o
+            .format
+            .as_ref()
+            .map(|f| format_of(&mut c, f, "options.format"))
+            .unwrap_or(DEFAULT_FORMAT);
+        let concurrency = match &o.concurrency {
+            Some(v) if !(1..=256).contains(v.get_ref()) => {
+                c.add(
+                    Some(v.span()),
+                    "options.concurrency",
+                    "must be between 1 and 256",
+                );
+                1
+            }
+            Some(v) => *v.get_ref() as usize,
+            None => 8,
+        };
+        let retries = match &o.retries {
+            Some(v) if !(0..=100).contains(v.get_ref()) => {
+                c.add(
+                    Some(v.span()),
+                    "options.retries",
+                    "must be between 0 and 100",
+                );
+                0
+            }
+            Some(v) => *v.get_ref() as u32,
+            None => 5,
+        };
+        let journal = match &o.journal {
+            Some(j) => dir.join(j.get_ref()),
+            None => {
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "migration".into());
+                dir.join(format!("{stem}.journal"))
+            }
+        };
+        let platforms = o
+            .platforms
+            .as_ref()
+            .map(|p| platforms_of(&mut c, p, "options.platforms"))
+            .unwrap_or(Platforms::All);
+        if raw.images.is_empty() {
+            c.add(None, "images", "the plan lists no [[images]]");
+        }
+        let mut images = Vec::new();
+        for (i, im) in raw.images.iter().enumerate() {
+            let key = |k: &str| format!("images[{i}].{k}");
+            let src = im.source.get_ref().trim_matches('/').to_string();
+            if !valid_repository(&src) {
+                c.add(
+                    Some(im.source.span()),
+                    key("source"),
+                    format!("{src:?} is not a repository path (lowercase, e.g. \"myproject/app\"; no registry host, no tag)"),
+                );
+            }
+            let tgt = match &im.target {
+                Some(t) => {
+                    let t2 = t.get_ref().trim_matches('/').to_string();
+                    if !valid_repository(&t2) {
+                        c.add(
+                            Some(t.span()),
+                            key("target"),
+                            format!("{t2:?} is not a repository path"),
+                        );
+                    }
+                    t2
+                }
+                None => src.clone(),
+            };
+            let (tags, tag_patterns) = match &im.tags {
+                Some(t) => {
+                    if t.get_ref().is_empty() {
+                        c.add(
+                            Some(t.span()),
+                            key("tags"),
+                            "is empty: leave it out to copy every tag",
+                        );
+                    }
+                    (
+                        Some(build_globs(&mut c, t.get_ref(), t.span(), &key("tags"))),
+                        t.get_ref().clone(),
+                    )
+                }
+                None => (None, Vec::new()),
+            };
+            let exclude_tags = match &im.exclude_tags {
+                Some(t) => build_globs(&mut c, t.get_ref(), t.span(), &key("exclude_tags")),
+                None => GlobSet::empty(),
+            };
+            let fmt = im
+                .format
+                .as_ref()
+                .map(|f| format_of(&mut c, f, &key("format")))
+                .unwrap_or(format);
+            let plats = im
+                .platforms
+                .as_ref()
+                .map(|p| platforms_of(&mut c, p, &key("platforms")))
+                .unwrap_or_else(|| platforms.clone());
+            images.push(ImageSpec {
+                index: i,
+                source: src,
+                target: tgt,
+                tags,
+                tag_patterns,
+                exclude_tags,
+                format: fmt,
+                platforms: plats,
+            });
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (i, im) in raw.images.iter().enumerate() {
+            let t = images[i].target.clone();
+            if let Some(prev) = seen.insert(t.clone(), i) {
+                let overlapping = images[prev].tags.is_none() || images[i].tags.is_none();
+                if overlapping && images[prev].source != images[i].source {
+                    c.add(
+                        Some(im.source.span()),
+                        format!("images[{i}].target"),
+                        format!("{t:?} is also the target of images[{prev}] from another source; give one of them a tags filter or another target"),
+                    );
+                }
+            }
+        }
+        if !c.issues.is_empty() {
+            return Err(invalid(c.issues));
+        }
+        Ok(Plan {
+            path: path.to_path_buf(),
+            source,
+            target,
+            limits,
+            options: Options {
+                format,
+                concurrency,
+                retries,
+                journal,
+                platforms,
+            },
+            images,
+        })
+    }
+
+    /// Checks what can only be checked just before a run: that password
+    /// environment variables are set. Nothing is sent over the network.
+    pub fn preflight(&self) -> Result<(), PlanError> {
+        let mut issues = Vec::new();
+        for (section, ep) in [("source", &self.source), ("target", &self.target)] {
+            if let PasswordSource::Env(var) = &ep.credentials.password {
+                if std::env::var(var)
+                    .map(|v| v.trim().is_empty())
+                    .unwrap_or(true)
+                {
+                    issues.push(PlanIssue {
+                        line: None,
+                        key: format!("{section}.password_env"),
+                        message: format!("environment variable {var} is not set or empty"),
+                    });
+                }
+            }
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(PlanError::Invalid {
+                path: self.path.clone(),
+                issues,
+            })
+        }
+    }
+}
+
+/// The format used when a plan names none.
+pub const DEFAULT_FORMAT: Format = Format::Preserve;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Plan, PlanError> {
+    Plan::parse(Path::new("/nonexistent/dir/plan.toml"), text)
+}
+
+const GOOD: &str = r#"
+version = 1
+[source]
+registry = "docker-registry.rahti.csc.fi"
+password_command = ["oc", "whoami", "-t"]
+[target]
+registry = "image-registry.apps.2.rahti.csc.fi"
+[options]
+format = "preserve"
+concurrency = 4
+[[images]]
+source = "proj/app"
+tags = ["v1.*", "latest"]
+exclude_tags = ["*-tmp"]
+[[images]]
+source = "proj/db"
+target = "other/db"
+"#;
+
+#[test]
+fn good_plan_parses() {
+    let p = parse(GOOD).expect("valid plan");
+    assert_eq!(p.options.concurrency, 4);
+    assert_eq!(p.options.retries, 5);
+    assert_eq!(
+        p.options.journal,
+        Path::new("/nonexistent/dir/plan.journal")
+    );
+    assert_eq!(p.images[0].target, "proj/app");
+    assert_eq!(p.images[1].target, "other/db");
+    assert!(p.images[0].wants_tag("v1.2"));
+    assert!(p.images[0].wants_tag("latest"));
+    assert!(!p.images[0].wants_tag("v1.2-tmp"));
+    assert!(!p.images[0].wants_tag("v2"));
+    assert!(p.images[1].wants_tag("anything"));
+    assert_eq!(
+        p.source.credentials.password,
+        PasswordSource::Command(vec!["oc".into(), "whoami".into(), "-t".into()])
+    );
+}
+
+fn problems(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => String::from("<no error>"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let e = problems(&GOOD.replace("concurrency = 4", "concurency = 4"));
+    assert!(e.contains("plan.toml:10:"), "{e}");
+    assert!(e.contains("concurency"), "{e}");
+}
+
+#[test]
+fn collects_every_problem() {
+    let text = GOOD
+        .replace("format = \"preserve\"", "format = \"zip\"")
+        .replace("concurrency = 4", "concurrency = 0")
+        .replace("source = \"proj/db\"", "source = \"Proj/DB:latest\"")
+        .replace("tags = [\"v1.*\", \"latest\"]", "tags = [\"v1.[\"]");
+    let e = problems(&text);
+    assert!(e.contains("4 problems"), "{e}");
+    assert!(
+        e.contains(":9: options.format: unknown format \"zip\""),
+        "{e}"
+    );
+    assert!(e.contains(":10: options.concurrency"), "{e}");
+    assert!(e.contains("images[1].source"), "{e}");
+    assert!(e.contains("images[0].tags: invalid glob"), "{e}");
+}
+
+#[test]
+fn two_password_sources_and_missing_file() {
+    let text = GOOD.replace(
+        "password_command = [\"oc\", \"whoami\", \"-t\"]",
+        "password_command = [\"oc\"]\npassword_file = \"nope.txt\"",
+    );
+    let e = problems(&text);
+    assert!(
+        e.contains("source.password_file: file /nonexistent/dir/nope.txt does not exist"),
+        "{e}"
+    );
+    assert!(
+        e.contains("only one password source is allowed, found password_file and password_command"),
+        "{e}"
+    );
+}
+
+#[test]
+fn registry_with_scheme_is_refused() {
+    let e = problems(&GOOD.replace("\"docker-registry.rahti.csc.fi\"", "\"https://x/y\""));
+    assert!(e.contains(":4: source.registry"), "{e}");
+}
+
+#[test]
+fn platforms_and_sizes() {
+    let text = GOOD.replace(
+        "concurrency = 4",
+        "concurrency = 4\nplatforms = [\"linux/amd64\", \"linux/arm64/v8\"]",
+    ).replace(
+        "registry = \"image-registry.apps.2.rahti.csc.fi\"",
+        "registry = \"image-registry.apps.2.rahti.csc.fi\"\nmax_image_size = \"5GiB\"\nmax_repositories_per_project = 20",
+    );
+    let p = parse(&text).expect("valid");
+    assert_eq!(p.limits.max_image_size, Some(5 << 30));
+    assert_eq!(p.limits.max_repositories_per_project, Some(20));
+    let arm = crate::oci::Platform {
+        architecture: "arm64".into(),
+        os: "linux".into(),
+        variant: Some("v8".into()),
+    };
+    let s390 = crate::oci::Platform {
+        architecture: "s390x".into(),
+        os: "linux".into(),
+        variant: None,
+    };
+    assert!(p.images[0].platforms.wants(Some(&arm)));
+    assert!(!p.images[0].platforms.wants(Some(&s390)));
+    let e = problems(&GOOD.replace("concurrency = 4", "platforms = [\"all\", \"linux\"]"));
+    assert!(e.contains("options.platforms"), "{e}");
+}
+
+#[test]
+fn no_images_is_an_error() {
+    let head = GOOD.split("[[images]]").next().unwrap_or("");
+    assert!(problems(head).contains("lists no [[images]]"));
+}

@@ -1,0 +1,659 @@
+//! Credentials and the registry auth dance: `WWW-Authenticate` challenges,
+//! Basic, and Bearer tokens fetched from the realm per scope, cached, and
+//! renewed when a token that worked before is refused (OpenShift tokens
+//! expire; `password_command` is then run again).
+//!
+//! Secrets live in [`Secret`], whose `Debug` and `Display` never show them.
+
+use super::error::{DisplayUrl, RegistryError};
+use base64::Engine as _;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use tokio::sync::Mutex;
+
+/// A password or token. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The value, for building a header. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where a password comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PasswordSource {
+    /// No password: anonymous access.
+    None,
+    /// An environment variable, read when first needed.
+    Env(String),
+    /// A file whose first line is the password.
+    File(PathBuf),
+    /// A command whose standard output is the password; run again when a
+    /// token that worked before is refused (e.g. `["oc", "whoami", "-t"]`).
+    Command(Vec<String>),
+    /// A value found in a Docker or containers auth file.
+    Static(Secret),
+}
+
+/// A username and where its password comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credentials {
+    /// Username (OpenShift ignores it; `unused` by convention).
+    pub username: Option<String>,
+    /// The password's source.
+    pub password: PasswordSource,
+}
+
+impl Credentials {
+    /// No credentials.
+    pub fn anonymous() -> Self {
+        Credentials {
+            username: None,
+            password: PasswordSource::None,
+        }
+    }
+
+    /// Reads the password now.
+    pub async fn resolve(&self) -> Result<Option<Secret>, RegistryError> {
+        let err = RegistryError::Credentials;
+        match &self.password {
+            PasswordSource::None => Ok(None),
+            PasswordSource::Static(s) => Ok(Some(s.clone())),
+            PasswordSource::Env(var) => match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
+                _ => Err(err(format!(
+                    "environment variable {var} (password_env) is not set or empty"
+                ))),
+            },
+            PasswordSource::File(path) => {
+                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                    err(format!(
+                        "reading password_file {}: {e}",
+                        path.to_string_lossy()
+                    ))
+                })?;
+                let line = text.lines().next().unwrap_or("").trim().to_string();
+                if line.is_empty() {
+                    return Err(err(format!(
+                        "password_file {} is empty",
+                        path.to_string_lossy()
+                    )));
+                }
+                Ok(Some(Secret::new(line)))
+            }
+            PasswordSource::Command(argv) => {
+                let (prog, args) = argv
+                    .split_first()
+                    .ok_or_else(|| err("password_command is empty".to_string()))?;
+                let out = tokio::process::Command::new(prog)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .output()
+                    .await
+                    .map_err(|e| err(format!("running password_command {prog:?}: {e}")))?;
+                if !out.status.success() {
+                    return Err(err(format!(
+                        "password_command {prog:?} failed with {}",
+                        out.status
+                    )));
+                }
+                let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if s.is_empty() {
+                    return Err(err(format!("password_command {prog:?} printed nothing")));
+                }
+                Ok(Some(Secret::new(s)))
+            }
+        }
+    }
+
+    /// True when asking again may give a new password.
+    pub fn can_refresh(&self) -> bool {
+        matches!(
+            self.password,
+            PasswordSource::Command(_) | PasswordSource::File(_) | PasswordSource::Env(_)
+        )
+    }
+}
+
+/// Looks `registry` up in the auth files skopeo and podman use:
+/// `${XDG_RUNTIME_DIR}/containers/auth.json`, then `~/.docker/config.json`
+/// (or `$DOCKER_CONFIG/config.json`). Credential helpers are not supported.
+pub fn from_auth_files(registry: &str) -> Option<Credentials> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Ok(p) = std::env::var("REGISTRY_AUTH_FILE") {
+        files.push(PathBuf::from(p));
+    }
+    if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
+        files.push(Path::new(&dir).join("containers/auth.json"));
+    }
+    if let Ok(dir) = std::env::var("DOCKER_CONFIG") {
+        files.push(Path::new(&dir).join("config.json"));
+    } else if let Ok(home) = std::env::var("HOME") {
+        files.push(Path::new(&home).join(".docker/config.json"));
+    }
+    files.iter().find_map(|f| lookup_auth_file(f, registry))
+}
+
+/// Finds `registry` in one auth file (`{"auths": {host: {"auth": b64}}}`).
+pub fn lookup_auth_file(path: &Path, registry: &str) -> Option<Credentials> {
+    let text = std::fs::read(path).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let auths = v.get("auths")?.as_object()?;
+    let entry = auths.iter().find_map(|(k, e)| {
+        let host = k
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        (host == registry).then_some(e)
+    })?;
+    let b64 = entry.get("auth")?.as_str()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, pass) = decoded.split_once(':')?;
+    Some(Credentials {
+        username: Some(user.to_string()),
+        password: PasswordSource::Static(Secret::new(pass)),
+    })
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Challenge {
+    /// `Basic realm=...`.
+    Basic,
+    /// `Bearer realm=...,service=...`.
+    Bearer {
+        /// Token endpoint.
+        realm: String,
+        /// Service name to ask the token for.
+        service: Option<String>,
+    },
+}
+
+/// Parses a `WWW-Authenticate` header value. Unknown schemes give `None`.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let params = parse_params(rest);
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Some(Challenge::Basic),
+        "bearer" => Some(Challenge::Bearer {
+            realm: params.get("realm")?.clone(),
+            service: params.get("service").cloned(),
+        }),
+        _ => None,
+    }
+}
+
+/// `k="v", k2=v2` with quoted values that may hold commas and `\"`.
+fn parse_params(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(c) if *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        let mut val = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            val.push(n)
+                        }
+                    }
+                    '"' => break,
+                    c => val.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek() {
+                if *c == ',' {
+                    break;
+                }
+                val.push(*c);
+                chars.next();
+            }
+        }
+        out.insert(key.trim().to_ascii_lowercase(), val.trim().to_string());
+    }
+    out
+}
+
+/// Access asked of one repository, as a token scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    /// Resource type: `repository` or `registry`.
+    pub kind: &'static str,
+    /// Repository path (or `catalog`).
+    pub name: String,
+    /// `pull`, `pull,push` or `*`.
+    pub actions: &'static str,
+}
+
+impl Scope {
+    /// Read access to `repo`.
+    pub fn pull(repo: &str) -> Scope {
+        Scope {
+            kind: "repository",
+            name: repo.to_string(),
+            actions: "pull",
+        }
+    }
+    /// Read and write access to `repo`.
+    pub fn push(repo: &str) -> Scope {
+        Scope {
+            kind: "repository",
+            name: repo.to_string(),
+            actions: "pull,push",
+        }
+    }
+    /// Listing the registry's catalog.
+    pub fn catalog() -> Scope {
+        Scope {
+            kind: "registry",
+            name: "catalog".to_string(),
+            actions: "*",
+        }
+    }
+    /// The scope string sent to the token endpoint.
+    pub fn as_param(&self) -> String {
+        format!("{}:{}:{}", self.kind, self.name, self.actions)
+    }
+}
+
+/// The key a token is cached under: its sorted scopes.
+fn scope_key(scopes: &[Scope]) -> String {
+    let mut v: Vec<String> = scopes.iter().map(Scope::as_param).collect();
+    v.sort();
+    v.join(" ")
+}
+
+struct Token {
+    value: Secret,
+    proven: bool,
+}
+
+#[derive(Default)]
+struct State {
+    challenge: Option<Challenge>,
+    password: Option<Option<Secret>>,
+    tokens: HashMap<String, Token>,
+}
+
+/// What was sent on one request, so a 401 can be judged.
+#[derive(Debug, Clone, Default)]
+pub struct Sent {
+    token_key: Option<String>,
+    header: Option<String>,
+}
+
+impl Sent {
+    /// The `Authorization` header value sent, if any.
+    pub fn header(&self) -> Option<&str> {
+        self.header.as_deref()
+    }
+}
+
+/// What to do after a 401.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterUnauthorized {
+    /// Send the request again with new credentials.
+    Retry,
+    /// The credentials are refused.
+    Fail,
+}
+
+/// Auth state for one registry.
+pub struct Auth {
+    registry: String,
+    creds: Credentials,
+    state: Mutex<State>,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+impl Auth {
+    /// Auth for `registry` with `creds`.
+    pub fn new(registry: &str, creds: Credentials) -> Self {
+        Auth {
+            registry: registry.to_string(),
+            creds,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    async fn password(&self, st: &mut State) -> Result<Option<Secret>, RegistryError> {
+        if let Some(p) = &st.password {
+            return Ok(p.clone());
+        }
+        let p = self.creds.resolve().await?;
+        st.password = Some(p.clone());
+        Ok(p)
+    }
+
+    fn basic(&self, password: &Secret) -> String {
+        let user = self.creds.username.as_deref().unwrap_or("unused");
+        let raw = format!("{user}:{}", password.expose());
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// The `Authorization` value for a request needing `scopes`, fetching a
+    /// token if the registry asked for Bearer and none is cached.
+    pub async fn authorize(
+        &self,
+        http: &reqwest::Client,
+        scopes: &[Scope],
+    ) -> Result<Sent, RegistryError> {
+        let mut st = self.state.lock().await;
+        match st.challenge.clone() {
+            None => Ok(Sent::default()),
+            Some(Challenge::Basic) => match self.password(&mut st).await? {
+                Some(p) => Ok(Sent {
+                    token_key: None,
+                    header: Some(self.basic(&p)),
+                }),
+                None => Ok(Sent::default()),
+            },
+            Some(Challenge::Bearer { realm, service }) => {
+                let key = scope_key(scopes);
+                if let Some(t) = st.tokens.get(&key) {
+                    return Ok(Sent {
+                        header: Some(format!("Bearer {}", t.value.expose())),
+                        token_key: Some(key),
+                    });
+                }
+                let password = self.password(&mut st).await?;
+                let token = self
+                    .fetch_token(http, &realm, service.as_deref(), scopes, password.as_ref())
+                    .await?;
+                let header = format!("Bearer {}", token.expose());
+                st.tokens.insert(
+                    key.clone(),
+                    Token {
+                        value: token,
+                        proven: false,
+                    },
+                );
+                Ok(Sent {
+                    token_key: Some(key),
+                    header: Some(header),
+                })
+            }
+        }
+    }
+
+    /// The request that used `sent` got a non-401 answer: its token works.
+    pub async fn accepted(&self, sent: &Sent) {
+        if let Some(k) = &sent.token_key {
+            if let Some(t) = self.state.lock().await.tokens.get_mut(k) {
+                t.proven = true;
+            }
+        }
+    }
+
+    /// Handles a 401 answered to a request that carried `sent`.
+    pub async fn unauthorized(
+        &self,
+        sent: &Sent,
+        www_authenticate: Option<&str>,
+    ) -> AfterUnauthorized {
+        let mut st = self.state.lock().await;
+        let challenge = www_authenticate.and_then(parse_challenge);
+        if sent.header.is_none() {
+            // First contact: learn how to authenticate, then try again.
+            return match challenge {
+                Some(c) => {
+                    st.challenge = Some(c);
+                    AfterUnauthorized::Retry
+                }
+                None => AfterUnauthorized::Fail,
+            };
+        }
+        if let Some(c) = challenge {
+            st.challenge = Some(c);
+        }
+        match &sent.token_key {
+            Some(k) => {
+                let proven = st.tokens.get(k).map(|t| t.proven).unwrap_or(false);
+                let still_same = st
+                    .tokens
+                    .get(k)
+                    .map(|t| Some(format!("Bearer {}", t.value.expose())) == sent.header)
+                    .unwrap_or(false);
+                if !still_same {
+                    // Another request already renewed this token.
+                    return AfterUnauthorized::Retry;
+                }
+                st.tokens.remove(k);
+                if proven {
+                    // A token that worked was refused: it expired. Ask for
+                    // the password again (password_command may give a new
+                    // one) and fetch a fresh token.
+                    if self.creds.can_refresh() {
+                        st.password = None;
+                    }
+                    AfterUnauthorized::Retry
+                } else {
+                    AfterUnauthorized::Fail
+                }
+            }
+            None => AfterUnauthorized::Fail,
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[Scope],
+        password: Option<&Secret>,
+    ) -> Result<Secret, RegistryError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = service {
+            query.push(("service", s.to_string()));
+        }
+        for s in scopes {
+            query.push(("scope", s.as_param()));
+        }
+        let policy = super::retry::RetryPolicy::default();
+        let url = DisplayUrl::new(realm);
+        let mut retries = 0;
+        loop {
+            let mut req = http.get(realm).query(&query);
+            if let Some(p) = password {
+                req = req.header("Authorization", self.basic(p));
+            }
+            let (retry_after, err) = match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    let body = resp.bytes().await.map_err(|e| RegistryError::Transport {
+                        method: "GET".into(),
+                        url: url.clone(),
+                        message: super::error::transport_message(&e),
+                        retries,
+                    })?;
+                    let t: TokenResponse =
+                        serde_json::from_slice(&body).map_err(|e| RegistryError::Auth {
+                            registry: self.registry.clone(),
+                            reason: format!("token endpoint {url} answered with bad JSON: {e}"),
+                        })?;
+                    return t
+                        .token
+                        .or(t.access_token)
+                        .filter(|t| !t.is_empty())
+                        .map(Secret::new)
+                        .ok_or_else(|| RegistryError::Auth {
+                            registry: self.registry.clone(),
+                            reason: format!("token endpoint {url} returned no token"),
+                        });
+                }
+                Ok(resp) if super::retry::is_transient_status(resp.status().as_u16()) => (
+                    super::retry::parse_retry_after(
+                        resp.headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok()),
+                    ),
+                    RegistryError::Status {
+                        method: "GET".into(),
+                        url: url.clone(),
+                        status: resp.status().as_u16(),
+                        detail: String::new(),
+                        retries,
+                    },
+                ),
+                Ok(resp) => {
+                    return Err(RegistryError::Auth {
+                        registry: self.registry.clone(),
+                        reason: format!(
+                            "token endpoint {url} answered HTTP {} for scope {}{}",
+                            resp.status().as_u16(),
+                            scope_key(scopes),
+                            if password.is_none() {
+                                " (no credentials configured)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    })
+                }
+                Err(e) => (
+                    None,
+                    RegistryError::Transport {
+                        method: "GET".into(),
+                        url: url.clone(),
+                        message: super::error::transport_message(&e),
+                        retries,
+                    },
+                ),
+            };
+            if retries >= policy.max_retries {
+                return Err(err.with_retries(retries));
+            }
+            retries += 1;
+            tokio::time::sleep(policy.delay(retries, retry_after)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenge() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://r.example/openshift/token",service="reg, one",scope="repository:a/b:pull""#,
+        );
+        assert_eq!(
+            c,
+            Some(Challenge::Bearer {
+                realm: "https://r.example/openshift/token".into(),
+                service: Some("reg, one".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(parse_challenge("Bearer service=x"), None);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
+        let c = Credentials {
+            username: Some("u".into()),
+            password: PasswordSource::Static(s),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn scope_keys_are_order_free() {
+        assert_eq!(
+            scope_key(&[Scope::push("b"), Scope::pull("a")]),
+            scope_key(&[Scope::pull("a"), Scope::push("b")])
+        );
+    }
+
+    #[test]
+    fn reads_docker_auth_file() {
+        let dir = std::env::temp_dir().join(format!("rm-auth-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let f = dir.join("config.json");
+        let auth = base64::engine::general_purpose::STANDARD.encode("unused:tok:en");
+        let _ = std::fs::write(
+            &f,
+            format!(r#"{{"auths":{{"https://reg.example:5000":{{"auth":"{auth}"}}}}}}"#),
+        );
+        let c = lookup_auth_file(&f, "reg.example:5000");
+        assert_eq!(
+            c,
+            Some(Credentials {
+                username: Some("unused".into()),
+                password: PasswordSource::Static(Secret::new("tok:en"))
+            })
+        );
+        assert_eq!(lookup_auth_file(&f, "other"), None);
+    }
+
+    #[tokio::test]
+    async fn resolves_command_and_env() {
+        let c = Credentials {
+            username: None,
+            password: PasswordSource::Command(vec!["echo".into(), " tok ".into()]),
+        };
+        assert_eq!(c.resolve().await.ok().flatten(), Some(Secret::new("tok")));
+        let c = Credentials {
+            username: None,
+            password: PasswordSource::Env("RM_TEST_SURELY_UNSET_VAR".into()),
+        };
+        let e = c
+            .resolve()
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("RM_TEST_SURELY_UNSET_VAR"), "{e}");
+    }
+}

@@ -1,0 +1,701 @@
+//! The registry client: one method per registry operation, named resource
+//! first (`manifest_get`, `blob_head`, `upload_put`, ...), on top of one
+//! request path ([`Client::send`]) that holds all HTTP policy: auth,
+//! `Accept`, retry of transient failures, capped error bodies.
+
+use super::auth::{AfterUnauthorized, Auth, Credentials, Scope};
+use super::error::{body_detail, transport_message, DisplayUrl, RegistryError};
+use super::retry::{is_transient_status, parse_retry_after, RetryPolicy};
+use crate::oci::{manifest, media, Digest, Manifest};
+use bytes::Bytes;
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
+};
+use reqwest::{Method, Response};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The largest manifest we read. Registries refuse larger ones on push
+/// (distribution: 4 MiB); reading more would only waste memory.
+pub const MANIFEST_READ_LIMIT: usize = 8 << 20;
+/// How much of an error body is read for its diagnostics.
+pub const ERROR_BODY_LIMIT: usize = 64 << 10;
+/// A single read on a connection may stall this long before the transfer
+/// is counted as failed (and retried).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where a registry is and how to log in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// `host[:port]`.
+    pub registry: String,
+    /// Plain HTTP instead of HTTPS (local registries only).
+    pub insecure: bool,
+    /// An extra CA bundle (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Login.
+    pub credentials: Credentials,
+}
+
+/// An upload in progress: where to send the bytes.
+#[derive(Debug, Clone)]
+pub struct UploadSession {
+    /// Target repository.
+    pub repo: String,
+    /// Absolute upload URL from `Location`.
+    pub location: String,
+}
+
+/// The result of asking for a cross-repository mount.
+#[derive(Debug)]
+pub enum MountResult {
+    /// The blob is now in the repository.
+    Mounted,
+    /// The registry did not mount; it opened an upload instead.
+    Session(UploadSession),
+}
+
+/// A client for one registry.
+pub struct Client {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    registry: String,
+    auth: Auth,
+    policy: RetryPolicy,
+}
+
+struct Request<'a> {
+    method: Method,
+    url: String,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+    scopes: &'a [Scope],
+}
+
+impl Client {
+    /// A client for `ep`, retrying plain requests by `policy`.
+    pub fn new(ep: &Endpoint, policy: RetryPolicy) -> Result<Client, RegistryError> {
+        let setup = |message: String| RegistryError::Setup {
+            registry: ep.registry.clone(),
+            message,
+        };
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("rahti-migrate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(READ_TIMEOUT);
+        if let Some(ca) = &ep.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| setup(format!("reading ca_file {}: {e}", ca.to_string_lossy())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| setup(format!("ca_file {} is not PEM: {e}", ca.to_string_lossy())))?;
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let http = b.build().map_err(|e| setup(transport_message(&e)))?;
+        let scheme = if ep.insecure { "http" } else { "https" };
+        let base = reqwest::Url::parse(&format!("{scheme}://{}/", ep.registry)).map_err(|e| {
+            setup(format!(
+                "registry {:?} is not a host[:port]: {e}",
+                ep.registry
+            ))
+        })?;
+        Ok(Client {
+            http,
+            base,
+            registry: ep.registry.clone(),
+            auth: Auth::new(&ep.registry, ep.credentials.clone()),
+            policy,
+        })
+    }
+
+    /// `host[:port]` of this registry.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The retry policy for plain requests.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    fn resolve(&self, location: &str) -> Result<String, RegistryError> {
+        self.base
+            .join(location)
+            .map(|u| u.to_string())
+            .map_err(|e| RegistryError::Protocol {
+                url: DisplayUrl::new(location),
+                message: format!("bad Location header: {e}"),
+            })
+    }
+
+    /// Sends one request, authenticating as the registry asks and retrying
+    /// transient failures by `policy`. Returns the final response whatever
+    /// its status, with the number of retries made.
+    async fn send(
+        &self,
+        req: &Request<'_>,
+        policy: &RetryPolicy,
+    ) -> Result<(Response, u32), RegistryError> {
+        let mut retries = 0u32;
+        let mut auth_rounds = 0u32;
+        loop {
+            let sent = self.auth.authorize(&self.http, req.scopes).await?;
+            let mut rb = self
+                .http
+                .request(req.method.clone(), &req.url)
+                .headers(req.headers.clone());
+            if let Some(h) = sent.header() {
+                rb = rb.header(AUTHORIZATION, h);
+            }
+            if let Some(b) = &req.body {
+                rb = rb.body(b.clone());
+            }
+            let (retry_after, err) = match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if status == 401 {
+                        let www = resp
+                            .headers()
+                            .get("www-authenticate")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        if auth_rounds < 3
+                            && self.auth.unauthorized(&sent, www.as_deref()).await
+                                == AfterUnauthorized::Retry
+                        {
+                            auth_rounds += 1;
+                            continue;
+                        }
+                        return Ok((resp, retries));
+                    }
+                    self.auth.accepted(&sent).await;
+                    if !is_transient_status(status) || retries >= policy.max_retries {
+                        return Ok((resp, retries));
+                    }
+                    let ra = parse_retry_after(
+                        resp.headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok()),
+                    );
+                    tracing::debug!(status, url = %DisplayUrl::new(&req.url), "transient status, retrying");
+                    (ra, None)
+                }
+                Err(e) => {
+                    let err = RegistryError::Transport {
+                        method: req.method.to_string(),
+                        url: DisplayUrl::new(&req.url),
+                        message: transport_message(&e),
+                        retries,
+                    };
+                    if retries >= policy.max_retries {
+                        return Err(err);
+                    }
+                    tracing::debug!(error = %err, "transport error, retrying");
+                    (None, Some(err))
+                }
+            };
+            drop(err);
+            retries += 1;
+            tokio::time::sleep(policy.delay(retries, retry_after)).await;
+        }
+    }
+
+    /// Turns a response with an unexpected status into an error.
+    async fn expect(
+        &self,
+        req: &Request<'_>,
+        resp: Response,
+        retries: u32,
+        ok: &[u16],
+    ) -> Result<Response, RegistryError> {
+        let status = resp.status().as_u16();
+        if ok.contains(&status) {
+            return Ok(resp);
+        }
+        let body = read_capped(resp, ERROR_BODY_LIMIT)
+            .await
+            .unwrap_or_default();
+        let mut detail = body_detail(&body);
+        if status == 401 {
+            detail.push_str(" (credentials missing or refused)");
+        }
+        Err(RegistryError::Status {
+            method: req.method.to_string(),
+            url: DisplayUrl::new(&req.url),
+            status,
+            detail,
+            retries,
+        })
+    }
+
+    async fn call(&self, req: Request<'_>, ok: &[u16]) -> Result<Response, RegistryError> {
+        let (resp, retries) = self.send(&req, &self.policy).await?;
+        self.expect(&req, resp, retries, ok).await
+    }
+
+    /// `GET /v2/`: checks the registry answers and learns its auth scheme.
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        self.call(
+            Request {
+                method: Method::GET,
+                url: self.url("/v2/"),
+                headers: HeaderMap::new(),
+                body: None,
+                scopes: &[],
+            },
+            &[200],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn paginated(
+        &self,
+        first: String,
+        scopes: &[Scope],
+        field: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 10_000 {
+                return Err(RegistryError::Protocol {
+                    url: DisplayUrl::new(&url),
+                    message: "more than 10000 pages of results".into(),
+                });
+            }
+            let req = Request {
+                method: Method::GET,
+                url,
+                headers: HeaderMap::new(),
+                body: None,
+                scopes,
+            };
+            let resp = self.call(req, &[200]).await?;
+            let link = resp
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let body = read_capped(resp, MANIFEST_READ_LIMIT).await.map_err(|e| {
+                RegistryError::Protocol {
+                    url: DisplayUrl::new(&self.url("/v2/")),
+                    message: e,
+                }
+            })?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+                    url: DisplayUrl::new(&self.url("/v2/")),
+                    message: format!("bad JSON in list: {e}"),
+                })?;
+            if let Some(items) = v.get(field).and_then(|t| t.as_array()) {
+                out.extend(items.iter().filter_map(|t| t.as_str().map(str::to_string)));
+            }
+            next = match link {
+                Some(l) => Some(self.resolve(&l)?),
+                None => None,
+            };
+        }
+        Ok(out)
+    }
+
+    /// Every tag of `repo`, following `Link` pagination.
+    pub async fn tag_list(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        self.paginated(
+            self.url(&format!("/v2/{repo}/tags/list?n=1000")),
+            &scopes,
+            "tags",
+        )
+        .await
+    }
+
+    /// Every repository in the registry's catalog (plain distribution
+    /// registries; OpenShift denies it to normal users).
+    pub async fn catalog(&self) -> Result<Vec<String>, RegistryError> {
+        let scopes = [Scope::catalog()];
+        self.paginated(self.url("/v2/_catalog?n=1000"), &scopes, "repositories")
+            .await
+    }
+
+    fn accept_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&media::MANIFEST_ACCEPT.join(", ")) {
+            h.insert(ACCEPT, v);
+        }
+        h
+    }
+
+    /// Fetches a manifest by tag or digest and checks its digest.
+    pub async fn manifest_get(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Manifest, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let req = Request {
+            method: Method::GET,
+            url: url.clone(),
+            headers: Self::accept_headers(),
+            body: None,
+            scopes: &scopes,
+        };
+        let resp = self.call(req, &[200]).await?;
+        let ct = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok());
+        let raw = read_capped(resp, MANIFEST_READ_LIMIT)
+            .await
+            .map_err(|message| RegistryError::Protocol {
+                url: DisplayUrl::new(&url),
+                message,
+            })?;
+        let m = Manifest::parse(ct.as_deref(), Bytes::from(raw)).map_err(|e| {
+            RegistryError::Protocol {
+                url: DisplayUrl::new(&url),
+                message: e.to_string(),
+            }
+        })?;
+        let expected = reference.parse::<Digest>().ok().or(header_digest);
+        if let Some(exp) = expected {
+            if exp != m.digest {
+                return Err(RegistryError::Mismatch {
+                    what: "manifest digest mismatch",
+                    url: DisplayUrl::new(&url),
+                    expected: exp.to_string(),
+                    actual: m.digest.to_string(),
+                });
+            }
+        }
+        Ok(m)
+    }
+
+    /// The digest a tag or digest reference points at, or `None` if absent.
+    pub async fn manifest_head(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        let req = Request {
+            method: Method::HEAD,
+            url: self.url(&format!("/v2/{repo}/manifests/{reference}")),
+            headers: Self::accept_headers(),
+            body: None,
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &self.policy).await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let resp = self.expect(&req, resp, retries, &[200]).await?;
+        Ok(resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Pushes a manifest under `reference` (tag or digest); returns the
+    /// digest the registry assigned.
+    pub async fn manifest_put(
+        &self,
+        repo: &str,
+        reference: &str,
+        raw: Bytes,
+        media_type: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let scopes = [Scope::push(repo)];
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(media_type) {
+            headers.insert(CONTENT_TYPE, v);
+        }
+        let req = Request {
+            method: Method::PUT,
+            url: self.url(&format!("/v2/{repo}/manifests/{reference}")),
+            headers,
+            body: Some(raw),
+            scopes: &scopes,
+        };
+        let resp = self.call(req, &[200, 201]).await?;
+        Ok(resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// The size of a blob in `repo`, or `None` if the repository lacks it.
+    pub async fn blob_head(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        let req = Request {
+            method: Method::HEAD,
+            url: self.url(&format!("/v2/{repo}/blobs/{digest}")),
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &self.policy).await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let resp = self.expect(&req, resp, retries, &[200]).await?;
+        Ok(resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .or(Some(0)))
+    }
+
+    /// Starts reading a blob. One attempt: the caller retries the whole
+    /// transfer, so a failure mid-body and a failed request share one
+    /// budget. Redirects (to object storage) are followed; reqwest drops
+    /// `Authorization` when a redirect leaves the registry's host.
+    pub async fn blob_get(&self, repo: &str, digest: &Digest) -> Result<Response, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        let req = Request {
+            method: Method::GET,
+            url: self.url(&format!("/v2/{repo}/blobs/{digest}")),
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
+        self.expect(&req, resp, retries, &[200]).await
+    }
+
+    /// Asks the registry to mount `digest` into `repo` from `from`.
+    pub async fn blob_mount(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<MountResult, RegistryError> {
+        let scopes = [Scope::push(repo), Scope::pull(from)];
+        let req = Request {
+            method: Method::POST,
+            url: self.url(&format!(
+                "/v2/{repo}/blobs/uploads/?mount={digest}&from={from}"
+            )),
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        let resp = self.call(req, &[201, 202]).await?;
+        if resp.status().as_u16() == 201 {
+            return Ok(MountResult::Mounted);
+        }
+        Ok(MountResult::Session(self.session_from(repo, &resp)?))
+    }
+
+    fn session_from(&self, repo: &str, resp: &Response) -> Result<UploadSession, RegistryError> {
+        let loc = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::Protocol {
+                url: DisplayUrl::new(resp.url().as_str()),
+                message: "upload started without a Location header".into(),
+            })?;
+        Ok(UploadSession {
+            repo: repo.to_string(),
+            location: self.resolve(loc)?,
+        })
+    }
+
+    /// Opens an upload session in `repo`.
+    pub async fn upload_start(&self, repo: &str) -> Result<UploadSession, RegistryError> {
+        let scopes = [Scope::push(repo)];
+        let req = Request {
+            method: Method::POST,
+            url: self.url(&format!("/v2/{repo}/blobs/uploads/")),
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        let resp = self.call(req, &[202]).await?;
+        self.session_from(repo, &resp)
+    }
+
+    fn commit_url(session: &UploadSession, digest: &Digest) -> String {
+        let sep = if session.location.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{sep}digest={digest}", session.location)
+    }
+
+    /// Sends the whole blob in one `PUT` and commits it under `digest`.
+    /// The body may be a stream; it is sent once (no retry here). If the
+    /// stream fails (e.g. its digest check), the request is abandoned and
+    /// the registry commits nothing.
+    pub async fn upload_put(
+        &self,
+        session: &UploadSession,
+        digest: &Digest,
+        size: Option<u64>,
+        body: reqwest::Body,
+    ) -> Result<(), RegistryError> {
+        let scopes = [Scope::push(&session.repo)];
+        let url = Self::commit_url(session, digest);
+        let sent = self.auth.authorize(&self.http, &scopes).await?;
+        let mut rb = self
+            .http
+            .put(&url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        if let Some(n) = size {
+            rb = rb.header(CONTENT_LENGTH, n);
+        }
+        if let Some(h) = sent.header() {
+            rb = rb.header(AUTHORIZATION, h);
+        }
+        let resp = rb.send().await.map_err(|e| RegistryError::Transport {
+            method: "PUT".into(),
+            url: DisplayUrl::new(&url),
+            message: transport_message(&e),
+            retries: 0,
+        })?;
+        let status = resp.status().as_u16();
+        if status == 401 {
+            let www = resp
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if self.auth.unauthorized(&sent, www.as_deref()).await == AfterUnauthorized::Retry {
+                return Err(RegistryError::Transport {
+                    method: "PUT".into(),
+                    url: DisplayUrl::new(&url),
+                    message: "token expired during the upload".into(),
+                    retries: 0,
+                });
+            }
+        } else {
+            self.auth.accepted(&sent).await;
+        }
+        let req = Request {
+            method: Method::PUT,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        self.expect(&req, resp, 0, &[201]).await.map(|_| ())
+    }
+
+    /// Uploads a small blob held in memory (a converted config), retrying
+    /// the whole upload on transient failures.
+    pub async fn upload_bytes(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        data: Bytes,
+    ) -> Result<(), RegistryError> {
+        let mut retries = 0;
+        loop {
+            let r = async {
+                let s = self.upload_start(repo).await?;
+                self.upload_put(
+                    &s,
+                    digest,
+                    Some(data.len() as u64),
+                    reqwest::Body::from(data.clone()),
+                )
+                .await
+            }
+            .await;
+            match r {
+                Err(e) if e.is_transient() && retries < self.policy.max_retries => {
+                    retries += 1;
+                    tokio::time::sleep(self.policy.delay(retries, None)).await;
+                }
+                other => return other.map_err(|e| e.with_retries(retries)),
+            }
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of a body; more is an error.
+async fn read_capped(mut resp: Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_message(&e))? {
+        if out.len() + chunk.len() > limit {
+            return Err(format!("response larger than {limit} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The target of `Link: <url>; rel="next"`.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        if !params.contains("rel=\"next\"") && !params.contains("rel=next") {
+            return None;
+        }
+        Some(
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string(),
+        )
+    })
+}
+
+/// The digest a registry assigns a manifest's bytes.
+pub fn manifest_digest(
+    raw: &[u8],
+    kind: crate::oci::ManifestKind,
+) -> Result<Digest, manifest::ManifestError> {
+    manifest::registry_digest(kind, raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn commit_url_appends_digest() {
+        let d = Digest::of(b"");
+        let s = UploadSession {
+            repo: "a".into(),
+            location: "http://r/v2/a/blobs/uploads/u?_state=x".into(),
+        };
+        assert_eq!(
+            Client::commit_url(&s, &d),
+            format!("http://r/v2/a/blobs/uploads/u?_state=x&digest={d}")
+        );
+    }
+}

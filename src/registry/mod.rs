@@ -1,0 +1,12 @@
+//! Talking to registries: transport, auth, retry and errors. Sits under the
+//! copy engine, which only calls [`Client`] methods.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod retry;
+
+pub use auth::{Credentials, PasswordSource, Secret};
+pub use client::{Client, Endpoint, MountResult, UploadSession};
+pub use error::RegistryError;
+pub use retry::RetryPolicy;

@@ -1,0 +1,114 @@
+//! Retry policy as data: how many times, how long to wait, which failures
+//! are worth another try. Each operation retries at exactly one level: plain
+//! requests in [`super::client`], whole blob transfers in `copy::blob`
+//! (whose inner requests are sent with [`RetryPolicy::none`]).
+
+use std::time::Duration;
+
+/// How a failed operation is retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0: no retry).
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub base_delay: Duration,
+    /// Upper bound for one wait (also caps `Retry-After`).
+    pub max_delay: Duration,
+    /// Randomize each wait between half and all of it, so that many
+    /// transfers failing together do not retry together.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The wait before retry number `retry` (1-based). A server's
+    /// `Retry-After` wins over the computed backoff, up to `max_delay`.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(ra) = retry_after {
+            return ra.min(self.max_delay);
+        }
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
+        let d = exp.min(self.max_delay);
+        if self.jitter {
+            let f: f64 = rand::random::<f64>() * 0.5 + 0.5;
+            d.mul_f64(f)
+        } else {
+            d
+        }
+    }
+}
+
+/// Statuses that say "try again": timeouts, rate limits and server errors.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Parses a `Retry-After` header given in seconds (the HTTP-date form is
+/// rare from registries and is ignored, falling back to backoff).
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            jitter: false,
+        };
+        assert_eq!(p.delay(1, None), Duration::from_millis(100));
+        assert_eq!(p.delay(2, None), Duration::from_millis(200));
+        assert_eq!(p.delay(3, None), Duration::from_millis(350));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(60))),
+            Duration::from_millis(350)
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_full() {
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..50 {
+            let d = p.delay(1, None);
+            assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn transient_statuses() {
+        assert!(is_transient_status(503));
+        assert!(is_transient_status(429));
+        assert!(!is_transient_status(404));
+        assert!(!is_transient_status(401));
+        assert_eq!(parse_retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015")), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! Reports built from the journal: `status` (what is done, failed and
+//! pending, with blob totals). Last step of the flow; reads only.
+
+use crate::journal::{BlobHow, Record, Replay};
+use crate::oci::Digest;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// The state of one tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Copied and tagged.
+    Done,
+    /// Last attempt failed.
+    Failed,
+    /// Started, not finished.
+    Pending,
+}
+
+/// One tag in the status report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusImage {
+    /// `repo:tag` in the source.
+    pub source: String,
+    /// Source digest, when resolved.
+    pub source_digest: Option<Digest>,
+    /// `repo:tag` in the target.
+    pub target: String,
+    /// Target digest, when done.
+    pub target_digest: Option<Digest>,
+    /// State.
+    pub state: State,
+    /// Error of the last failure.
+    pub error: Option<String>,
+}
+
+/// Totals over the whole journal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    /// Tags done.
+    pub done: usize,
+    /// Tags failed.
+    pub failed: usize,
+    /// Tags pending.
+    pub pending: usize,
+    /// Blobs streamed.
+    pub blobs_uploaded: u64,
+    /// Blobs mounted.
+    pub blobs_mounted: u64,
+    /// Blobs found present.
+    pub blobs_skipped: u64,
+    /// Bytes streamed.
+    pub bytes_uploaded: u64,
+}
+
+/// The `status` report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Status {
+    /// Tags, in the order first seen.
+    pub images: Vec<StatusImage>,
+    /// Totals.
+    pub totals: Totals,
+}
+
+/// Replays the journal into a status report.
+pub fn status(replay: &Replay) -> Status {
+    let mut s = Status::default();
+    let mut at: HashMap<(String, String), usize> = HashMap::new();
+    let mut slot = |s: &mut Status, source: &str, target: &str| -> usize {
+        *at.entry((source.to_string(), target.to_string()))
+            .or_insert_with(|| {
+                s.images.push(StatusImage {
+                    source: source.to_string(),
+                    source_digest: None,
+                    target: target.to_string(),
+                    target_digest: None,
+                    state: State::Pending,
+                    error: None,
+                });
+                s.images.len() - 1
+            })
+    };
+    for r in &replay.records {
+        match r {
+            Record::Planned {
+                source,
+                source_digest,
+                target,
+                ..
+            } => {
+                let i = slot(&mut s, source, target);
+                let im = &mut s.images[i];
+                im.source_digest = Some(source_digest.clone());
+                im.target_digest = None;
+                im.state = State::Pending;
+                im.error = None;
+            }
+            Record::Done {
+                source,
+                source_digest,
+                target,
+                target_digest,
+                ..
+            } => {
+                let i = slot(&mut s, source, target);
+                let im = &mut s.images[i];
+                im.source_digest = Some(source_digest.clone());
+                im.target_digest = Some(target_digest.clone());
+                im.state = State::Done;
+                im.error = None;
+            }
+            Record::Failed {
+                source,
+                source_digest,
+                target,
+                error,
+            } => {
+                let i = slot(&mut s, source, target);
+                let im = &mut s.images[i];
+                if source_digest.is_some() {
+                    im.source_digest = source_digest.clone();
+                }
+                im.state = State::Failed;
+                im.error = Some(error.clone());
+            }
+            Record::Blob { size, how, .. } => match how {
+                BlobHow::Uploaded => {
+                    s.totals.blobs_uploaded += 1;
+                    s.totals.bytes_uploaded += size;
+                }
+                BlobHow::Mounted => s.totals.blobs_mounted += 1,
+                BlobHow::Present => s.totals.blobs_skipped += 1,
+            },
+            Record::Header { .. } | Record::Manifest { .. } => {}
+        }
+    }
+    for im in &s.images {
+        match im.state {
+            State::Done => s.totals.done += 1,
+            State::Failed => s.totals.failed += 1,
+            State::Pending => s.totals.pending += 1,
+        }
+    }
+    s
+}
+
+/// Bytes as a short human figure (`1.5 MiB`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn short(d: &Option<Digest>) -> String {
+    d.as_ref()
+        .map(|d| format!("sha256:{}", &d.hex()[..12]))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The status report as a plain-text table.
+pub fn render_status_text(s: &Status) -> String {
+    let mut out = String::new();
+    let w = s
+        .images
+        .iter()
+        .map(|i| i.source.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let wt = s
+        .images
+        .iter()
+        .map(|i| i.target.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    out.push_str(&format!(
+        "{:<8} {:<w$} {:<wt$} {:<19} {}\n",
+        "STATE", "SOURCE", "TARGET", "SOURCE DIGEST", "TARGET DIGEST"
+    ));
+    for i in &s.images {
+        let state = match i.state {
+            State::Done => "done",
+            State::Failed => "failed",
+            State::Pending => "pending",
+        };
+        out.push_str(&format!(
+            "{state:<8} {:<w$} {:<wt$} {:<19} {}\n",
+            i.source,
+            i.target,
+            short(&i.source_digest),
+            short(&i.target_digest)
+        ));
+        if let Some(e) = &i.error {
+            out.push_str(&format!("         error: {e}\n"));
+        }
+    }
+    let t = &s.totals;
+    out.push_str(&format!(
+        "\n{} done, {} failed, {} pending; blobs: {} uploaded ({}), {} mounted, {} already present\n",
+        t.done,
+        t.failed,
+        t.pending,
+        t.blobs_uploaded,
+        human_bytes(t.bytes_uploaded),
+        t.blobs_mounted,
+        t.blobs_skipped
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replays_states_in_order() {
+        let d1 = Digest::of(b"1");
+        let d2 = Digest::of(b"2");
+        let planned = |src: &str, d: &Digest| Record::Planned {
+            source: src.into(),
+            source_digest: d.clone(),
+            target: src.into(),
+            format: "preserve".into(),
+        };
+        let mut replay = Replay::default();
+        replay.records = vec![
+            planned("a:1", &d1),
+            Record::Blob {
+                repo: "a".into(),
+                digest: d1.clone(),
+                size: 100,
+                how: BlobHow::Uploaded,
+            },
+            Record::Blob {
+                repo: "b".into(),
+                digest: d1.clone(),
+                size: 100,
+                how: BlobHow::Mounted,
+            },
+            Record::Done {
+                source: "a:1".into(),
+                source_digest: d1.clone(),
+                target: "a:1".into(),
+                target_digest: d1.clone(),
+                format: "preserve".into(),
+            },
+            planned("a:2", &d2),
+            Record::Failed {
+                source: "a:2".into(),
+                source_digest: None,
+                target: "a:2".into(),
+                error: "boom".into(),
+            },
+            planned("a:3", &d2),
+        ];
+        let s = status(&replay);
+        let states: Vec<State> = s.images.iter().map(|i| i.state).collect();
+        assert_eq!(states, vec![State::Done, State::Failed, State::Pending]);
+        assert_eq!(s.images[1].source_digest, Some(d2));
+        assert_eq!(s.totals.done, 1);
+        assert_eq!(s.totals.bytes_uploaded, 100);
+        assert_eq!(s.totals.blobs_mounted, 1);
+        let text = render_status_text(&s);
+        assert!(text.contains("error: boom"), "{text}");
+        assert!(text.contains("1 done, 1 failed, 1 pending"), "{text}");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(5), "5 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+    }
+}
