@@ -1,0 +1,211 @@
+//! The integration-test harness, shared by all tests of one test binary:
+//! a token server, a Rahti-1-like registry (token auth, schema 1, plain
+//! HTTP) and a Rahti-2-like registry (token auth over TLS with a test CA),
+//! all on 127.0.0.1 with free ports and temporary storage, started once.
+//! Tests use their own repository names (see [`Harness::unique`]).
+
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod fixtures;
+pub mod proxy;
+pub mod registry;
+pub mod token;
+
+use http_body_util::combinators::BoxBody;
+use hyper::body::Bytes;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = BoxBody<Bytes, BoxError>;
+
+pub const R1_USER: &str = "alice";
+pub const R1_PASS: &str = "r1-secret-password";
+pub const R2_USER: &str = "bob";
+pub const R2_PASS: &str = "r2-secret-password";
+
+/// Serves `handler` on a fresh 127.0.0.1 port on the current runtime.
+pub async fn serve<F, Fut>(handler: F) -> Result<String, String>
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<hyper::Response<Body>, BoxError>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let h = handler.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| h(req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+pub struct Harness {
+    pub rt: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+    pub pki: certs::Pki,
+    pub tokens: token::TokenServer,
+    pub rahti1: registry::Registry,
+    pub rahti2: registry::Registry,
+    pub r1: fixtures::Pusher,
+    pub r2: fixtures::Pusher,
+}
+
+static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
+
+pub fn harness() -> &'static Harness {
+    match HARNESS.get_or_init(start) {
+        Ok(h) => h,
+        Err(e) => panic!("test harness failed to start: {e}"),
+    }
+}
+
+fn start() -> Result<Harness, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let pki = certs::make(dir.path())?;
+    let signer = token::Signer::new(&pki.token_cert_der, &pki.token_key_pem)?;
+    let tokens = rt.block_on(token::TokenServer::start(signer.clone()))?;
+    tokens.set_passwords(R1_USER, &[R1_PASS]);
+    tokens.set_passwords(R2_USER, &[R2_PASS]);
+    let rahti1 = registry::Registry::start(
+        &dir.path().join("rahti1"),
+        &registry::Config {
+            service: "rahti1-registry",
+            realm: &tokens.realm(),
+            token_cert: &pki.token_cert_file,
+            tls: None,
+            schema1: true,
+        },
+    )?;
+    let rahti2 = registry::Registry::start(
+        &dir.path().join("rahti2"),
+        &registry::Config {
+            service: "rahti2-registry",
+            realm: &tokens.realm(),
+            token_cert: &pki.token_cert_file,
+            tls: Some((&pki.tls_cert, &pki.tls_key)),
+            schema1: false,
+        },
+    )?;
+    let ca = std::fs::read(&pki.ca_file).map_err(|e| e.to_string())?;
+    let ca = reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?;
+    let plain = reqwest::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let tls = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let r1 = fixtures::Pusher {
+        http: plain,
+        base: rahti1.base_url(),
+        signer: signer.clone(),
+        service: rahti1.service.clone(),
+    };
+    let r2 = fixtures::Pusher {
+        http: tls,
+        base: rahti2.base_url(),
+        signer,
+        service: rahti2.service.clone(),
+    };
+    Ok(Harness {
+        rt,
+        dir,
+        pki,
+        tokens,
+        rahti1,
+        rahti2,
+        r1,
+        r2,
+    })
+}
+
+/// Options for a test plan.
+pub struct PlanOpts<'a> {
+    pub source_addr: Option<&'a str>,
+    pub options: &'a str,
+    pub images: &'a str,
+    pub source_password: Option<&'a str>,
+}
+
+impl Default for PlanOpts<'_> {
+    fn default() -> Self {
+        PlanOpts {
+            source_addr: None,
+            options: "retries = 2",
+            images: "",
+            source_password: None,
+        }
+    }
+}
+
+impl Harness {
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// A name no other test uses.
+    pub fn unique(&self, prefix: &str) -> String {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        format!("{prefix}{}", N.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Writes a plan into `dir` for Rahti-1 -> Rahti-2 with password files.
+    pub fn plan(&self, dir: &Path, o: PlanOpts) -> PathBuf {
+        let w = |name: &str, data: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, data).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        };
+        w("r1.pass", o.source_password.unwrap_or(R1_PASS));
+        w("r2.pass", R2_PASS);
+        let text = format!(
+            r#"version = 1
+[source]
+registry = "{src}"
+insecure = true
+username = "{R1_USER}"
+password_file = "r1.pass"
+[target]
+registry = "{dst}"
+ca_file = "{ca}"
+username = "{R2_USER}"
+password_file = "r2.pass"
+[options]
+{opts}
+{images}
+"#,
+            src = o.source_addr.unwrap_or(&self.rahti1.addr),
+            dst = self.rahti2.addr,
+            ca = self.pki.ca_file.display(),
+            opts = o.options,
+            images = o.images,
+        );
+        let p = dir.join("migration.toml");
+        w("migration.toml", &text);
+        p
+    }
+
+    pub fn proxy_r1(&self) -> proxy::Proxy {
+        self.block_on(proxy::Proxy::start(self.rahti1.base_url()))
+            .unwrap_or_else(|e| panic!("proxy: {e}"))
+    }
+}

@@ -1,0 +1,254 @@
+//! A fault-injecting HTTP proxy in front of a real registry, in the test
+//! process. Rules match a method and a path fragment and fire a set number
+//! of times: an error status (with `Retry-After`), a connection reset, a
+//! body cut short, a corrupted byte, or a stall until released. It can also
+//! "expire" every bearer token seen so far (answering 401 for them, as a
+//! registry does for an expired OpenShift token).
+
+use super::{Body, BoxError};
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame};
+use hyper::{Request, Response};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone)]
+pub enum Fault {
+    Status(u16, Option<u64>),
+    Reset,
+    Truncate(usize),
+    Corrupt,
+    Stall(Arc<AtomicBool>),
+}
+
+struct Rule {
+    method: Option<String>,
+    path: String,
+    fault: Fault,
+    remaining: usize,
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    seen_tokens: HashSet<String>,
+    expired: HashSet<String>,
+    challenge: Option<String>,
+    log: Vec<(String, String, u16)>,
+}
+
+#[derive(Clone)]
+pub struct Proxy {
+    pub addr: String,
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Proxy {
+    pub async fn start(upstream: String) -> Result<Proxy, String> {
+        let state: Arc<Mutex<State>> = Arc::default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let addr_cell: Arc<Mutex<String>> = Arc::default();
+        let (s2, a2) = (state.clone(), addr_cell.clone());
+        let addr = super::serve(move |req| {
+            let (state, http, up) = (s2.clone(), http.clone(), upstream.clone());
+            let me = a2.lock().map(|a| a.clone()).unwrap_or_default();
+            async move { handle(req, state, http, up, me).await }
+        })
+        .await?;
+        if let Ok(mut a) = addr_cell.lock() {
+            *a = addr.clone();
+        }
+        Ok(Proxy { addr, state })
+    }
+
+    /// Adds a rule that fires `times` times for requests whose path
+    /// contains `path` (and whose method is `method`, if given).
+    pub fn add(&self, method: Option<&str>, path: &str, fault: Fault, times: usize) {
+        lock(&self.state).rules.push(Rule {
+            method: method.map(str::to_string),
+            path: path.to_string(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    pub fn clear(&self) {
+        lock(&self.state).rules.clear();
+    }
+
+    /// Every bearer token used so far is refused from now on.
+    pub fn expire_tokens(&self) {
+        let mut s = lock(&self.state);
+        let seen: Vec<String> = s.seen_tokens.drain().collect();
+        s.expired.extend(seen);
+    }
+
+    /// Requests seen whose method is `method` and path contains `path`,
+    /// with the status answered.
+    pub fn hits(&self, method: &str, path: &str) -> Vec<u16> {
+        lock(&self.state)
+            .log
+            .iter()
+            .filter(|(m, p, _)| m == method && p.contains(path))
+            .map(|(_, _, s)| *s)
+            .collect()
+    }
+}
+
+fn status_reply(code: u16, retry_after: Option<u64>, challenge: Option<String>) -> Response<Body> {
+    let body = format!(r#"{{"errors":[{{"code":"INJECTED","message":"injected fault {code}"}}]}}"#);
+    let mut r = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|e| -> BoxError { Box::new(e) })
+            .boxed(),
+    );
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(s) = retry_after {
+        if let Ok(v) = s.to_string().parse() {
+            r.headers_mut().insert("retry-after", v);
+        }
+    }
+    if let Some(c) = challenge.and_then(|c| c.parse().ok()) {
+        r.headers_mut().insert("www-authenticate", c);
+    }
+    r
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    state: Arc<Mutex<State>>,
+    http: reqwest::Client,
+    upstream: String,
+    me: String,
+) -> Result<Response<Body>, BoxError> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (fault, expired, challenge) = {
+        let mut s = lock(&state);
+        let expired = auth
+            .as_ref()
+            .map(|a| s.expired.contains(a))
+            .unwrap_or(false);
+        if let Some(a) = auth.as_ref().filter(|a| a.starts_with("Bearer ")) {
+            if !expired {
+                s.seen_tokens.insert(a.clone());
+            }
+        }
+        let fault = if expired {
+            None
+        } else {
+            s.rules
+                .iter_mut()
+                .find(|r| {
+                    r.remaining > 0
+                        && r.method.as_deref().map(|m| m == method).unwrap_or(true)
+                        && path.contains(&r.path)
+                })
+                .map(|r| {
+                    r.remaining -= 1;
+                    r.fault.clone()
+                })
+        };
+        (fault, expired, s.challenge.clone())
+    };
+    let log = |code: u16| lock(&state).log.push((method.clone(), path.clone(), code));
+    if expired {
+        log(401);
+        return Ok(status_reply(401, None, challenge));
+    }
+    match &fault {
+        Some(Fault::Status(code, ra)) => {
+            log(*code);
+            return Ok(status_reply(*code, *ra, None));
+        }
+        Some(Fault::Reset) => {
+            log(0);
+            return Err("injected reset".into());
+        }
+        Some(Fault::Stall(released)) => {
+            let until = Instant::now() + Duration::from_secs(120);
+            while !released.load(Ordering::Relaxed) && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        _ => {}
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let mut rb = http.request(parts.method.clone(), format!("{upstream}{pq}"));
+    for (k, v) in parts.headers.iter() {
+        if k != "host" && k != "connection" && k != "content-length" {
+            rb = rb.header(k, v);
+        }
+    }
+    let resp = rb.body(body).send().await?;
+    let status = resp.status().as_u16();
+    log(status);
+    let mut out = Response::builder().status(status);
+    for (k, v) in resp.headers().iter() {
+        if k == "transfer-encoding" || k == "connection" {
+            continue;
+        }
+        if k == "location" {
+            let l = v
+                .to_str()
+                .unwrap_or("")
+                .replace(&upstream, &format!("http://{me}"));
+            out = out.header(k, l);
+            continue;
+        }
+        if k == "www-authenticate" {
+            lock(&state).challenge = v.to_str().ok().map(str::to_string);
+        }
+        out = out.header(k, v);
+    }
+    let body: Body = match fault {
+        Some(Fault::Corrupt) => {
+            let mut b = resp.bytes().await?.to_vec();
+            if !b.is_empty() {
+                let i = b.len() / 2;
+                b[i] ^= 0xff;
+            }
+            Full::new(Bytes::from(b))
+                .map_err(|e| -> BoxError { Box::new(e) })
+                .boxed()
+        }
+        Some(Fault::Truncate(n)) => {
+            let b = resp.bytes().await?;
+            let cut = b.slice(..n.min(b.len()));
+            let s = futures::stream::iter(vec![
+                Ok::<_, BoxError>(Frame::data(cut)),
+                Err::<Frame<Bytes>, BoxError>("injected truncation".into()),
+            ]);
+            BodyExt::boxed(StreamBody::new(s))
+        }
+        _ => {
+            let s = resp
+                .bytes_stream()
+                .map(|r| r.map(Frame::data).map_err(|e| -> BoxError { Box::new(e) }));
+            BodyExt::boxed(StreamBody::new(s))
+        }
+    };
+    Ok(out.body(body)?)
+}
