@@ -1,37 +1,636 @@
-//! End-to-end tests of `run` and `status` against real registries: a
-//! Rahti-1-like source and a Rahti-2-like target (see `support`).
+//! End-to-end tests of `run` and `status` (format `preserve`) against real
+//! registries: a Rahti-1-like source and a Rahti-2-like target, with the
+//! fault proxy where a test needs faults (see `support`).
 
 mod support;
 
-use rahti_migrate::copy::{self, Events};
+use rahti_migrate::copy::{self, Events, RunSummary};
 use rahti_migrate::plan::Plan;
-use support::fixtures::{config, layer};
-use support::{harness, PlanOpts};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::fixtures::{config, layer, Pusher, DOCKER_LIST, DOCKER_MANIFEST};
+use support::proxy::Fault;
+use support::{harness, Harness, PlanOpts};
+
+/// A small Rahti-1-like project: shared base layers across repositories,
+/// several tags, and a two-platform manifest list.
+struct Project {
+    ns: String,
+    /// (repo, tag, manifest digest)
+    tags: Vec<(String, String, String)>,
+    /// Layer digests by name, for fault rules.
+    layer: std::collections::HashMap<&'static str, String>,
+}
+
+fn seed(h: &Harness, prefix: &str) -> Project {
+    let ns = h.unique(prefix);
+    let s = (ns.len() as u64) << 32 | h.unique("").parse::<u64>().unwrap_or(0) << 8;
+    let base = layer(s + 1, 300_000);
+    let app1 = layer(s + 2, 50_000);
+    let app2 = layer(s + 3, 60_000);
+    let work = layer(s + 4, 40_000);
+    let arm = layer(s + 5, 30_000);
+    let r1 = &h.r1;
+    let mut tags = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    let nsr = &ns;
+    h.block_on(async {
+        let ns = nsr;
+        let app = format!("{ns}/app");
+        let l1 = vec![base.clone(), app1.clone()];
+        let (d1, ds) = r1.image(&app, "v1", &l1, config("amd64", &l1)).await.expect("push app:v1");
+        names.insert("base", ds[0].clone());
+        names.insert("app1", ds[1].clone());
+        let l2 = vec![base.clone(), app2.clone()];
+        let (d2, ds) = r1.image(&app, "v2", &l2, config("amd64", &l2)).await.expect("push app:v2");
+        names.insert("app2", ds[1].clone());
+        let m = r1.get_manifest(&app, "v2").await.expect("get v2");
+        r1.manifest(&app, "latest", DOCKER_MANIFEST, &m.body).await.expect("tag latest");
+        tags.push((app.clone(), "latest".to_string(), d2.clone()));
+        tags.push((app.clone(), "v1".to_string(), d1));
+        tags.push((app.clone(), "v2".to_string(), d2));
+
+        let worker = format!("{ns}/worker");
+        let lw = vec![base.clone(), work.clone()];
+        let (dw, ds) = r1.image(&worker, "v1", &lw, config("amd64", &lw)).await.expect("push worker");
+        names.insert("work", ds[1].clone());
+        tags.push((worker, "v1".to_string(), dw));
+
+        let multi = format!("{ns}/multi");
+        let la = vec![base.clone()];
+        let (da, _) = r1.image(&multi, "amd64-only", &la, config("amd64", &la)).await.expect("amd64");
+        let lr = vec![arm.clone()];
+        let (dr, ds) = r1.image(&multi, "arm64-only", &lr, config("arm64", &lr)).await.expect("arm64");
+        names.insert("arm", ds[0].clone());
+        let size_a = r1.get_manifest(&multi, &da).await.map(|g| g.body.len()).unwrap_or(0);
+        let size_r = r1.get_manifest(&multi, &dr).await.map(|g| g.body.len()).unwrap_or(0);
+        let list = serde_json::json!({
+            "schemaVersion": 2, "mediaType": DOCKER_LIST,
+            "manifests": [
+                {"mediaType": DOCKER_MANIFEST, "size": size_a, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
+                {"mediaType": DOCKER_MANIFEST, "size": size_r, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
+            ]
+        });
+        let body = serde_json::to_vec_pretty(&list).expect("json");
+        let dl = r1.manifest(&multi, "v1", DOCKER_LIST, &body).await.expect("push list");
+        tags.push((multi.clone(), "amd64-only".to_string(), da));
+        tags.push((multi.clone(), "arm64-only".to_string(), dr));
+        tags.push((multi, "v1".to_string(), dl));
+    });
+    tags.sort();
+    Project {
+        ns,
+        tags,
+        layer: names,
+    }
+}
+
+fn images_toml(p: &Project) -> String {
+    ["app", "worker", "multi"]
+        .iter()
+        .map(|r| format!("[[images]]\nsource = \"{}/{r}\"\n", p.ns))
+        .collect()
+}
+
+fn run_lib(h: &Harness, plan: &Path) -> RunSummary {
+    let plan = Plan::load(plan).unwrap_or_else(|e| panic!("{e}"));
+    h.block_on(copy::run(&plan, Events::none()))
+        .unwrap_or_else(|e| panic!("run: {e}"))
+}
+
+/// Every blob a manifest (and its children) references, with its size.
+async fn blobs_of(p: &Pusher, repo: &str, reference: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut todo = vec![reference.to_string()];
+    while let Some(r) = todo.pop() {
+        let Some(m) = p.get_manifest(repo, &r).await else {
+            panic!("{repo}@{r} missing")
+        };
+        let v: serde_json::Value = serde_json::from_slice(&m.body).expect("manifest json");
+        if let Some(ms) = v["manifests"].as_array() {
+            todo.extend(
+                ms.iter()
+                    .filter_map(|d| d["digest"].as_str().map(str::to_string)),
+            );
+            continue;
+        }
+        for d in std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten()) {
+            out.push((
+                d["digest"].as_str().unwrap_or("").to_string(),
+                d["size"].as_u64().unwrap_or(0),
+            ));
+        }
+    }
+    out
+}
+
+fn assert_migrated(h: &Harness, p: &Project) {
+    h.block_on(async {
+        for (repo, tag, digest) in &p.tags {
+            let got =
+                h.r2.get_manifest(repo, tag)
+                    .await
+                    .unwrap_or_else(|| panic!("{repo}:{tag} not in target"));
+            assert_eq!(&got.digest, digest, "{repo}:{tag} digest differs");
+            assert_eq!(&support::fixtures::sha256(&got.body), digest);
+            for (d, size) in blobs_of(&h.r2, repo, tag).await {
+                assert_eq!(
+                    h.r2.blob_size(repo, &d).await,
+                    Some(size),
+                    "{repo}: blob {d}"
+                );
+            }
+        }
+    });
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rahti-migrate"));
+    c.stdin(Stdio::null());
+    c
+}
+
+fn journal_text(plan: &Path) -> String {
+    std::fs::read_to_string(plan.with_extension("journal")).unwrap_or_default()
+}
+
+fn assert_no_secrets(text: &str) {
+    for s in [support::R1_PASS, support::R2_PASS, "eyJ"] {
+        assert!(!text.contains(s), "a secret ({s}) leaked: {text}");
+    }
+}
 
 #[test]
-fn smoke_registry_roundtrip() {
+fn migrates_a_project_byte_for_byte_then_a_second_run_moves_nothing() {
     let h = harness();
-    let repo = h.unique("smoke/app");
-    let layers = vec![layer(1, 1000)];
-    let (d, _) = h
-        .block_on(h.r1.image(&repo, "v1", &layers, config("amd64", &layers)))
+    let p = seed(h, "proj");
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"preserve\"\nconcurrency = 4",
+            ..Default::default()
+        },
+    );
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_eq!(s.copied, p.tags.len());
+    assert_migrated(h, &p);
+    // Six distinct layers and configs, but the base layer is needed in
+    // three repositories: it crosses the network once and is mounted twice.
+    assert!(s.blobs_mounted >= 2, "{s:?}");
+    let base = &p.layer["base"];
+    let uploads_of_base = journal_text(&plan)
+        .lines()
+        .filter(|l| l.contains(base.as_str()) && l.contains("\"uploaded\""))
+        .count();
+    assert_eq!(uploads_of_base, 1, "base layer streamed more than once");
+
+    let again = run_lib(h, &plan);
+    assert_eq!(again.bytes_uploaded, 0);
+    assert_eq!(again.blobs_uploaded + again.blobs_mounted, 0);
+    assert_eq!(again.copied, 0);
+    assert_eq!(again.skipped, p.tags.len());
+
+    let out = bin()
+        .args(["status", "--format", "json"])
+        .arg(&plan)
+        .output()
+        .expect("status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["totals"]["done"], p.tags.len());
+    assert_eq!(v["totals"]["failed"], 0);
+    assert_eq!(v["totals"]["pending"], 0);
+    assert!(v["totals"]["bytes_uploaded"].as_u64().unwrap_or(0) > 300_000);
+    let first = &v["images"][0];
+    for k in [
+        "source",
+        "source_digest",
+        "target",
+        "target_digest",
+        "state",
+        "error",
+    ] {
+        assert!(first.get(k).is_some(), "status JSON lacks {k}: {first}");
+    }
+    assert_no_secrets(&journal_text(&plan));
+}
+
+#[test]
+fn a_source_digest_change_is_migrated_again() {
+    let h = harness();
+    let repo = h.unique("sync/app");
+    let l1 = vec![layer(9001, 10_000)];
+    h.block_on(h.r1.image(&repo, "v1", &l1, config("amd64", &l1)))
         .expect("push");
-    let got = h.block_on(h.r1.get_manifest(&repo, "v1")).expect("get");
-    assert_eq!(got.digest, d);
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = format!("[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-copy\"\n");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"preserve\"",
+            ..Default::default()
+        },
+    );
+    assert_eq!(run_lib(h, &plan).copied, 1);
+    let l2 = vec![layer(9002, 10_000)];
+    let (d2, _) = h
+        .block_on(h.r1.image(&repo, "v1", &l2, config("amd64", &l2)))
+        .expect("repush");
+    let s = run_lib(h, &plan);
+    assert_eq!((s.copied, s.skipped), (1, 0));
+    let got = h
+        .block_on(h.r2.get_manifest(&format!("{repo}-copy"), "v1"))
+        .expect("target");
+    assert_eq!(got.digest, d2);
+}
+
+#[test]
+fn corrupted_blob_fails_only_its_image_and_tags_nothing() {
+    let h = harness();
+    let p = seed(h, "corrupt");
+    let proxy = h.proxy_r1();
+    let bad = p.layer["work"].clone();
+    proxy.add(
+        Some("GET"),
+        &format!("/blobs/{bad}"),
+        Fault::Corrupt,
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: &imgs,
+            options: "format = \"preserve\"\nretries = 1",
+            ..Default::default()
+        },
+    );
+    let s = run_lib(h, &plan);
+    let worker = format!("{}/worker", p.ns);
+    assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
+    let f = &s.failed[0];
+    assert_eq!(f.source, format!("{worker}:v1"));
+    assert!(
+        f.error.contains(&worker) && f.error.contains(&bad) && f.error.contains("digest mismatch"),
+        "{}",
+        f.error
+    );
+    assert!(
+        f.error.contains(&format!("expected {bad}, got sha256:")),
+        "{}",
+        f.error
+    );
+    assert_eq!(proxy.hits("GET", &bad).len(), 2, "one try and one retry");
+    h.block_on(async {
+        assert!(
+            h.r2.tags(&worker).await.is_empty(),
+            "a tag was pushed for the failed image"
+        );
+        assert_eq!(
+            h.r2.blob_size(&worker, &bad).await,
+            None,
+            "the bad blob was committed"
+        );
+    });
+    assert!(!journal_text(&plan)
+        .lines()
+        .any(|l| l.contains(&bad) && l.contains("\"blob\"")));
+    let others = Project {
+        tags: p.tags.iter().filter(|t| t.0 != worker).cloned().collect(),
+        ..p
+    };
+    assert_migrated(h, &others);
+}
+
+#[test]
+fn transient_faults_are_retried() {
+    let h = harness();
+    let p = seed(h, "flaky");
+    let proxy = h.proxy_r1();
+    let app = format!("{}/app", p.ns);
+    proxy.add(
+        Some("GET"),
+        &format!("{app}/manifests/v1"),
+        Fault::Status(503, None),
+        2,
+    );
+    proxy.add(
+        Some("GET"),
+        &format!("{app}/tags/list"),
+        Fault::Status(429, Some(1)),
+        1,
+    );
+    proxy.add(
+        Some("GET"),
+        &format!("/blobs/{}", p.layer["base"]),
+        Fault::Reset,
+        1,
+    );
+    proxy.add(
+        Some("GET"),
+        &format!("/blobs/{}", p.layer["app1"]),
+        Fault::Truncate(1000),
+        1,
+    );
+    proxy.add(
+        Some("GET"),
+        &format!("/blobs/{}", p.layer["arm"]),
+        Fault::Status(502, None),
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: &imgs,
+            options: "format = \"preserve\"\nretries = 3",
+            ..Default::default()
+        },
+    );
+    let start = Instant::now();
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    assert_eq!(
+        proxy
+            .hits("GET", &format!("{app}/manifests/v1"))
+            .iter()
+            .filter(|s| **s == 503)
+            .count(),
+        2
+    );
+    assert!(proxy
+        .hits("GET", &format!("{app}/tags/list"))
+        .contains(&429));
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    assert_eq!(proxy.hits("GET", &p.layer["app1"]).len(), 2);
+    assert_eq!(proxy.hits("GET", &p.layer["arm"]), vec![502, 200]);
+}
+
+#[test]
+fn an_expired_token_is_renewed_by_running_password_command_again() {
+    let h = harness();
+    let p = seed(h, "expire");
+    let proxy = h.proxy_r1();
+    proxy.add(
+        Some("GET"),
+        &format!("/blobs/{}", p.layer["app2"]),
+        Fault::ExpireTokens,
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let counter = dir.path().join("calls");
+    let script = dir.path().join("token.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{}'\necho '{}'\n",
+            counter.display(),
+            support::R1_PASS
+        ),
+    )
+    .expect("script");
+    let auth = format!("password_command = [\"sh\", \"{}\"]", script.display());
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            source_auth: Some(&auth),
+            images: &imgs,
+            options: "format = \"preserve\"\nconcurrency = 1",
+            ..Default::default()
+        },
+    );
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    assert!(
+        proxy.hits("GET", &p.layer["app2"]).contains(&401),
+        "the fault did not fire"
+    );
+    let calls = std::fs::read_to_string(&counter)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert_eq!(
+        calls, 2,
+        "password_command should run once at start and once after expiry"
+    );
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stalled_run(
+    h: &Harness,
+    prefix: &str,
+) -> (
+    Project,
+    support::proxy::Proxy,
+    Arc<AtomicBool>,
+    tempfile::TempDir,
+    PathBuf,
+    std::process::Child,
+) {
+    let p = seed(h, prefix);
+    let proxy = h.proxy_r1();
+    let release = Arc::new(AtomicBool::new(false));
+    proxy.add(
+        Some("GET"),
+        &format!("/blobs/{}", p.layer["work"]),
+        Fault::Stall(release.clone()),
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: &imgs,
+            options: "format = \"preserve\"\nconcurrency = 3",
+            ..Default::default()
+        },
+    );
+    let child = bin()
+        .args(["run", "--no-progress"])
+        .arg(&plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let worker_blob = p.layer["work"].clone();
+    wait_for(
+        "the stalled blob and some finished tags",
+        Duration::from_secs(60),
+        || {
+            proxy.hits("GET", &worker_blob).len() == 1
+                && journal_text(&plan).matches("\"kind\":\"done\"").count() >= 2
+        },
+    );
+    (p, proxy, release, dir, plan, child)
+}
+
+#[test]
+fn a_run_killed_midway_completes_when_run_again() {
+    let h = harness();
+    let (p, proxy, release, _dir, plan, mut child) = stalled_run(h, "killed");
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    let worker = format!("{}/worker", p.ns);
+    assert!(
+        h.block_on(h.r2.tags(&worker)).is_empty(),
+        "the unfinished image was tagged"
+    );
+    release.store(true, std::sync::atomic::Ordering::Relaxed);
+    proxy.clear();
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&plan)
+        .output()
+        .expect("rerun");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("already done"), "{err}");
+    assert_migrated(h, &p);
+    assert_no_secrets(&err);
+    assert_no_secrets(&journal_text(&plan));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_with_exit_130() {
+    let h = harness();
+    let (p, _proxy, release, _dir, plan, child) = stalled_run(h, "sigint");
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    release.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(h
+        .block_on(h.r2.tags(&format!("{}/worker", p.ns)))
+        .is_empty());
+    let st = bin()
+        .args(["status", "--format", "json"])
+        .arg(&plan)
+        .output()
+        .expect("status");
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("journal still reads");
+    assert!(v["totals"]["done"].as_u64().unwrap_or(0) >= 2);
+    assert!(v["totals"]["pending"].as_u64().unwrap_or(0) >= 1);
+}
+
+#[test]
+fn a_bad_plan_is_refused_before_any_request() {
+    let h = harness();
+    let proxy = h.proxy_r1();
     let dir = tempfile::tempdir().expect("tmp");
     let plan = h.plan(
         dir.path(),
         PlanOpts {
-            images: &format!("[[images]]\nsource = \"{repo}\"\n"),
-            options: "format = \"preserve\"\nretries = 2",
+            source_addr: Some(&proxy.addr),
+            images: "[[images]]\nsource = \"a/b\"\ntagz = [\"x\"]\n",
             ..Default::default()
         },
     );
-    let plan = Plan::load(&plan).expect("plan");
-    let s = h.block_on(copy::run(&plan, Events::none())).expect("run");
-    assert!(s.failed.is_empty(), "{:?}", s.failed);
-    let got2 = h
-        .block_on(h.r2.get_manifest(&repo, "v1"))
-        .expect("target has it");
-    assert_eq!(got2.digest, d);
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&plan)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("migration.toml:") && err.contains("tagz"),
+        "{err}"
+    );
+
+    let text = std::fs::read_to_string(&plan).expect("plan").replace(
+        "tagz = [\"x\"]",
+        "format = \"zip\"\nplatforms = [\"linux\"]",
+    );
+    std::fs::write(&plan, text).expect("write");
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&plan)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("images[0].format")
+            && err.contains("images[0].platforms")
+            && err.contains("2 problems"),
+        "{err}"
+    );
+    assert!(
+        proxy.hits("GET", "/").is_empty() && proxy.hits("HEAD", "/").is_empty(),
+        "a request was sent"
+    );
+    assert!(
+        !plan.with_extension("journal").exists(),
+        "a journal was written"
+    );
+}
+
+#[test]
+fn wrong_credentials_fail_with_a_clear_error_and_no_secret() {
+    let h = harness();
+    let repo = h.unique("creds/app");
+    let l = vec![layer(7007, 1000)];
+    h.block_on(h.r1.image(&repo, "v1", &l, config("amd64", &l)))
+        .expect("push");
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = format!("[[images]]\nsource = \"{repo}\"\n");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_password: Some("not-the-password"),
+            images: &imgs,
+            options: "format = \"preserve\"",
+            ..Default::default()
+        },
+    );
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&plan)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("authentication") && err.contains("HTTP 401"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password"), "{err}");
 }

@@ -10,6 +10,7 @@ use crate::oci::{Digest, Manifest};
 use crate::plan::{Format, Platforms};
 use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(super) struct Ctx<'a> {
@@ -19,6 +20,10 @@ pub(super) struct Ctx<'a> {
     pub blobs: Arc<Blobs>,
     pub events: Events,
     pub replay: &'a Replay,
+    /// One lock per (repository, manifest digest): distribution's storage
+    /// corrupts concurrent writes of the same manifest, and pushing the
+    /// same manifest twice at once is wasted work anyway.
+    pub manifest_locks: std::sync::Mutex<HashMap<(String, Digest), Arc<tokio::sync::Mutex<bool>>>>,
 }
 
 pub(super) enum Outcome {
@@ -93,10 +98,7 @@ impl Ctx<'_> {
         })?;
         let top = self.push_tree(job, &m).await?;
         // The tag goes last: everything it points at is in place.
-        self.target
-            .manifest_put(&job.target_repo, &job.tag, top.raw.clone(), top.media_type)
-            .await
-            .map_err(reg)?;
+        self.put_manifest(job, &top, &job.tag).await?;
         self.journal.append(&Record::Done {
             source: job.source_ref(),
             source_digest: m.digest.clone(),
@@ -204,8 +206,41 @@ impl Ctx<'_> {
         }
     }
 
+    fn manifest_lock(&self, repo: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<bool>> {
+        let mut m = self
+            .manifest_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        m.entry((repo.to_string(), digest.clone()))
+            .or_default()
+            .clone()
+    }
+
+    /// Pushes `p` under `reference` (its digest or a tag), one writer per
+    /// manifest at a time. Returns the digest the registry reported.
+    async fn put_manifest(
+        &self,
+        job: &TagJob,
+        p: &Pushed,
+        reference: &str,
+    ) -> Result<Option<Digest>, CopyError> {
+        let lock = self.manifest_lock(&job.target_repo, &p.digest);
+        let _held = lock.lock().await;
+        self.target
+            .manifest_put(&job.target_repo, reference, p.raw.clone(), p.media_type)
+            .await
+            .map_err(|source| CopyError::Registry {
+                image: job.source_ref(),
+                source,
+            })
+    }
+
     async fn push_by_digest(&self, job: &TagJob, p: &Pushed) -> Result<(), CopyError> {
-        let image = job.source_ref();
+        let lock = self.manifest_lock(&job.target_repo, &p.digest);
+        let mut pushed = lock.lock().await;
+        if *pushed {
+            return Ok(());
+        }
         let got = self
             .target
             .manifest_put(
@@ -216,12 +251,12 @@ impl Ctx<'_> {
             )
             .await
             .map_err(|source| CopyError::Registry {
-                image: image.clone(),
+                image: job.source_ref(),
                 source,
             })?;
         if let Some(g) = got.filter(|g| *g != p.digest) {
             return Err(CopyError::Image {
-                image,
+                image: job.source_ref(),
                 message: format!(
                     "target registry stored manifest as {g}, expected {}",
                     p.digest
@@ -232,6 +267,7 @@ impl Ctx<'_> {
             repo: job.target_repo.clone(),
             digest: p.digest.clone(),
         })?;
+        *pushed = true;
         Ok(())
     }
 }

@@ -236,6 +236,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         blobs: blobs.clone(),
         events: events.clone(),
         replay: &replay,
+        manifest_locks: Default::default(),
     };
     let mut results = futures::stream::iter(jobs.iter().map(|j| ctx.copy_tag(j)))
         .buffer_unordered(plan.options.concurrency);

@@ -300,12 +300,16 @@ fn scope_key(scopes: &[Scope]) -> String {
 struct Token {
     value: Secret,
     proven: bool,
+    /// The password generation it was fetched with.
+    generation: u64,
 }
 
 #[derive(Default)]
 struct State {
     challenge: Option<Challenge>,
     password: Option<Option<Secret>>,
+    /// Bumped each time an expired credential forces a new password.
+    generation: u64,
     tokens: HashMap<String, Token>,
 }
 
@@ -405,11 +409,13 @@ impl Auth {
                     .fetch_token(http, &realm, service.as_deref(), scopes, password.as_ref())
                     .await?;
                 let header = format!("Bearer {}", token.expose());
+                let generation = st.generation;
                 st.tokens.insert(
                     key.clone(),
                     Token {
                         value: token,
                         proven: false,
+                        generation,
                     },
                 );
                 Ok(Sent {
@@ -462,18 +468,25 @@ impl Auth {
                     // Another request already renewed this token.
                     return AfterUnauthorized::Retry;
                 }
+                let generation = st.tokens.get(k).map(|t| t.generation).unwrap_or(0);
                 st.tokens.remove(k);
-                if proven {
-                    // A token that worked was refused: it expired. Ask for
-                    // the password again (password_command may give a new
-                    // one) and fetch a fresh token.
-                    if self.creds.can_refresh() {
-                        st.password = None;
-                    }
-                    AfterUnauthorized::Retry
-                } else {
-                    AfterUnauthorized::Fail
+                if generation < st.generation {
+                    // Fetched with a password since replaced: fetch anew.
+                    return AfterUnauthorized::Retry;
                 }
+                if !proven {
+                    return AfterUnauthorized::Fail;
+                }
+                // A token that worked was refused: it expired, and so did
+                // every token fetched with the same password (one OpenShift
+                // token stands behind them all). Ask for the password again
+                // (password_command may give a new one).
+                st.generation += 1;
+                st.tokens.clear();
+                if self.creds.can_refresh() {
+                    st.password = None;
+                }
+                AfterUnauthorized::Retry
             }
             None => AfterUnauthorized::Fail,
         }

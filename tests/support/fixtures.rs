@@ -72,7 +72,7 @@ impl Pusher {
             .header("authorization", self.repo_auth(repo))
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("{e:?}"))?;
         if r.status().as_u16() != 202 {
             return Err(format!("start upload: {}", r.status()));
         }
@@ -96,7 +96,7 @@ impl Pusher {
             .body(data.to_vec())
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("{e:?}"))?;
         if r.status().as_u16() != 201 {
             return Err(format!(
                 "put blob: {} {}",
@@ -122,7 +122,7 @@ impl Pusher {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("{e:?}"))?;
         if r.status().as_u16() != 201 {
             return Err(format!(
                 "put manifest {repo}:{reference}: {} {}",
@@ -247,7 +247,7 @@ impl Pusher {
                 .push(serde_json::json!({"mediaType": DOCKER_LAYER, "size": l.len(), "digest": d}));
             digests.push(d);
         }
-        let cfg = serde_json::to_vec(&config).map_err(|e| e.to_string())?;
+        let cfg = serde_json::to_vec(&config).map_err(|e| format!("{e:?}"))?;
         let cd = self.blob(repo, &cfg).await?;
         let m = serde_json::json!({
             "schemaVersion": 2,
@@ -255,7 +255,7 @@ impl Pusher {
             "config": {"mediaType": DOCKER_CONFIG, "size": cfg.len(), "digest": cd},
             "layers": descs,
         });
-        let body = serde_json::to_vec_pretty(&m).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec_pretty(&m).map_err(|e| format!("{e:?}"))?;
         let d = self.manifest(repo, tag, DOCKER_MANIFEST, &body).await?;
         Ok((d, digests))
     }

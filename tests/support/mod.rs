@@ -145,6 +145,8 @@ pub struct PlanOpts<'a> {
     pub options: &'a str,
     pub images: &'a str,
     pub source_password: Option<&'a str>,
+    /// Replaces the source's `password_file` line (e.g. a password_command).
+    pub source_auth: Option<&'a str>,
 }
 
 impl Default for PlanOpts<'_> {
@@ -154,6 +156,7 @@ impl Default for PlanOpts<'_> {
             options: "retries = 2",
             images: "",
             source_password: None,
+            source_auth: None,
         }
     }
 }
@@ -183,7 +186,7 @@ impl Harness {
 registry = "{src}"
 insecure = true
 username = "{R1_USER}"
-password_file = "r1.pass"
+{src_auth}
 [target]
 registry = "{dst}"
 ca_file = "{ca}"
@@ -194,6 +197,7 @@ password_file = "r2.pass"
 {images}
 "#,
             src = o.source_addr.unwrap_or(&self.rahti1.addr),
+            src_auth = o.source_auth.unwrap_or("password_file = \"r1.pass\""),
             dst = self.rahti2.addr,
             ca = self.pki.ca_file.display(),
             opts = o.options,

@@ -22,6 +22,8 @@ pub enum Fault {
     Truncate(usize),
     Corrupt,
     Stall(Arc<AtomicBool>),
+    /// Expire every token seen so far, then answer as for an expired token.
+    ExpireTokens,
 }
 
 struct Rule {
@@ -155,7 +157,7 @@ async fn handle(
                 s.seen_tokens.insert(a.clone());
             }
         }
-        let fault = if expired {
+        let mut fault = if expired {
             None
         } else {
             s.rules
@@ -170,6 +172,16 @@ async fn handle(
                     r.fault.clone()
                 })
         };
+        let mut expired = expired;
+        if let Some(Fault::ExpireTokens) = fault {
+            let seen: Vec<String> = s.seen_tokens.drain().collect();
+            s.expired.extend(seen);
+            expired = auth
+                .as_ref()
+                .map(|a| s.expired.contains(a))
+                .unwrap_or(false);
+            fault = None;
+        }
         (fault, expired, s.challenge.clone())
     };
     let log = |code: u16| lock(&state).log.push((method.clone(), path.clone(), code));
@@ -187,6 +199,7 @@ async fn handle(
             return Err("injected reset".into());
         }
         Some(Fault::Stall(released)) => {
+            log(999);
             let until = Instant::now() + Duration::from_secs(120);
             while !released.load(Ordering::Relaxed) && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -79,7 +79,16 @@ impl Registry {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| {
+        // PDEATHSIG fires when the spawning *thread* ends, so the spawn
+        // happens on a thread that lives as long as the test binary.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(cmd.spawn());
+            loop {
+                std::thread::park();
+            }
+        });
+        let child = rx.recv().map_err(|e| e.to_string())?.map_err(|e| {
             format!("starting docker-registry (apt-get install docker-registry): {e}")
         })?;
         let r = Registry {
