@@ -233,37 +233,39 @@ mod tests {
             target: src.into(),
             format: "preserve".into(),
         };
-        let mut replay = Replay::default();
-        replay.records = vec![
-            planned("a:1", &d1),
-            Record::Blob {
-                repo: "a".into(),
-                digest: d1.clone(),
-                size: 100,
-                how: BlobHow::Uploaded,
-            },
-            Record::Blob {
-                repo: "b".into(),
-                digest: d1.clone(),
-                size: 100,
-                how: BlobHow::Mounted,
-            },
-            Record::Done {
-                source: "a:1".into(),
-                source_digest: d1.clone(),
-                target: "a:1".into(),
-                target_digest: d1.clone(),
-                format: "preserve".into(),
-            },
-            planned("a:2", &d2),
-            Record::Failed {
-                source: "a:2".into(),
-                source_digest: None,
-                target: "a:2".into(),
-                error: "boom".into(),
-            },
-            planned("a:3", &d2),
-        ];
+        let replay = Replay {
+            records: vec![
+                planned("a:1", &d1),
+                Record::Blob {
+                    repo: "a".into(),
+                    digest: d1.clone(),
+                    size: 100,
+                    how: BlobHow::Uploaded,
+                },
+                Record::Blob {
+                    repo: "b".into(),
+                    digest: d1.clone(),
+                    size: 100,
+                    how: BlobHow::Mounted,
+                },
+                Record::Done {
+                    source: "a:1".into(),
+                    source_digest: d1.clone(),
+                    target: "a:1".into(),
+                    target_digest: d1.clone(),
+                    format: "preserve".into(),
+                },
+                planned("a:2", &d2),
+                Record::Failed {
+                    source: "a:2".into(),
+                    source_digest: None,
+                    target: "a:2".into(),
+                    error: "boom".into(),
+                },
+                planned("a:3", &d2),
+            ],
+            ..Replay::default()
+        };
         let s = status(&replay);
         let states: Vec<State> = s.images.iter().map(|i| i.state).collect();
         assert_eq!(states, vec![State::Done, State::Failed, State::Pending]);

@@ -83,7 +83,7 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
                 }
                 let b = multi.add(ProgressBar::new(size.unwrap_or(0)));
                 b.set_style(style("  {msg} {bytes}/{total_bytes}"));
-                b.set_message(format!("{}", &digest.hex()[..12]));
+                b.set_message(digest.hex()[..12].to_string());
                 active.insert(digest, b);
             }
             Event::BlobBytes { digest, bytes: n } => {

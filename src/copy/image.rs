@@ -13,6 +13,10 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Per (repository, digest): a lock, and whether the manifest was pushed.
+pub(super) type ManifestLocks =
+    std::sync::Mutex<HashMap<(String, Digest), Arc<tokio::sync::Mutex<bool>>>>;
+
 pub(super) struct Ctx<'a> {
     pub source: Arc<Client>,
     pub target: Arc<Client>,
@@ -23,7 +27,7 @@ pub(super) struct Ctx<'a> {
     /// One lock per (repository, manifest digest): distribution's storage
     /// corrupts concurrent writes of the same manifest, and pushing the
     /// same manifest twice at once is wasted work anyway.
-    pub manifest_locks: std::sync::Mutex<HashMap<(String, Digest), Arc<tokio::sync::Mutex<bool>>>>,
+    pub manifest_locks: ManifestLocks,
 }
 
 pub(super) enum Outcome {
@@ -36,13 +40,13 @@ pub(super) enum CopyError {
     #[error("{image}: {source}")]
     Registry {
         image: String,
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("{image}: blob {digest}: {source}")]
     Blob {
         image: String,
         digest: Digest,
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("{image}: {message}")]
     Image { image: String, message: String },
@@ -64,9 +68,9 @@ impl Ctx<'_> {
 
     async fn copy_tag_inner(&self, job: &TagJob) -> Result<Outcome, CopyError> {
         let image = job.source_ref();
-        let reg = |source| CopyError::Registry {
+        let reg = |source: RegistryError| CopyError::Registry {
             image: image.clone(),
-            source,
+            source: Box::new(source),
         };
         let m = self
             .source
@@ -138,7 +142,7 @@ impl Ctx<'_> {
                                 .map(|p| p.to_string())
                                 .unwrap_or_default()
                         ),
-                        source,
+                        source: Box::new(source),
                     })?;
                 if child.kind.is_index() {
                     return Err(CopyError::Image {
@@ -182,7 +186,7 @@ impl Ctx<'_> {
                 .map_err(|source| CopyError::Blob {
                     image: image.clone(),
                     digest: d.digest.clone(),
-                    source,
+                    source: Box::new(source),
                 })
         }))
         .await?;
@@ -231,7 +235,7 @@ impl Ctx<'_> {
             .await
             .map_err(|source| CopyError::Registry {
                 image: job.source_ref(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -252,7 +256,7 @@ impl Ctx<'_> {
             .await
             .map_err(|source| CopyError::Registry {
                 image: job.source_ref(),
-                source,
+                source: Box::new(source),
             })?;
         if let Some(g) = got.filter(|g| *g != p.digest) {
             return Err(CopyError::Image {

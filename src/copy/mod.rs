@@ -133,7 +133,7 @@ pub enum RunError {
         /// Its host.
         registry: String,
         /// Why.
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
 }
 
@@ -177,7 +177,7 @@ pub fn clients(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
             .map_err(|source| RunError::Registry {
                 role,
                 registry: ep.registry.clone(),
-                source,
+                source: Box::new(source),
             })
     };
     Ok((mk("source", &plan.source)?, mk("target", &plan.target)?))
@@ -191,7 +191,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         c.ping().await.map_err(|e| RunError::Registry {
             role,
             registry: c.registry().to_string(),
-            source: e,
+            source: Box::new(e),
         })?;
     }
     let (journal, replay) =

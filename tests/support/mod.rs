@@ -44,7 +44,7 @@ where
         while let Ok((stream, _)) = listener.accept().await {
             let h = handler.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| h(req));
+                let svc = hyper::service::service_fn(h);
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                     .await;
