@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod fixtures;
+pub mod project;
 pub mod proxy;
 pub mod registry;
 pub mod token;
