@@ -48,8 +48,15 @@ fn main() {
         std::process::exit(1);
     }
     let work = work.canonicalize().unwrap_or(work);
-    println!("Rahti 1 (source): http://{}  token auth, schema 1 enabled", h.rahti1.addr);
-    println!("Rahti 2 (target): https://{} token auth over TLS (test CA {})", h.rahti2.addr, h.pki.ca_file.display());
+    println!(
+        "Rahti 1 (source): http://{}  token auth, schema 1 enabled",
+        h.rahti1.addr
+    );
+    println!(
+        "Rahti 2 (target): https://{} token auth over TLS (test CA {})",
+        h.rahti2.addr,
+        h.pki.ca_file.display()
+    );
     let p = support::project::seed(h, "myproject");
     println!("\nSeeded project {} in the source:", p.ns);
     for (repo, tag, digest) in &p.tags {
@@ -70,25 +77,43 @@ fn main() {
     println!("\nPlan written to {}", plan.display());
 
     let mut failed = false;
-    let head = Command::new(binary()).arg("init").output().map(|o| o.stdout).unwrap_or_default();
+    let head = Command::new(binary())
+        .arg("init")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
     println!("\n=== A starter plan (first lines)\n$ rahti-migrate init");
     for l in String::from_utf8_lossy(&head).lines().take(8) {
         println!("{l}");
     }
     failed |= step("Copy everything", &["run", "--no-progress", "PLAN"], &plan) != 0;
     failed |= step("What the journal says", &["status", "PLAN"], &plan) != 0;
-    failed |= step("Run again: nothing left to move", &["run", "--no-progress", "PLAN"], &plan) != 0;
-    failed |= step("Status as JSON", &["status", "--format", "json", "PLAN"], &plan) != 0;
+    failed |= step(
+        "Run again: nothing left to move",
+        &["run", "--no-progress", "PLAN"],
+        &plan,
+    ) != 0;
+    failed |= step(
+        "Status as JSON",
+        &["status", "--format", "json", "PLAN"],
+        &plan,
+    ) != 0;
 
     println!("\n=== Target tags compared with the source");
     let mut same = 0;
     for (repo, tag, digest) in &p.tags {
-        let got = h.block_on(h.r2.get_manifest(repo, tag)).map(|g| g.digest).unwrap_or_default();
+        let got = h
+            .block_on(h.r2.get_manifest(repo, tag))
+            .map(|g| g.digest)
+            .unwrap_or_default();
         let ok = &got == digest;
         same += ok as usize;
         println!("  {} {repo}:{tag}  {got}", if ok { "same" } else { "DIFF" });
     }
-    println!("\n{same} of {} tags in the target have the source's digest.", p.tags.len());
+    println!(
+        "\n{same} of {} tags in the target have the source's digest.",
+        p.tags.len()
+    );
     if failed || same != p.tags.len() {
         std::process::exit(1);
     }

@@ -77,4 +77,3 @@ pub fn seed(h: &Harness, prefix: &str) -> Project {
         layer: names,
     }
 }
-
