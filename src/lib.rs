@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod convert;
 pub mod copy;
 pub mod expand;
 pub mod journal;
