@@ -62,6 +62,18 @@ pub enum Record {
         /// How it got there.
         how: BlobHow,
     },
+    /// What reading a layer taught: its size and diff_id (schema 1
+    /// conversion needs them; kept so a resumed run need not read it again).
+    LayerFacts {
+        /// Blob digest.
+        digest: Digest,
+        /// Bytes.
+        size: u64,
+        /// sha256 of the uncompressed content.
+        diff_id: Digest,
+        /// Whether the blob is compressed.
+        compressed: bool,
+    },
     /// A manifest was pushed by digest and the registry agreed on it.
     Manifest {
         /// Target repository.
@@ -157,6 +169,8 @@ pub struct Replay {
     pub done: HashMap<(String, String), DoneTag>,
     /// Target repositories known to hold each blob.
     pub blobs: HashMap<Digest, Vec<String>>,
+    /// Layer facts learnt.
+    pub facts: HashMap<Digest, crate::convert::LayerFacts>,
 }
 
 impl Replay {
@@ -175,6 +189,21 @@ impl Replay {
                         source_digest: source_digest.clone(),
                         target_digest: target_digest.clone(),
                         format: format.clone(),
+                    },
+                );
+            }
+            Record::LayerFacts {
+                digest,
+                size,
+                diff_id,
+                compressed,
+            } => {
+                self.facts.insert(
+                    digest.clone(),
+                    crate::convert::LayerFacts {
+                        size: *size,
+                        diff_id: Some(diff_id.clone()),
+                        compressed: *compressed,
                     },
                 );
             }

@@ -132,7 +132,7 @@ pub fn status(replay: &Replay) -> Status {
                 BlobHow::Mounted => s.totals.blobs_mounted += 1,
                 BlobHow::Present => s.totals.blobs_skipped += 1,
             },
-            Record::Header { .. } | Record::Manifest { .. } => {}
+            Record::Header { .. } | Record::Manifest { .. } | Record::LayerFacts { .. } => {}
         }
     }
     for im in &s.images {

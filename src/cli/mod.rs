@@ -155,6 +155,12 @@ pub async fn main(cli: Cli) -> i32 {
                         summary.blobs_mounted,
                         summary.blobs_skipped
                     );
+                    if !summary.lossy.is_empty() {
+                        eprintln!("converted with loss (use format = \"docker\" or \"preserve\" for these images to keep the fields):");
+                        for l in &summary.lossy {
+                            eprintln!("  {}: {}", l.source, l.dropped.join(", "));
+                        }
+                    }
                     if summary.failed.is_empty() {
                         EXIT_OK
                     } else {

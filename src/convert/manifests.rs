@@ -105,7 +105,10 @@ fn desc_of(v: &Value) -> Result<Desc, ConvertError> {
 }
 
 /// The `config`, `layers` and `manifests` of a manifest document.
-fn parts(raw: &[u8]) -> Result<(Option<Desc>, Vec<Desc>, Vec<Desc>), ConvertError> {
+/// `config`, `layers`, `manifests`.
+type Parts = (Option<Desc>, Vec<Desc>, Vec<Desc>);
+
+fn parts(raw: &[u8]) -> Result<Parts, ConvertError> {
     let v = gojson::parse(raw).map_err(|e| bad(e.to_string()))?;
     let Value::Object(o) = v else {
         return Err(bad("not a JSON object"));
@@ -215,15 +218,6 @@ fn oci_layer_to_docker(d: &Desc) -> Result<&'static str, ConvertError> {
             })
         }
     })
-}
-
-/// Checks that every layer of a Docker schema 2 manifest has a Docker
-/// layer type (skopeo refuses others when it reads the source).
-pub(super) fn check_docker_layers(raw: &[u8]) -> Result<(), ConvertError> {
-    let (_, layers, _) = parts(raw)?;
-    layers
-        .iter()
-        .try_for_each(|l| docker_layer_to_oci(l).map(|_| ()))
 }
 
 /// Docker schema 2 -> OCI manifest, with the new config's digest and size.

@@ -196,12 +196,15 @@ fn docker_version_below_1_8_3(v: &str) -> bool {
     false
 }
 
+/// The config bytes and the layers (blobSum, facts), bottom first.
+type Synthesized = (Vec<u8>, Vec<(String, LayerFacts)>);
+
 /// The schema 2 config skopeo synthesizes (§5.4), and the layers in
 /// manifest order (bottom first) with their facts.
 fn synthesize(
     entries: &[Entry],
     facts: &HashMap<Digest, LayerFacts>,
-) -> Result<(Vec<u8>, Vec<(String, LayerFacts)>), ConvertError> {
+) -> Result<Synthesized, ConvertError> {
     let top = entries
         .first()
         .ok_or_else(|| err("no FSLayers in manifest"))?;

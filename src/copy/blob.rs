@@ -4,7 +4,9 @@
 //! per run. Bytes are hashed while they stream; the last chunk is held back
 //! until the digest checks out, so a bad blob is never committed.
 
+use super::diffid::{DiffHasher, DiffId};
 use super::{Event, Events};
+use crate::convert::LayerFacts;
 use crate::journal::{BlobHow, Journal, Record};
 use crate::oci::{Descriptor, Digest, DigestVerifier};
 use crate::registry::{Client, MountResult, RegistryError, RetryPolicy, UploadSession};
@@ -45,6 +47,10 @@ pub struct Blobs {
     known: Mutex<HashMap<Digest, Vec<String>>>,
     /// (repo, digest) pairs made present in this run.
     present: Mutex<HashSet<(String, Digest)>>,
+    /// Layer facts (size, diff_id) known so far.
+    facts: Mutex<HashMap<Digest, LayerFacts>>,
+    /// The first computation of each digest's facts.
+    facts_cells: Mutex<HashMap<Digest, Arc<OnceCell<LayerFacts>>>>,
     /// Counters.
     pub counters: BlobCounters,
 }
@@ -54,8 +60,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Blobs {
-    /// Transfer state for a run. `known` seeds which target repositories
-    /// hold which blobs (from the journal), for mounts.
+    /// Transfer state for a run. The journal's replay seeds which target
+    /// repositories hold which blobs (for mounts) and known layer facts.
     pub fn new(
         source: Arc<Client>,
         target: Arc<Client>,
@@ -63,7 +69,7 @@ impl Blobs {
         events: Events,
         policy: RetryPolicy,
         concurrency: usize,
-        known: HashMap<Digest, Vec<String>>,
+        replay: &crate::journal::Replay,
     ) -> Self {
         Blobs {
             source,
@@ -73,8 +79,10 @@ impl Blobs {
             policy,
             limit: Semaphore::new(concurrency.max(1)),
             first: Mutex::new(HashMap::new()),
-            known: Mutex::new(known),
+            known: Mutex::new(replay.blobs.clone()),
             present: Mutex::new(HashSet::new()),
+            facts: Mutex::new(replay.facts.clone()),
+            facts_cells: Mutex::new(HashMap::new()),
             counters: BlobCounters::default(),
         }
     }
@@ -113,14 +121,7 @@ impl Blobs {
         target_repo: &str,
         desc: &Descriptor,
     ) -> Result<(), RegistryError> {
-        let _permit = self
-            .limit
-            .acquire()
-            .await
-            .map_err(|_| RegistryError::Protocol {
-                url: crate::registry::error::DisplayUrl::new(""),
-                message: "transfer queue closed".into(),
-            })?;
+        let _permit = self.permit().await?;
         let digest = &desc.digest;
         let (how, size) = match self.target.blob_head(target_repo, digest).await? {
             Some(n) if desc.size.is_none_or(|s| s == n) => (BlobHow::Present, n),
@@ -161,14 +162,35 @@ impl Blobs {
                             digest: digest.clone(),
                             size: desc.size,
                         });
-                        let n = self
-                            .transfer(source_repo, target_repo, desc, session)
+                        let (n, _) = self
+                            .transfer(source_repo, target_repo, desc, session, true, false)
                             .await?;
                         (BlobHow::Uploaded, n)
                     }
                 }
             }
         };
+        self.record(target_repo, digest, size, how)
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, RegistryError> {
+        self.limit
+            .acquire()
+            .await
+            .map_err(|_| RegistryError::Protocol {
+                url: crate::registry::error::DisplayUrl::new(""),
+                message: "transfer queue closed".into(),
+            })
+    }
+
+    /// Counts, journals and remembers a blob now present in `target_repo`.
+    fn record(
+        &self,
+        target_repo: &str,
+        digest: &Digest,
+        size: u64,
+        how: BlobHow,
+    ) -> Result<(), RegistryError> {
         match how {
             BlobHow::Uploaded => {
                 self.counters.uploaded.fetch_add(1, Ordering::Relaxed);
@@ -190,10 +212,7 @@ impl Blobs {
                 size,
                 how,
             })
-            .map_err(|e| RegistryError::Protocol {
-                url: crate::registry::error::DisplayUrl::new(""),
-                message: e.to_string(),
-            })?;
+            .map_err(journal_err)?;
         {
             let mut k = lock(&self.known);
             let v = k.entry(digest.clone()).or_default();
@@ -212,21 +231,26 @@ impl Blobs {
 
     /// Streams the blob, retrying the whole transfer (new GET, new upload
     /// session) on transient failures; this is the only retry level for it.
+    /// With `upload` false the blob is only read (for its diff_id).
     async fn transfer(
         &self,
         source_repo: &str,
         target_repo: &str,
         desc: &Descriptor,
         mut session: Option<UploadSession>,
-    ) -> Result<u64, RegistryError> {
+        upload: bool,
+        want_diff: bool,
+    ) -> Result<(u64, Option<DiffId>), RegistryError> {
         let mut retries = 0;
         loop {
             let r = async {
-                let s = match session.take() {
-                    Some(s) => s,
-                    None => self.target.upload_start(target_repo).await?,
+                let s = match (upload, session.take()) {
+                    (false, _) => None,
+                    (true, Some(s)) => Some(s),
+                    (true, None) => Some(self.target.upload_start(target_repo).await?),
                 };
-                self.stream_once(source_repo, &s, desc).await
+                self.stream_once(source_repo, s.as_ref(), desc, want_diff)
+                    .await
             }
             .await;
             match r {
@@ -245,12 +269,17 @@ impl Blobs {
         }
     }
 
+    /// One attempt: GET from the source, checked in the stream, and PUT
+    /// into `session` (or, without a session, only read: to learn the
+    /// diff_id of a blob the target already has). Returns the byte count
+    /// and, when `want_diff`, the diff_id.
     async fn stream_once(
         &self,
         source_repo: &str,
-        session: &UploadSession,
+        session: Option<&UploadSession>,
         desc: &Descriptor,
-    ) -> Result<u64, RegistryError> {
+        want_diff: bool,
+    ) -> Result<(u64, Option<DiffId>), RegistryError> {
         let resp = self.source.blob_get(source_repo, &desc.digest).await?;
         let url = crate::registry::error::DisplayUrl::new(resp.url().as_str());
         if let (Some(want), Some(got)) = (desc.size, resp.content_length()) {
@@ -264,55 +293,211 @@ impl Blobs {
             }
         }
         let outcome: Arc<Mutex<Option<RegistryError>>> = Arc::new(Mutex::new(None));
-        let events = self.events.clone();
-        let digest = desc.digest.clone();
-        let checked = verified(
-            resp.bytes_stream(),
-            desc.digest.clone(),
-            desc.size,
-            url,
-            outcome.clone(),
-            move |n| {
-                events.send(Event::BlobBytes {
-                    digest: digest.clone(),
-                    bytes: n,
-                })
-            },
-        );
-        let put = self
-            .target
-            .upload_put(
-                session,
-                &desc.digest,
-                desc.size,
-                reqwest::Body::wrap_stream(checked),
-            )
-            .await;
+        let diff_slot = want_diff.then(|| Arc::new(Mutex::new(None)));
+        let counted = Arc::new(AtomicU64::new(0));
+        let (events, digest, c2) = (self.events.clone(), desc.digest.clone(), counted.clone());
+        let check = Check {
+            expected: desc.digest.clone(),
+            size: desc.size,
+            url: url.clone(),
+            outcome: outcome.clone(),
+            diff: diff_slot.clone(),
+        };
+        let mut checked = Box::pin(verified(resp.bytes_stream(), check, move |n| {
+            c2.fetch_add(n, Ordering::Relaxed);
+            events.send(Event::BlobBytes {
+                digest: digest.clone(),
+                bytes: n,
+            })
+        }));
+        let sent = match session {
+            Some(session) => {
+                self.target
+                    .upload_put(
+                        session,
+                        &desc.digest,
+                        desc.size,
+                        reqwest::Body::wrap_stream(checked),
+                    )
+                    .await
+            }
+            None => {
+                while let Some(r) = checked.next().await {
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        };
         if let Some(e) = lock(&outcome).take() {
             return Err(e);
         }
-        put?;
-        // A blob is only counted once the registry committed it and our own
-        // digest check passed (it did, or `outcome` would hold an error).
-        Ok(match desc.size {
-            Some(n) => n,
-            None => self
-                .target
-                .blob_head(&session.repo, &desc.digest)
-                .await?
-                .unwrap_or(0),
-        })
+        sent?;
+        // The bytes were committed (or read) and our own digest check passed
+        // (it did, or `outcome` would hold an error).
+        let diff = match diff_slot {
+            Some(slot) => match lock(&slot).take() {
+                Some(Ok(d)) => Some(d),
+                Some(Err(e)) => {
+                    return Err(RegistryError::Protocol {
+                        url,
+                        message: format!("cannot compute the diff_id of {}: {e}", desc.digest),
+                    })
+                }
+                None => None,
+            },
+            None => None,
+        };
+        Ok((desc.size.unwrap_or(counted.load(Ordering::Relaxed)), diff))
     }
+
+    /// The size and diff_id of a layer, making it present in `target_repo`
+    /// on the way (schema 1 conversion needs both). Known facts (from this
+    /// run or the journal) are reused; otherwise the diff_id is computed
+    /// while the blob streams to the target, or, when the target already
+    /// has it, by reading it once from the source.
+    pub async fn layer_facts(
+        &self,
+        source_repo: &str,
+        target_repo: &str,
+        digest: &Digest,
+    ) -> Result<LayerFacts, RegistryError> {
+        let known = lock(&self.facts).get(digest).cloned();
+        if let Some(f) = known {
+            let desc = blob_desc(digest, Some(f.size));
+            self.ensure(source_repo, target_repo, &desc).await?;
+            return Ok(f);
+        }
+        let cell = lock(&self.facts_cells)
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        let f = cell
+            .get_or_try_init(|| self.compute_facts(source_repo, target_repo, digest))
+            .await?
+            .clone();
+        self.ensure(source_repo, target_repo, &blob_desc(digest, Some(f.size)))
+            .await?;
+        Ok(f)
+    }
+
+    async fn compute_facts(
+        &self,
+        source_repo: &str,
+        target_repo: &str,
+        digest: &Digest,
+    ) -> Result<LayerFacts, RegistryError> {
+        let _permit = self.permit().await?;
+        let desc = blob_desc(digest, None);
+        let present = self.target.blob_head(target_repo, digest).await?;
+        if present.is_none() {
+            self.events.send(Event::BlobStarted {
+                digest: digest.clone(),
+                size: None,
+            });
+        }
+        let (size, diff) = self
+            .transfer(
+                source_repo,
+                target_repo,
+                &desc,
+                None,
+                present.is_none(),
+                true,
+            )
+            .await?;
+        let d = diff.ok_or_else(|| RegistryError::Protocol {
+            url: crate::registry::error::DisplayUrl::new(""),
+            message: format!("no diff_id computed for {digest}"),
+        })?;
+        let facts = LayerFacts {
+            size,
+            diff_id: Some(d.diff_id.clone()),
+            compressed: d.compressed,
+        };
+        self.journal
+            .append(&Record::LayerFacts {
+                digest: digest.clone(),
+                size,
+                diff_id: d.diff_id,
+                compressed: d.compressed,
+            })
+            .map_err(journal_err)?;
+        let how = if present.is_some() {
+            BlobHow::Present
+        } else {
+            BlobHow::Uploaded
+        };
+        self.record(target_repo, digest, size, how)?;
+        lock(&self.facts).insert(digest.clone(), facts.clone());
+        Ok(facts)
+    }
+
+    /// Makes a small in-memory blob (a converted config) present in
+    /// `target_repo`.
+    pub async fn ensure_bytes(
+        &self,
+        target_repo: &str,
+        digest: &Digest,
+        data: Bytes,
+    ) -> Result<(), RegistryError> {
+        let key = (target_repo.to_string(), digest.clone());
+        if lock(&self.present).contains(&key) {
+            return Ok(());
+        }
+        let size = data.len() as u64;
+        let how = match self.target.blob_head(target_repo, digest).await? {
+            Some(n) if n == size => BlobHow::Present,
+            _ => {
+                self.target.upload_bytes(target_repo, digest, data).await?;
+                BlobHow::Uploaded
+            }
+        };
+        self.record(target_repo, digest, size, how)
+    }
+}
+
+fn journal_err(e: crate::journal::JournalError) -> RegistryError {
+    RegistryError::Protocol {
+        url: crate::registry::error::DisplayUrl::new(""),
+        message: e.to_string(),
+    }
+}
+
+fn blob_desc(digest: &Digest, size: Option<u64>) -> Descriptor {
+    Descriptor {
+        media_type: String::new(),
+        digest: digest.clone(),
+        size,
+        urls: Vec::new(),
+        platform: None,
+    }
+}
+
+/// Where a verified stream leaves the diff_id it computed.
+pub type DiffSlot = Arc<Mutex<Option<Result<DiffId, String>>>>;
+
+/// What a verified stream checks, and where it reports.
+pub struct Check {
+    /// The digest the bytes must have.
+    pub expected: Digest,
+    /// Their size, if known.
+    pub size: Option<u64>,
+    /// Where they come from (for messages).
+    pub url: crate::registry::error::DisplayUrl,
+    /// Set to the error when the check fails.
+    pub outcome: Arc<Mutex<Option<RegistryError>>>,
+    /// When set, the diff_id is computed too and stored here at the end.
+    pub diff: Option<DiffSlot>,
 }
 
 struct VerifyState<S, F> {
     inner: S,
     verifier: Option<DigestVerifier>,
+    hasher: Option<DiffHasher>,
     held: Option<Bytes>,
-    expected: Digest,
-    size: Option<u64>,
-    url: crate::registry::error::DisplayUrl,
-    outcome: Arc<Mutex<Option<RegistryError>>>,
+    check: Check,
     progress: F,
     unreported: u64,
     finished: bool,
@@ -325,10 +510,7 @@ struct VerifyState<S, F> {
 /// feeds never sends its last bytes and is never committed.
 pub fn verified<S, E, F>(
     inner: S,
-    expected: Digest,
-    size: Option<u64>,
-    url: crate::registry::error::DisplayUrl,
-    outcome: Arc<Mutex<Option<RegistryError>>>,
+    check: Check,
     progress: F,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
 where
@@ -339,11 +521,9 @@ where
     let st = VerifyState {
         inner,
         verifier: Some(DigestVerifier::new()),
+        hasher: check.diff.as_ref().map(|_| DiffHasher::new()),
         held: None,
-        expected,
-        size,
-        url,
-        outcome,
+        check,
         progress,
         unreported: 0,
         finished: false,
@@ -355,7 +535,7 @@ where
         loop {
             let fail = |st: &mut VerifyState<S, F>, e: RegistryError| {
                 let msg = e.to_string();
-                *lock(&st.outcome) = Some(e);
+                *lock(&st.check.outcome) = Some(e);
                 st.finished = true;
                 Err(std::io::Error::other(msg))
             };
@@ -364,16 +544,19 @@ where
                     let v = st.verifier.as_mut()?;
                     v.update(&chunk);
                     let seen = v.len();
+                    if let Some(h) = st.hasher.as_mut() {
+                        h.update(&chunk);
+                    }
                     st.unreported += chunk.len() as u64;
                     if st.unreported >= PROGRESS_STEP {
                         (st.progress)(st.unreported);
                         st.unreported = 0;
                     }
-                    if let Some(want) = st.size {
+                    if let Some(want) = st.check.size {
                         if seen > want {
                             let e = RegistryError::Mismatch {
                                 what: "size mismatch",
-                                url: st.url.clone(),
+                                url: st.check.url.clone(),
                                 expected: want.to_string(),
                                 actual: format!("more than {want}"),
                             };
@@ -388,7 +571,7 @@ where
                 Some(Err(e)) => {
                     let err = RegistryError::Transport {
                         method: "GET".into(),
-                        url: st.url.clone(),
+                        url: st.check.url.clone(),
                         message: format!("body failed: {e}"),
                         retries: 0,
                     };
@@ -403,25 +586,28 @@ where
                         (st.progress)(st.unreported);
                         st.unreported = 0;
                     }
-                    if let Some(want) = st.size.filter(|w| *w != n) {
+                    if let Some(want) = st.check.size.filter(|w| *w != n) {
                         let e = RegistryError::Mismatch {
                             what: "size mismatch",
-                            url: st.url.clone(),
+                            url: st.check.url.clone(),
                             expected: want.to_string(),
                             actual: n.to_string(),
                         };
                         let r = fail(&mut st, e);
                         return Some((r, st));
                     }
-                    if got != st.expected {
+                    if got != st.check.expected {
                         let e = RegistryError::Mismatch {
                             what: "digest mismatch",
-                            url: st.url.clone(),
-                            expected: st.expected.to_string(),
+                            url: st.check.url.clone(),
+                            expected: st.check.expected.to_string(),
                             actual: got.to_string(),
                         };
                         let r = fail(&mut st, e);
                         return Some((r, st));
+                    }
+                    if let (Some(h), Some(slot)) = (st.hasher.take(), st.check.diff.as_ref()) {
+                        *lock(slot) = Some(h.finish());
                     }
                     st.finished = true;
                     return st.held.take().map(|h| (Ok(h), st));
@@ -453,14 +639,14 @@ mod tests {
                 .into_iter()
                 .map(|c| Ok::<_, String>(Bytes::from_static(c))),
         );
-        let s = verified(
-            inner,
+        let check = Check {
             expected,
             size,
-            crate::registry::error::DisplayUrl::new("http://x/b"),
-            outcome.clone(),
-            |_| {},
-        );
+            url: crate::registry::error::DisplayUrl::new("http://x/b"),
+            outcome: outcome.clone(),
+            diff: None,
+        };
+        let s = verified(inner, check, |_| {});
         let out: Vec<Result<Bytes, String>> =
             block_on(s.map(|r| r.map_err(|e| e.to_string())).collect());
         let o = lock(&outcome).take().map(|e| e.to_string());

@@ -1,21 +1,29 @@
-//! One tag job: resolve, skip if done, push blobs, child manifests, index,
-//! and the tag last. The conversion seam is [`Ctx::target_manifest`]: it
-//! maps a source manifest to the bytes pushed to the target.
+//! One tag job: resolve, skip if done, make blobs present, convert, push
+//! child manifests, then the index, and the tag last. The conversion seam
+//! is here: `convert::decide` picks the action for each manifest, and the
+//! pure functions of `convert` produce the bytes pushed.
 
 use super::blob::Blobs;
 use super::{Event, Events};
+use crate::convert::{self, Action, ChildOut, LayerFacts};
 use crate::expand::TagJob;
 use crate::journal::{Journal, JournalError, Record, Replay};
-use crate::oci::{Digest, Manifest};
-use crate::plan::{Format, Platforms};
+use crate::oci::{Digest, Manifest, ManifestKind};
+use crate::plan::Platforms;
 use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
-/// Per (repository, digest): a lock, and whether the manifest was pushed.
-pub(super) type ManifestLocks =
-    std::sync::Mutex<HashMap<(String, Digest), Arc<tokio::sync::Mutex<bool>>>>;
+/// Largest config blob read for conversion (distribution refuses larger
+/// manifests and configs on push).
+const CONFIG_LIMIT: usize = 4 << 20;
+
+/// Per manifest digest, a lock held while it is written or while an index
+/// that references it is verified: distribution's storage rewrites a
+/// manifest's blob in place on every push, so a concurrent reader (an index
+/// push checking its children) can see it half-written.
+pub(super) type ManifestLocks = Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>;
 
 pub(super) struct Ctx<'a> {
     pub source: Arc<Client>,
@@ -24,14 +32,13 @@ pub(super) struct Ctx<'a> {
     pub blobs: Arc<Blobs>,
     pub events: Events,
     pub replay: &'a Replay,
-    /// One lock per (repository, manifest digest): distribution's storage
-    /// corrupts concurrent writes of the same manifest, and pushing the
-    /// same manifest twice at once is wasted work anyway.
     pub manifest_locks: ManifestLocks,
+    /// (repo, digest) of manifests pushed by digest in this run.
+    pub pushed: Mutex<HashSet<(String, Digest)>>,
 }
 
 pub(super) enum Outcome {
-    Copied,
+    Copied { dropped: Vec<String> },
     Skipped,
 }
 
@@ -50,6 +57,11 @@ pub(super) enum CopyError {
     },
     #[error("{image}: {message}")]
     Image { image: String, message: String },
+    #[error("{image}: cannot convert: {source}")]
+    Convert {
+        image: String,
+        source: convert::ConvertError,
+    },
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -59,6 +71,16 @@ struct Pushed {
     raw: Bytes,
     media_type: &'static str,
     digest: Digest,
+    /// Child manifests it references (indexes).
+    children: Vec<Digest>,
+    /// (os, architecture) of the image config, when it was read.
+    platform: Option<(String, String)>,
+    /// Config fields lost in conversion.
+    dropped: Vec<String>,
+}
+
+fn lockmap<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Ctx<'_> {
@@ -66,17 +88,21 @@ impl Ctx<'_> {
         (job, self.copy_tag_inner(job).await)
     }
 
-    async fn copy_tag_inner(&self, job: &TagJob) -> Result<Outcome, CopyError> {
-        let image = job.source_ref();
-        let reg = |source: RegistryError| CopyError::Registry {
+    fn reg(&self, image: &str) -> impl Fn(RegistryError) -> CopyError + '_ {
+        let image = image.to_string();
+        move |source| CopyError::Registry {
             image: image.clone(),
             source: Box::new(source),
-        };
+        }
+    }
+
+    async fn copy_tag_inner(&self, job: &TagJob) -> Result<Outcome, CopyError> {
+        let image = job.source_ref();
         let m = self
             .source
             .manifest_get(&job.source_repo, &job.tag)
             .await
-            .map_err(reg)?;
+            .map_err(self.reg(&image))?;
         let key = (job.source_ref(), job.target_ref());
         if let Some(done) = self.replay.done.get(&key) {
             if done.source_digest == m.digest && done.format == job.format.name() {
@@ -84,7 +110,7 @@ impl Ctx<'_> {
                     .target
                     .manifest_head(&job.target_repo, &job.tag)
                     .await
-                    .map_err(reg)?;
+                    .map_err(self.reg(&image))?;
                 if now.as_ref() == Some(&done.target_digest) {
                     self.events.send(Event::ImageSkipped { source: image });
                     return Ok(Outcome::Skipped);
@@ -110,59 +136,135 @@ impl Ctx<'_> {
             target_digest: top.digest.clone(),
             format: job.format.name().to_string(),
         })?;
+        if !top.dropped.is_empty() {
+            self.events.send(Event::Warning {
+                source: image.clone(),
+                message: format!(
+                    "the {} conversion drops config fields: {}",
+                    job.format.name(),
+                    top.dropped.join(", ")
+                ),
+            });
+        }
         self.events.send(Event::ImageDone {
             source: image,
             target: job.target_ref(),
             target_digest: top.digest,
         });
-        Ok(Outcome::Copied)
+        Ok(Outcome::Copied {
+            dropped: top.dropped,
+        })
     }
 
     /// Pushes a manifest and everything below it, by digest.
     async fn push_tree(&self, job: &TagJob, m: &Manifest) -> Result<Pushed, CopyError> {
-        let image = job.source_ref();
-        if m.kind.is_index() {
-            if job.format == Format::Preserve && job.platforms != Platforms::All {
-                self.events.send(Event::Warning {
-                    source: image.clone(),
-                    message: "format \"preserve\" keeps the index bytes, so every platform is copied; the platforms filter needs format \"oci\" or \"docker\"".into(),
-                });
-            }
-            let children = futures::future::try_join_all(m.manifests.iter().map(|d| async {
-                let image = &image;
-                let child = self
-                    .source
-                    .manifest_get(&job.source_repo, &d.digest.to_string())
-                    .await
-                    .map_err(|source| CopyError::Registry {
-                        image: format!(
-                            "{image} (platform {})",
-                            d.platform
-                                .as_ref()
-                                .map(|p| p.to_string())
-                                .unwrap_or_default()
-                        ),
-                        source: Box::new(source),
-                    })?;
-                if child.kind.is_index() {
-                    return Err(CopyError::Image {
-                        image: image.to_string(),
-                        message: format!(
-                            "index entry {} is itself an index; nested indexes are not supported",
-                            d.digest
-                        ),
-                    });
-                }
-                self.push_image(job, &child).await
-            }))
-            .await?;
-            drop(children);
-        } else {
+        if !m.kind.is_index() {
             return self.push_image(job, m).await;
         }
-        let out = self.target_manifest(job, m)?;
-        self.push_by_digest(job, &out).await?;
-        Ok(out)
+        let image = job.source_ref();
+        let action = convert::decide(job.format, m.kind);
+        let selected: Vec<(usize, &crate::oci::Descriptor)> = m
+            .manifests
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| job.platforms.wants(d.platform.as_ref()))
+            .collect();
+        if selected.is_empty() {
+            return Err(CopyError::Image {
+                image,
+                message: "no platform of the index matches the platforms option".into(),
+            });
+        }
+        if action == Action::Keep
+            && selected.len() != m.manifests.len()
+            && job.platforms != Platforms::All
+        {
+            self.events.send(Event::Warning {
+                source: image.clone(),
+                message: format!(
+                    "copying {} of {} platforms: the index is rewritten, so its digest changes",
+                    selected.len(),
+                    m.manifests.len()
+                ),
+            });
+        }
+        let image_ref = &image;
+        let children = futures::future::try_join_all(selected.iter().map(|(pos, d)| async move {
+            let platform = d
+                .platform
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            let child = self
+                .source
+                .manifest_get(&job.source_repo, &d.digest.to_string())
+                .await
+                .map_err(self.reg(&format!("{image_ref} (platform {platform})")))?;
+            if child.kind.is_index() {
+                return Err(CopyError::Image {
+                    image: image_ref.clone(),
+                    message: format!(
+                        "index entry {} is itself an index; nested indexes are not supported",
+                        d.digest
+                    ),
+                });
+            }
+            let p = self.push_image(job, &child).await?;
+            Ok::<_, CopyError>((*pos, p))
+        }))
+        .await?;
+        let outs: Vec<ChildOut> = children
+            .iter()
+            .map(|(pos, p)| ChildOut {
+                position: *pos,
+                digest: p.digest.clone(),
+                size: p.raw.len() as u64,
+                media_type: p.media_type,
+                config_platform: p.platform.clone(),
+            })
+            .collect();
+        let conv =
+            convert::index(action, m.kind, &m.raw, &outs).map_err(|source| CopyError::Convert {
+                image: image.clone(),
+                source,
+            })?;
+        let mut dropped: Vec<String> = children
+            .iter()
+            .flat_map(|(_, p)| p.dropped.clone())
+            .collect();
+        dropped.sort();
+        dropped.dedup();
+        let pushed = Pushed {
+            raw: conv.manifest,
+            media_type: conv.media_type,
+            digest: conv.digest,
+            children: outs.iter().map(|c| c.digest.clone()).collect(),
+            platform: None,
+            dropped,
+        };
+        self.push_by_digest(job, &pushed).await?;
+        Ok(pushed)
+    }
+
+    async fn ensure_blobs(
+        &self,
+        job: &TagJob,
+        blobs: &[crate::oci::Descriptor],
+    ) -> Result<(), CopyError> {
+        let image = job.source_ref();
+        let image = &image;
+        futures::future::try_join_all(blobs.iter().map(|d| async move {
+            self.blobs
+                .ensure(&job.source_repo, &job.target_repo, d)
+                .await
+                .map_err(|source| CopyError::Blob {
+                    image: image.clone(),
+                    digest: d.digest.clone(),
+                    source: Box::new(source),
+                })
+        }))
+        .await
+        .map(|_| ())
     }
 
     async fn push_image(&self, job: &TagJob, m: &Manifest) -> Result<Pushed, CopyError> {
@@ -177,72 +279,144 @@ impl Ctx<'_> {
                 ),
             });
         }
-        let blobs = m.blobs();
-        let image = &image;
-        futures::future::try_join_all(blobs.iter().map(|d| async move {
-            self.blobs
-                .ensure(&job.source_repo, &job.target_repo, d)
-                .await
-                .map_err(|source| CopyError::Blob {
-                    image: image.clone(),
-                    digest: d.digest.clone(),
-                    source: Box::new(source),
-                })
-        }))
-        .await?;
-        let out = self.target_manifest(job, m)?;
-        self.push_by_digest(job, &out).await?;
-        Ok(out)
-    }
-
-    /// The conversion seam: the bytes pushed for source manifest `m`.
-    fn target_manifest(&self, job: &TagJob, m: &Manifest) -> Result<Pushed, CopyError> {
-        match job.format {
-            Format::Preserve => Ok(Pushed {
+        let action = convert::decide(job.format, m.kind);
+        let conv_err = |source| CopyError::Convert {
+            image: image.clone(),
+            source,
+        };
+        let pushed = if action == Action::Keep {
+            self.ensure_blobs(job, &m.blobs()).await?;
+            Pushed {
                 raw: m.raw.clone(),
                 media_type: m.kind.media_type(),
                 digest: m.digest.clone(),
-            }),
-            other => Err(CopyError::Image {
-                image: job.source_ref(),
-                message: format!("format {:?} is not supported by this build", other.name()),
-            }),
+                children: Vec::new(),
+                platform: None,
+                dropped: Vec::new(),
+            }
+        } else if matches!(
+            m.kind,
+            ManifestKind::DockerV1 | ManifestKind::DockerV1Signed
+        ) {
+            let needed = convert::schema1::needed_layers(&m.raw).map_err(conv_err)?;
+            let image_ref = &image;
+            let facts: Vec<(Digest, LayerFacts)> =
+                futures::future::try_join_all(needed.iter().map(|d| async move {
+                    self.blobs
+                        .layer_facts(&job.source_repo, &job.target_repo, d)
+                        .await
+                        .map(|f| (d.clone(), f))
+                        .map_err(|source| CopyError::Blob {
+                            image: image_ref.clone(),
+                            digest: d.clone(),
+                            source: Box::new(source),
+                        })
+                }))
+                .await?;
+            let facts: HashMap<Digest, LayerFacts> = facts.into_iter().collect();
+            let c = convert::image(action, m.kind, &m.raw, None, &facts).map_err(conv_err)?;
+            self.finish_conversion(job, c, None).await?
+        } else {
+            let config = m.config.as_ref().ok_or_else(|| CopyError::Image {
+                image: image.clone(),
+                message: "manifest has no config".into(),
+            })?;
+            let layers: Vec<crate::oci::Descriptor> = m
+                .blobs()
+                .into_iter()
+                .filter(|d| d.digest != config.digest)
+                .collect();
+            // Check the conversion before moving any layer.
+            let config_bytes = self
+                .source
+                .blob_bytes(&job.source_repo, &config.digest, CONFIG_LIMIT)
+                .await
+                .map_err(self.reg(&image))?;
+            let c = convert::image(action, m.kind, &m.raw, Some(&config_bytes), &HashMap::new())
+                .map_err(conv_err)?;
+            self.ensure_blobs(job, &layers).await?;
+            let platform = config_platform(&config_bytes);
+            let c = match c.config {
+                Some(_) => c,
+                // The config is reused as it is (OCI -> Docker).
+                None => convert::Converted {
+                    config: Some((config.digest.clone(), config_bytes)),
+                    ..c
+                },
+            };
+            self.finish_conversion(job, c, platform).await?
+        };
+        self.push_by_digest(job, &pushed).await?;
+        Ok(pushed)
+    }
+
+    async fn finish_conversion(
+        &self,
+        job: &TagJob,
+        c: convert::Converted,
+        platform: Option<(String, String)>,
+    ) -> Result<Pushed, CopyError> {
+        if let Some((d, bytes)) = &c.config {
+            self.blobs
+                .ensure_bytes(&job.target_repo, d, bytes.clone())
+                .await
+                .map_err(|source| CopyError::Blob {
+                    image: job.source_ref(),
+                    digest: d.clone(),
+                    source: Box::new(source),
+                })?;
         }
+        Ok(Pushed {
+            raw: c.manifest,
+            media_type: c.media_type,
+            digest: c.digest,
+            children: Vec::new(),
+            platform,
+            dropped: c.dropped,
+        })
     }
 
-    fn manifest_lock(&self, repo: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<bool>> {
-        let mut m = self
-            .manifest_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        m.entry((repo.to_string(), digest.clone()))
-            .or_default()
-            .clone()
+    /// Locks `p` and its children, in digest order (no deadlock).
+    async fn lock_all(&self, p: &Pushed) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let mut ds: Vec<&Digest> = std::iter::once(&p.digest)
+            .chain(p.children.iter())
+            .collect();
+        ds.sort();
+        ds.dedup();
+        let locks: Vec<Arc<tokio::sync::Mutex<()>>> = {
+            let mut m = lockmap(&self.manifest_locks);
+            ds.iter()
+                .map(|d| m.entry((*d).clone()).or_default().clone())
+                .collect()
+        };
+        let mut held = Vec::new();
+        for l in locks {
+            held.push(l.lock_owned().await);
+        }
+        held
     }
 
-    /// Pushes `p` under `reference` (its digest or a tag), one writer per
-    /// manifest at a time. Returns the digest the registry reported.
+    /// Pushes `p` under `reference` (a tag).
     async fn put_manifest(
         &self,
         job: &TagJob,
         p: &Pushed,
         reference: &str,
-    ) -> Result<Option<Digest>, CopyError> {
-        let lock = self.manifest_lock(&job.target_repo, &p.digest);
-        let _held = lock.lock().await;
+    ) -> Result<(), CopyError> {
+        let _held = self.lock_all(p).await;
         self.target
             .manifest_put(&job.target_repo, reference, p.raw.clone(), p.media_type)
             .await
-            .map_err(|source| CopyError::Registry {
-                image: job.source_ref(),
-                source: Box::new(source),
-            })
+            .map_err(self.reg(&job.source_ref()))?;
+        Ok(())
     }
 
+    /// Pushes `p` by digest (once per run and repository), checks the
+    /// digest the registry reports, and journals it.
     async fn push_by_digest(&self, job: &TagJob, p: &Pushed) -> Result<(), CopyError> {
-        let lock = self.manifest_lock(&job.target_repo, &p.digest);
-        let mut pushed = lock.lock().await;
-        if *pushed {
+        let key = (job.target_repo.clone(), p.digest.clone());
+        let _held = self.lock_all(p).await;
+        if lockmap(&self.pushed).contains(&key) {
             return Ok(());
         }
         let got = self
@@ -254,10 +428,7 @@ impl Ctx<'_> {
                 p.media_type,
             )
             .await
-            .map_err(|source| CopyError::Registry {
-                image: job.source_ref(),
-                source: Box::new(source),
-            })?;
+            .map_err(self.reg(&job.source_ref()))?;
         if let Some(g) = got.filter(|g| *g != p.digest) {
             return Err(CopyError::Image {
                 image: job.source_ref(),
@@ -271,7 +442,13 @@ impl Ctx<'_> {
             repo: job.target_repo.clone(),
             digest: p.digest.clone(),
         })?;
-        *pushed = true;
+        lockmap(&self.pushed).insert(key);
         Ok(())
     }
+}
+
+/// (os, architecture) of a config, for index entries that lack a platform.
+fn config_platform(config: &[u8]) -> Option<(String, String)> {
+    let c = convert::config::OciImage::from_json(config).ok()?;
+    (!c.os.is_empty() && !c.architecture.is_empty()).then(|| (c.os.clone(), c.architecture.clone()))
 }

@@ -8,6 +8,7 @@
 //! journaled only after the registry accepted it and the digest matched.
 
 pub mod blob;
+pub mod diffid;
 mod image;
 
 use crate::expand::{self, TagJob};
@@ -146,6 +147,15 @@ pub struct Failure {
     pub error: String,
 }
 
+/// A tag whose conversion dropped config fields.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Lossy {
+    /// `repo:tag` in the source.
+    pub source: String,
+    /// Fields dropped, e.g. `config.Healthcheck`.
+    pub dropped: Vec<String>,
+}
+
 /// What a run did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RunSummary {
@@ -163,6 +173,8 @@ pub struct RunSummary {
     pub blobs_skipped: u64,
     /// Bytes streamed.
     pub bytes_uploaded: u64,
+    /// Tags whose conversion lost config fields.
+    pub lossy: Vec<Lossy>,
 }
 
 /// Builds the registry clients for a plan.
@@ -227,7 +239,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         events.clone(),
         source.policy().clone(),
         plan.options.concurrency,
-        replay.blobs.clone(),
+        &replay,
     ));
     let ctx = image::Ctx {
         source,
@@ -237,13 +249,22 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         events: events.clone(),
         replay: &replay,
         manifest_locks: Default::default(),
+        pushed: Default::default(),
     };
     let mut results = futures::stream::iter(jobs.iter().map(|j| ctx.copy_tag(j)))
         .buffer_unordered(plan.options.concurrency);
     while let Some((job, r)) = results.next().await {
         let job: &TagJob = job;
         match r {
-            Ok(image::Outcome::Copied) => summary.copied += 1,
+            Ok(image::Outcome::Copied { dropped }) => {
+                summary.copied += 1;
+                if !dropped.is_empty() {
+                    summary.lossy.push(Lossy {
+                        source: job.source_ref(),
+                        dropped,
+                    });
+                }
+            }
             Ok(image::Outcome::Skipped) => summary.skipped += 1,
             Err(e) => {
                 let error = e.to_string();

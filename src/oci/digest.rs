@@ -25,6 +25,13 @@ impl Digest {
         }
     }
 
+    /// The digest a finished hasher holds.
+    pub fn of_hasher(h: Sha256) -> Digest {
+        Digest {
+            hex: hex::encode(h.finalize()),
+        }
+    }
+
     /// The hex part, without the algorithm.
     pub fn hex(&self) -> &str {
         &self.hex

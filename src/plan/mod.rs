@@ -657,7 +657,7 @@ impl Plan {
 }
 
 /// The format used when a plan names none.
-pub const DEFAULT_FORMAT: Format = Format::Preserve;
+pub const DEFAULT_FORMAT: Format = Format::Oci;
 
 #[cfg(test)]
 mod tests;

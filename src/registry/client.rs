@@ -6,7 +6,7 @@
 use super::auth::{AfterUnauthorized, Auth, Credentials, Scope};
 use super::error::{body_detail, transport_message, DisplayUrl, RegistryError};
 use super::retry::{is_transient_status, parse_retry_after, RetryPolicy};
-use crate::oci::{manifest, media, Digest, Manifest};
+use crate::oci::{media, Digest, Manifest};
 use bytes::Bytes;
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
@@ -484,6 +484,42 @@ impl Client {
         self.expect(&req, resp, retries, &[200]).await
     }
 
+    /// Reads a small blob (a config) whole, retrying like any plain request,
+    /// and checks its digest.
+    pub async fn blob_bytes(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Bytes, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let req = Request {
+            method: Method::GET,
+            url: url.clone(),
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        let resp = self.call(req, &[200]).await?;
+        let body = read_capped(resp, limit)
+            .await
+            .map_err(|message| RegistryError::Protocol {
+                url: DisplayUrl::new(&url),
+                message,
+            })?;
+        let got = Digest::of(&body);
+        if &got != digest {
+            return Err(RegistryError::Mismatch {
+                what: "digest mismatch",
+                url: DisplayUrl::new(&url),
+                expected: digest.to_string(),
+                actual: got.to_string(),
+            });
+        }
+        Ok(Bytes::from(body))
+    }
+
     /// Asks the registry to mount `digest` into `repo` from `from`.
     pub async fn blob_mount(
         &self,
@@ -663,14 +699,6 @@ fn next_link(header: &str) -> Option<String> {
                 .to_string(),
         )
     })
-}
-
-/// The digest a registry assigns a manifest's bytes.
-pub fn manifest_digest(
-    raw: &[u8],
-    kind: crate::oci::ManifestKind,
-) -> Result<Digest, manifest::ManifestError> {
-    manifest::registry_digest(kind, raw)
 }
 
 #[cfg(test)]
