@@ -239,16 +239,27 @@ impl Pusher {
         layers: &[Vec<u8>],
         config: serde_json::Value,
     ) -> Result<(String, Vec<String>), String> {
+        let cfg = serde_json::to_vec(&config).map_err(|e| e.to_string())?;
+        self.image_raw(repo, tag, layers, &cfg, DOCKER_LAYER).await
+    }
+
+    /// Like `image`, with the config bytes as given and one layer type.
+    pub async fn image_raw(
+        &self,
+        repo: &str,
+        tag: &str,
+        layers: &[Vec<u8>],
+        cfg: &[u8],
+        layer_type: &str,
+    ) -> Result<(String, Vec<String>), String> {
         let mut descs = Vec::new();
         let mut digests = Vec::new();
         for l in layers {
             let d = self.blob(repo, l).await?;
-            descs
-                .push(serde_json::json!({"mediaType": DOCKER_LAYER, "size": l.len(), "digest": d}));
+            descs.push(serde_json::json!({"mediaType": layer_type, "size": l.len(), "digest": d}));
             digests.push(d);
         }
-        let cfg = serde_json::to_vec(&config).map_err(|e| format!("{e:?}"))?;
-        let cd = self.blob(repo, &cfg).await?;
+        let cd = self.blob(repo, cfg).await?;
         let m = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": DOCKER_MANIFEST,

@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod project;
 pub mod proxy;
 pub mod registry;
+pub mod skopeo;
 pub mod token;
 
 use http_body_util::combinators::BoxBody;

@@ -1,0 +1,411 @@
+//! Format conversion against the oracle: for every image of the corpus,
+//! `format = "oci"` (resp. `"docker"`) must push the digest that
+//! `skopeo copy --all -f oci` (resp. `-f v2s2`) pushes from the same source.
+
+mod support;
+
+use rahti_migrate::copy::{self, Events, RunSummary};
+use rahti_migrate::plan::Plan;
+use support::fixtures::{config, layer, noise, sha256, DOCKER_LIST, DOCKER_MANIFEST};
+use support::skopeo::{self, Reg};
+use support::{harness, Harness, PlanOpts};
+
+fn run(h: &Harness, options: &str, images: &str) -> (RunSummary, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images,
+            options,
+            ..Default::default()
+        },
+    );
+    let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
+    let s = h
+        .block_on(copy::run(&plan, Events::none()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (s, dir)
+}
+
+fn digest_in_r2(h: &Harness, repo: &str, tag: &str) -> String {
+    h.block_on(h.r2.get_manifest(repo, tag))
+        .map(|g| g.digest)
+        .unwrap_or_else(|| panic!("{repo}:{tag} missing in target"))
+}
+
+/// Converts `repos` (each with tag `t`) with rahti-migrate into `ours-*`
+/// and with skopeo into `sk-*`, and compares the digests.
+fn compare(h: &Harness, ns: &str, repos: &[&str], format: &str, skopeo_format: &str) -> RunSummary {
+    let images: String = repos
+        .iter()
+        .map(|r| format!("[[images]]\nsource = \"{ns}/{r}\"\ntarget = \"{ns}/ours-{r}\"\n"))
+        .collect();
+    let (s, _dir) = run(
+        h,
+        &format!("format = \"{format}\"\nconcurrency = 4"),
+        &images,
+    );
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    for r in repos {
+        skopeo::copy(
+            h,
+            &["--all", "-f", skopeo_format],
+            (Reg::Rahti1, &format!("{ns}/{r}:t")),
+            (Reg::Rahti2, &format!("{ns}/sk-{r}:t")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ours = digest_in_r2(h, &format!("{ns}/ours-{r}"), "t");
+        let theirs = digest_in_r2(h, &format!("{ns}/sk-{r}"), "t");
+        assert_eq!(
+            ours, theirs,
+            "{r}: our {format} digest differs from skopeo -f {skopeo_format}"
+        );
+    }
+    s
+}
+
+/// Spec example A1's config (Docker-built, every Docker-only field,
+/// escapes, timestamps with offsets) with these layers' diff_ids.
+fn a1_config(layers: &[Vec<u8>]) -> Vec<u8> {
+    let diff: Vec<String> = layers.iter().map(|l| uncompressed_digest(l)).collect();
+    format!(
+        r#"{{ "os": "linux", "architecture": "amd64", "variant": "v8x", "os.version": "10.0.1", "os.features": ["f1","f0"], "id": "deadbeef",
+  "moby.buildkit.buildinfo.v1": "eyJmb28iOiJiYXIifQ==", "created": "2021-03-04T05:06:07.123456789+02:00",
+  "author": "Jane <jane@example.com> & co", "container": "abcdef0123", "docker_version": "20.10.7", "Size": 12345,
+  "container_config": {{"Hostname": "abc", "Cmd": ["/bin/sh"], "Image": "sha256:xyz", "Labels": {{"b":"2"}}}},
+  "config": {{ "Labels": {{"z.last": "Z", "a.first": "<tag> & \"quote\" \u00e9 \u2028 caf\u00e9 日本", "m.mid": "\/slash", "ctl": "b\b f\f \u001f"}},
+    "Hostname": "", "User": "1000:1000", "AttachStdin": false, "ExposedPorts": {{"8080/udp": {{}}, "443/tcp": {{}}, "80/tcp": {{}}}},
+    "Env": ["PATH=/usr/local/sbin:/usr/bin", "B=<2>", "A=1"], "Cmd": ["/bin/sh", "-c", "echo <hi> && exit"],
+    "Healthcheck": {{"Test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"], "Interval": 30000000000}}, "ArgsEscaped": true,
+    "Image": "sha256:7a7b", "Volumes": {{"/zvol": {{}}, "/avol": {{}}}}, "WorkingDir": "/work", "Entrypoint": ["/entry.sh"],
+    "OnBuild": ["RUN echo onbuild"], "StopSignal": "SIGTERM", "StopTimeout": 10, "Shell": ["/bin/bash", "-c"] }},
+  "rootfs": {{"type": "layers", "diff_ids": {diff:?}}},
+  "history": [ {{"created": "2021-03-04T05:06:07Z", "created_by": "/bin/sh -c #(nop) ADD file:abc in / ", "comment": "c1"}}, {{}},
+    {{"created": "2021-03-04T05:06:08.100000000-07:30", "created_by": "CMD", "empty_layer": true, "author": "A <a@b>"}},
+    {{"created": "0001-01-01T00:00:00Z", "created_by": "RUN x", "empty_layer": false}},
+    {{"created": "2021-03-04T05:06:09.5+00:00", "created_by": "buildkit", "comment": "buildkit.dockerfile.v0"}} ] }}"#
+    )
+    .into_bytes()
+}
+
+fn uncompressed_digest(gz: &[u8]) -> String {
+    let mut d = flate2::read::GzDecoder::new(gz);
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut d, &mut out);
+    sha256(&out)
+}
+
+const GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+#[test]
+fn schema2_images_convert_to_oci_exactly_like_skopeo() {
+    let h = harness();
+    let ns = h.unique("conv");
+    let l1 = layer(50_001, 20_000);
+    let l2 = layer(50_002, 10_000);
+    let two = vec![l1.clone(), l2.clone()];
+    let r1 = &h.r1;
+    h.block_on(async {
+        r1.image_raw(&format!("{ns}/a1"), "t", &two, &a1_config(&two), GZ).await.expect("a1");
+        let minimal = format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#, uncompressed_digest(&l1));
+        r1.image_raw(&format!("{ns}/minimal"), "t", &[l1.clone()], minimal.as_bytes(), GZ).await.expect("minimal");
+        let empty_hist = format!(r#"{{"architecture":"amd64","os":"linux","created":"2020-01-01T00:00:00.000000001-00:00","history":[],"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#, uncompressed_digest(&l1));
+        r1.image_raw(&format!("{ns}/emptyhist"), "t", &[l1.clone()], empty_hist.as_bytes(), GZ).await.expect("emptyhist");
+        let twice = vec![l2.clone(), l2.clone()];
+        r1.image(&format!("{ns}/twice"), "t", &twice, config("amd64", &twice)).await.expect("twice");
+    });
+    let s = compare(
+        h,
+        &ns,
+        &["a1", "minimal", "emptyhist", "twice"],
+        "oci",
+        "oci",
+    );
+    let lossy = s
+        .lossy
+        .iter()
+        .find(|l| l.source.ends_with("/a1:t"))
+        .map(|l| l.dropped.clone())
+        .unwrap_or_default();
+    for f in [
+        "config.Healthcheck",
+        "config.OnBuild",
+        "config.Shell",
+        "container_config",
+        "docker_version",
+    ] {
+        assert!(
+            lossy.contains(&f.to_string()),
+            "{f} not reported as dropped: {lossy:?}"
+        );
+    }
+    // The OCI manifest really is OCI, with the converted config.
+    let got = h
+        .block_on(h.r2.get_manifest(&format!("{ns}/ours-a1"), "t"))
+        .expect("manifest");
+    assert_eq!(
+        got.content_type,
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[test]
+fn a_manifest_list_becomes_an_oci_index_like_skopeo_all() {
+    let h = harness();
+    let ns = h.unique("list");
+    let amd = vec![layer(60_001, 10_000)];
+    let arm = vec![layer(60_002, 10_000)];
+    h.block_on(async {
+        let repo = format!("{ns}/multi");
+        let (da, _) = h.r1.image(&repo, "amd", &amd, config("amd64", &amd)).await.expect("amd");
+        let (dr, _) = h.r1.image(&repo, "arm", &arm, config("arm64", &arm)).await.expect("arm");
+        let sa = h.r1.get_manifest(&repo, &da).await.map(|g| g.body.len()).unwrap_or(0);
+        let sr = h.r1.get_manifest(&repo, &dr).await.map(|g| g.body.len()).unwrap_or(0);
+        let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux", "features": ["sse4"]}},
+            {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
+        h.r1.manifest(&repo, "t", DOCKER_LIST, &serde_json::to_vec_pretty(&list).expect("json")).await.expect("list");
+    });
+    compare(h, &ns, &["multi"], "oci", "oci");
+    let idx = h
+        .block_on(h.r2.get_manifest(&format!("{ns}/ours-multi"), "t"))
+        .expect("index");
+    assert_eq!(idx.content_type, "application/vnd.oci.image.index.v1+json");
+
+    // platforms narrows: only arm64 is copied, under a rewritten index.
+    let (s, _d) = run(
+        h,
+        "format = \"oci\"\nplatforms = [\"linux/arm64/v8\"]",
+        &format!(
+            "[[images]]\nsource = \"{ns}/multi\"\ntarget = \"{ns}/arm-only\"\ntags = [\"t\"]\n"
+        ),
+    );
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let idx = h
+        .block_on(h.r2.get_manifest(&format!("{ns}/arm-only"), "t"))
+        .expect("index");
+    let v: serde_json::Value = serde_json::from_slice(&idx.body).expect("json");
+    assert_eq!(v["manifests"].as_array().map(|a| a.len()), Some(1));
+    assert_eq!(v["manifests"][0]["platform"]["architecture"], "arm64");
+}
+
+/// A schema 2 image whose config history has an empty-layer step, for
+/// skopeo to turn into signed schema 1.
+fn history_config(layers: &[Vec<u8>], with_throwaway: bool) -> serde_json::Value {
+    let mut c = config("amd64", layers);
+    let mut h = vec![
+        serde_json::json!({"created": "2024-01-02T03:04:05Z", "created_by": "/bin/sh -c #(nop) ADD file:x in / "}),
+    ];
+    if with_throwaway {
+        h.push(serde_json::json!({"created": "2024-01-02T03:04:06.5+02:00", "created_by": "/bin/sh -c #(nop) ENV A=<1>", "empty_layer": true, "comment": "env"}));
+    }
+    for i in 1..layers.len() {
+        h.push(serde_json::json!({"created": "2024-01-02T03:04:07Z", "created_by": format!("/bin/sh -c echo {i} > /x"), "author": "Bob <b@x> & co"}));
+    }
+    if with_throwaway {
+        h.push(serde_json::json!({"created": "2024-01-02T03:04:08Z", "created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": true}));
+    }
+    c["history"] = serde_json::Value::Array(h);
+    c["config"]["Labels"] = serde_json::json!({"a": "café <x> & \u{2028}"});
+    c["config"]["Healthcheck"] = serde_json::json!({"Test": ["NONE"]});
+    c
+}
+
+#[test]
+fn schema1_images_convert_like_skopeo_with_diff_ids_from_the_stream() {
+    let h = harness();
+    let ns = h.unique("s1");
+    let two = vec![layer(70_001, 30_000), layer(70_002, 20_000)];
+    let one = vec![layer(70_003, 5_000)];
+    h.block_on(async {
+        h.r1.image(
+            &format!("{ns}/src-two"),
+            "t",
+            &two,
+            history_config(&two, true),
+        )
+        .await
+        .expect("two");
+        h.r1.image(
+            &format!("{ns}/src-one"),
+            "t",
+            &one,
+            history_config(&one, false),
+        )
+        .await
+        .expect("one");
+    });
+    for r in ["two", "one"] {
+        skopeo::copy(
+            h,
+            &["-f", "v2s1"],
+            (Reg::Rahti1, &format!("{ns}/src-{r}:t")),
+            (Reg::Rahti1, &format!("{ns}/{r}:t")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let m = h
+            .block_on(h.r1.get_manifest(&format!("{ns}/{r}"), "t"))
+            .expect("schema1");
+        assert_eq!(
+            m.content_type,
+            "application/vnd.docker.distribution.manifest.v1+prettyjws"
+        );
+    }
+    let s = compare(h, &ns, &["two", "one"], "oci", "oci");
+    assert!(
+        s.lossy
+            .iter()
+            .any(|l| l.dropped.iter().any(|f| f == "config.Healthcheck")),
+        "{:?}",
+        s.lossy
+    );
+    // And to Docker schema 2, like -f v2s2.
+    let images: String = ["two", "one"]
+        .iter()
+        .map(|r| format!("[[images]]\nsource = \"{ns}/{r}\"\ntarget = \"{ns}/d-ours-{r}\"\n"))
+        .collect();
+    let (s, _d) = run(h, "format = \"docker\"", &images);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    for r in ["two", "one"] {
+        skopeo::copy(
+            h,
+            &["-f", "v2s2"],
+            (Reg::Rahti1, &format!("{ns}/{r}:t")),
+            (Reg::Rahti2, &format!("{ns}/d-sk-{r}:t")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            digest_in_r2(h, &format!("{ns}/d-ours-{r}"), "t"),
+            digest_in_r2(h, &format!("{ns}/d-sk-{r}"), "t"),
+            "{r} -f v2s2"
+        );
+    }
+}
+
+#[test]
+fn oci_images_and_indexes_convert_to_docker_like_skopeo_v2s2() {
+    let h = harness();
+    let ns = h.unique("tod");
+    let amd = vec![layer(80_001, 10_000), layer(80_002, 8_000)];
+    let arm = vec![layer(80_003, 10_000)];
+    h.block_on(async {
+        let repo = format!("{ns}/build");
+        let (da, _) = h.r1.image(&repo, "amd", &amd, config("amd64", &amd)).await.expect("amd");
+        let (dr, _) = h.r1.image(&repo, "arm", &arm, config("arm64", &arm)).await.expect("arm");
+        let sa = h.r1.get_manifest(&repo, &da).await.map(|g| g.body.len()).unwrap_or(0);
+        let sr = h.r1.get_manifest(&repo, &dr).await.map(|g| g.body.len()).unwrap_or(0);
+        let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
+        h.r1.manifest(&repo, "list", DOCKER_LIST, &serde_json::to_vec(&list).expect("json")).await.expect("list");
+    });
+    // OCI sources, made by skopeo itself in the source registry.
+    skopeo::copy(
+        h,
+        &["-f", "oci"],
+        (Reg::Rahti1, &format!("{ns}/build:amd")),
+        (Reg::Rahti1, &format!("{ns}/ociimg:t")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo::copy(
+        h,
+        &["--all", "-f", "oci"],
+        (Reg::Rahti1, &format!("{ns}/build:list")),
+        (Reg::Rahti1, &format!("{ns}/ociidx:t")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    compare(h, &ns, &["ociimg", "ociidx"], "docker", "v2s2");
+    // OCI sources pass through `oci` byte for byte.
+    let (s, _d) = run(
+        h,
+        "format = \"oci\"",
+        &format!("[[images]]\nsource = \"{ns}/ociidx\"\ntarget = \"{ns}/same\"\n"),
+    );
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let src = h
+        .block_on(h.r1.get_manifest(&format!("{ns}/ociidx"), "t"))
+        .map(|g| g.digest)
+        .unwrap_or_default();
+    assert_eq!(digest_in_r2(h, &format!("{ns}/same"), "t"), src);
+}
+
+#[test]
+fn uncompressed_layers_stay_uncompressed_and_keep_their_digest() {
+    let h = harness();
+    let ns = h.unique("raw");
+    let tar = noise(90_001, 10_240);
+    let cfg = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(&tar)
+    );
+    h.block_on(h.r1.image_raw(
+        &format!("{ns}/img"),
+        "t",
+        &[tar.clone()],
+        cfg.as_bytes(),
+        "application/vnd.docker.image.rootfs.diff.tar",
+    ))
+    .expect("push");
+    let (s, _d) = run(
+        h,
+        "format = \"oci\"",
+        &format!("[[images]]\nsource = \"{ns}/img\"\n"),
+    );
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let m = h
+        .block_on(h.r2.get_manifest(&format!("{ns}/img"), "t"))
+        .expect("manifest");
+    let v: serde_json::Value = serde_json::from_slice(&m.body).expect("json");
+    assert_eq!(
+        v["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    assert_eq!(v["layers"][0]["digest"], sha256(&tar));
+    assert_eq!(
+        h.block_on(h.r2.blob_size(&format!("{ns}/img"), &sha256(&tar))),
+        Some(10_240)
+    );
+}
+
+#[test]
+fn a_layer_docker_cannot_express_fails_that_image_only() {
+    let h = harness();
+    let ns = h.unique("zstd");
+    let good = vec![layer(95_001, 1000)];
+    let z = noise(95_002, 500);
+    let cfg = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(&z)
+    );
+    h.block_on(async {
+        h.r1.image(&format!("{ns}/ok"), "t", &good, config("amd64", &good)).await.expect("ok");
+        // An OCI image with a zstd layer, pushed by hand.
+        let repo = format!("{ns}/zs");
+        let ld = h.r1.blob(&repo, &z).await.expect("layer");
+        let cd = h.r1.blob(&repo, cfg.as_bytes()).await.expect("config");
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cfg.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": ld, "size": z.len()}]});
+        h.r1.manifest(&repo, "t", "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&m).expect("json")).await.expect("manifest");
+    });
+    let (s, _d) = run(
+        h,
+        "format = \"docker\"",
+        &format!("[[images]]\nsource = \"{ns}/ok\"\n[[images]]\nsource = \"{ns}/zs\"\n"),
+    );
+    assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
+    let e = &s.failed[0].error;
+    assert!(
+        e.contains(&format!("{ns}/zs:t")) && e.contains("zstd"),
+        "{e}"
+    );
+    assert_eq!(s.copied, 1);
+    h.block_on(async {
+        assert!(h.r2.tags(&format!("{ns}/zs")).await.is_empty());
+        assert_eq!(
+            h.r2.blob_size(&format!("{ns}/zs"), &sha256(&z)).await,
+            None,
+            "nothing was pushed for it"
+        );
+    });
+}
