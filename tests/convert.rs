@@ -108,9 +108,9 @@ fn schema2_images_convert_to_oci_exactly_like_skopeo() {
     h.block_on(async {
         r1.image_raw(&format!("{ns}/a1"), "t", &two, &a1_config(&two), GZ).await.expect("a1");
         let minimal = format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#, uncompressed_digest(&l1));
-        r1.image_raw(&format!("{ns}/minimal"), "t", &[l1.clone()], minimal.as_bytes(), GZ).await.expect("minimal");
+        r1.image_raw(&format!("{ns}/minimal"), "t", std::slice::from_ref(&l1), minimal.as_bytes(), GZ).await.expect("minimal");
         let empty_hist = format!(r#"{{"architecture":"amd64","os":"linux","created":"2020-01-01T00:00:00.000000001-00:00","history":[],"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#, uncompressed_digest(&l1));
-        r1.image_raw(&format!("{ns}/emptyhist"), "t", &[l1.clone()], empty_hist.as_bytes(), GZ).await.expect("emptyhist");
+        r1.image_raw(&format!("{ns}/emptyhist"), "t", std::slice::from_ref(&l1), empty_hist.as_bytes(), GZ).await.expect("emptyhist");
         let twice = vec![l2.clone(), l2.clone()];
         r1.image(&format!("{ns}/twice"), "t", &twice, config("amd64", &twice)).await.expect("twice");
     });
@@ -341,7 +341,7 @@ fn uncompressed_layers_stay_uncompressed_and_keep_their_digest() {
     h.block_on(h.r1.image_raw(
         &format!("{ns}/img"),
         "t",
-        &[tar.clone()],
+        std::slice::from_ref(&tar),
         cfg.as_bytes(),
         "application/vnd.docker.image.rootfs.diff.tar",
     ))
