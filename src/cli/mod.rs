@@ -42,6 +42,26 @@ pub enum Command {
         /// Plain log lines instead of progress bars.
         #[arg(long)]
         no_progress: bool,
+        /// Change nothing: print the `check` report instead.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Dry run: what would happen, what changes or is lost, what is
+    /// already there, how much must travel, what the target will refuse.
+    /// Reads only. Exit 1 when anything blocks.
+    Check {
+        /// The plan file.
+        plan: PathBuf,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Bandwidth for the transfer-time estimate (e.g. 100Mbit, 1Gbit,
+        /// 50MB/s).
+        #[arg(long, default_value = "100Mbit")]
+        bandwidth: String,
     },
     /// Show what the journal says: done, failed, pending.
     Status {
@@ -53,6 +73,19 @@ pub enum Command {
     },
     /// Print a commented starter plan.
     Init,
+}
+
+/// Output formats of `check`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// A table (colour on a terminal).
+    Text,
+    /// JSON with stable keys.
+    Json,
+    /// Markdown, for a ticket.
+    Markdown,
+    /// One self-contained HTML page.
+    Html,
 }
 
 /// Output formats of `status`.
@@ -110,10 +143,22 @@ pub async fn main(cli: Cli) -> i32 {
                 EXIT_OK
             }
         }
+        Command::Check {
+            plan,
+            format,
+            output,
+            bandwidth,
+        } => check(&plan, format, output.as_deref(), &bandwidth).await,
+        Command::Run {
+            plan,
+            dry_run: true,
+            ..
+        } => check(&plan, ReportFormat::Text, None, "100Mbit").await,
         Command::Run {
             plan,
             concurrency,
             no_progress,
+            dry_run: false,
         } => {
             let mut plan = match load_plan(&plan) {
                 Ok(p) => p,
@@ -173,5 +218,55 @@ pub async fn main(cli: Cli) -> i32 {
                 }
             }
         }
+    }
+}
+
+async fn check(
+    plan: &std::path::Path,
+    format: ReportFormat,
+    output: Option<&std::path::Path>,
+    bandwidth: &str,
+) -> i32 {
+    let plan = match load_plan(plan) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Err(e) = plan.preflight() {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
+    let Some(bits) = report::check::parse_bandwidth(bandwidth) else {
+        eprintln!(
+            "error: --bandwidth {bandwidth:?} is not a bandwidth (e.g. 100Mbit, 1Gbit, 50MB/s)"
+        );
+        return EXIT_USAGE;
+    };
+    let r = match report::check::check(&plan, bits).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let to_tty = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let text = match format {
+        ReportFormat::Text => report::render::text(&r, to_tty),
+        ReportFormat::Json => report::render::json(&r),
+        ReportFormat::Markdown => report::render::markdown(&r),
+        ReportFormat::Html => report::render::html(&r),
+    };
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("error: writing {}: {e}", path.display());
+                return EXIT_FAILED;
+            }
+        }
+        None => print!("{text}"),
+    }
+    if r.has_blockers() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
     }
 }

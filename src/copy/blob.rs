@@ -12,7 +12,7 @@ use crate::oci::{Descriptor, Digest, DigestVerifier};
 use crate::registry::{Client, MountResult, RegistryError, RetryPolicy, UploadSession};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
@@ -33,6 +33,9 @@ pub struct BlobCounters {
     pub bytes_uploaded: AtomicU64,
 }
 
+/// Once-only work, keyed.
+type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
+
 /// Shared state of all blob transfers in a run.
 pub struct Blobs {
     source: Arc<Client>,
@@ -42,15 +45,19 @@ pub struct Blobs {
     policy: RetryPolicy,
     limit: Semaphore,
     /// The first transfer of each digest; later requests wait on it.
-    first: Mutex<HashMap<Digest, Arc<OnceCell<String>>>>,
+    first: Cells<Digest, String>,
     /// Target repositories known to hold each digest.
     known: Mutex<HashMap<Digest, Vec<String>>>,
-    /// (repo, digest) pairs made present in this run.
-    present: Mutex<HashSet<(String, Digest)>>,
+    /// One cell per (repository, digest): set once the blob is in that
+    /// repository. Every write of a blob into a repository goes through
+    /// it, so no two run at once (distribution rewrites the repository's
+    /// link file on each commit, and a manifest push reading it at that
+    /// moment fails with "blob unknown").
+    in_repo: Cells<(String, Digest), ()>,
     /// Layer facts (size, diff_id) known so far.
     facts: Mutex<HashMap<Digest, LayerFacts>>,
     /// The first computation of each digest's facts.
-    facts_cells: Mutex<HashMap<Digest, Arc<OnceCell<LayerFacts>>>>,
+    facts_cells: Cells<Digest, LayerFacts>,
     /// Counters.
     pub counters: BlobCounters,
 }
@@ -80,39 +87,49 @@ impl Blobs {
             limit: Semaphore::new(concurrency.max(1)),
             first: Mutex::new(HashMap::new()),
             known: Mutex::new(replay.blobs.clone()),
-            present: Mutex::new(HashSet::new()),
+            in_repo: Mutex::new(HashMap::new()),
             facts: Mutex::new(replay.facts.clone()),
             facts_cells: Mutex::new(HashMap::new()),
             counters: BlobCounters::default(),
         }
     }
 
+    fn repo_cell(&self, target_repo: &str, digest: &Digest) -> Arc<OnceCell<()>> {
+        lock(&self.in_repo)
+            .entry((target_repo.to_string(), digest.clone()))
+            .or_default()
+            .clone()
+    }
+
     /// Makes `desc` present in `target_repo`, reading it from `source_repo`
-    /// if it has to be transferred. Returns its size.
+    /// if it has to be transferred.
     pub async fn ensure(
         &self,
         source_repo: &str,
         target_repo: &str,
         desc: &Descriptor,
     ) -> Result<(), RegistryError> {
-        let key = (target_repo.to_string(), desc.digest.clone());
-        if lock(&self.present).contains(&key) {
-            return Ok(());
-        }
-        let cell = lock(&self.first)
-            .entry(desc.digest.clone())
-            .or_default()
-            .clone();
-        let first_repo = cell
-            .get_or_try_init(|| async {
+        let here = self.repo_cell(target_repo, &desc.digest);
+        here.get_or_try_init(|| async {
+            // The first repository to need a digest transfers it; the others
+            // wait for it, then mount from there.
+            let first = lock(&self.first)
+                .entry(desc.digest.clone())
+                .or_default()
+                .clone();
+            let first_repo = first
+                .get_or_try_init(|| async {
+                    self.materialize(source_repo, target_repo, desc).await?;
+                    Ok::<_, RegistryError>(target_repo.to_string())
+                })
+                .await?;
+            if first_repo != target_repo {
                 self.materialize(source_repo, target_repo, desc).await?;
-                Ok::<_, RegistryError>(target_repo.to_string())
-            })
-            .await?;
-        if first_repo != target_repo && !lock(&self.present).contains(&key) {
-            self.materialize(source_repo, target_repo, desc).await?;
-        }
-        Ok(())
+            }
+            Ok::<_, RegistryError>(())
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn materialize(
@@ -220,7 +237,6 @@ impl Blobs {
                 v.push(target_repo.to_string());
             }
         }
-        lock(&self.present).insert((target_repo.to_string(), digest.clone()));
         self.events.send(Event::BlobDone {
             digest: digest.clone(),
             how,
@@ -374,7 +390,28 @@ impl Blobs {
             .or_default()
             .clone();
         let f = cell
-            .get_or_try_init(|| self.compute_facts(source_repo, target_repo, digest))
+            .get_or_try_init(|| async {
+                // Computing the facts may write the blob into the repository:
+                // that goes through the repository's cell. If the blob got
+                // there another way, the facts are computed by reading only.
+                let mut computed = None;
+                self.repo_cell(target_repo, digest)
+                    .get_or_try_init(|| async {
+                        computed = Some(
+                            self.compute_facts(source_repo, target_repo, digest, true)
+                                .await?,
+                        );
+                        Ok::<_, RegistryError>(())
+                    })
+                    .await?;
+                match computed {
+                    Some(f) => Ok(f),
+                    None => {
+                        self.compute_facts(source_repo, target_repo, digest, false)
+                            .await
+                    }
+                }
+            })
             .await?
             .clone();
         self.ensure(source_repo, target_repo, &blob_desc(digest, Some(f.size)))
@@ -382,15 +419,21 @@ impl Blobs {
         Ok(f)
     }
 
+    /// Reads the blob for its diff_id; with `may_upload`, uploads it on the
+    /// way if the target repository lacks it.
     async fn compute_facts(
         &self,
         source_repo: &str,
         target_repo: &str,
         digest: &Digest,
+        may_upload: bool,
     ) -> Result<LayerFacts, RegistryError> {
         let _permit = self.permit().await?;
         let desc = blob_desc(digest, None);
-        let present = self.target.blob_head(target_repo, digest).await?;
+        let present = match may_upload {
+            true => self.target.blob_head(target_repo, digest).await?,
+            false => Some(0),
+        };
         if present.is_none() {
             self.events.send(Event::BlobStarted {
                 digest: digest.clone(),
@@ -424,12 +467,14 @@ impl Blobs {
                 compressed: d.compressed,
             })
             .map_err(journal_err)?;
-        let how = if present.is_some() {
-            BlobHow::Present
-        } else {
-            BlobHow::Uploaded
-        };
-        self.record(target_repo, digest, size, how)?;
+        if may_upload {
+            let how = if present.is_some() {
+                BlobHow::Present
+            } else {
+                BlobHow::Uploaded
+            };
+            self.record(target_repo, digest, size, how)?;
+        }
         lock(&self.facts).insert(digest.clone(), facts.clone());
         Ok(facts)
     }
@@ -442,19 +487,22 @@ impl Blobs {
         digest: &Digest,
         data: Bytes,
     ) -> Result<(), RegistryError> {
-        let key = (target_repo.to_string(), digest.clone());
-        if lock(&self.present).contains(&key) {
-            return Ok(());
-        }
-        let size = data.len() as u64;
-        let how = match self.target.blob_head(target_repo, digest).await? {
-            Some(n) if n == size => BlobHow::Present,
-            _ => {
-                self.target.upload_bytes(target_repo, digest, data).await?;
-                BlobHow::Uploaded
-            }
-        };
-        self.record(target_repo, digest, size, how)
+        self.repo_cell(target_repo, digest)
+            .get_or_try_init(|| async {
+                let size = data.len() as u64;
+                let how = match self.target.blob_head(target_repo, digest).await? {
+                    Some(n) if n == size => BlobHow::Present,
+                    _ => {
+                        self.target
+                            .upload_bytes(target_repo, digest, data.clone())
+                            .await?;
+                        BlobHow::Uploaded
+                    }
+                };
+                self.record(target_repo, digest, size, how)
+            })
+            .await
+            .map(|_| ())
     }
 }
 

@@ -117,10 +117,14 @@ impl Registry {
         )
     }
 
-    /// Every blob file the registry stores (for "nothing was written").
-    pub fn stored_blobs(&self) -> Vec<String> {
+    /// Every file the registry keeps for repositories under `prefix`
+    /// (blob links, manifests, tags, uploads): for "nothing was written".
+    pub fn stored_files(&self, prefix: &str) -> Vec<String> {
         let mut out = Vec::new();
-        let root = self.dir.join("data/docker/registry/v2/blobs");
+        let root = self
+            .dir
+            .join("data/docker/registry/v2/repositories")
+            .join(prefix);
         walk(&root, &mut out);
         out.sort();
         out

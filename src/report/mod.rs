@@ -1,5 +1,9 @@
-//! Reports built from the journal: `status` (what is done, failed and
-//! pending, with blob totals). Last step of the flow; reads only.
+//! Reports: `status` (what the journal says is done, failed and pending,
+//! with blob totals) and `check` (the dry-run compatibility report, in
+//! [`check`], rendered by [`render`]). Last step of the flow; reads only.
+
+pub mod check;
+pub mod render;
 
 use crate::journal::{BlobHow, Record, Replay};
 use crate::oci::Digest;

@@ -1,0 +1,368 @@
+//! Renderers of the `check` report: a terminal table (colour only on a
+//! TTY), JSON with stable keys, Markdown to paste into a ticket, and one
+//! self-contained HTML file (summary figures, an inline SVG chart of bytes
+//! per repository, a table that sorts and filters; no external assets).
+
+use super::check::{CheckReport, Finding, ImageReport, Severity};
+use super::human_bytes;
+
+fn duration(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..=9 => format!("{secs:.1} s"),
+        10..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Blocker => "blocker",
+    }
+}
+
+fn short(d: &Option<crate::oci::Digest>) -> String {
+    d.as_ref()
+        .map(|d| format!("sha256:{}", &d.hex()[..12]))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn summary_lines(r: &CheckReport) -> Vec<String> {
+    let s = &r.summary;
+    let join = |m: &std::collections::BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    vec![
+        format!("images: {} ({})", s.images, join(&s.by_action)),
+        format!("source kinds: {}", join(&s.by_source_kind)),
+        format!(
+            "to transfer: {} in {} unique blobs; already in the target: {}",
+            human_bytes(s.bytes_to_transfer),
+            s.unique_blobs_to_transfer,
+            human_bytes(s.bytes_already_present)
+        ),
+        format!(
+            "estimated transfer time at {} Mbit/s: {}",
+            s.bandwidth_bits_per_second as f64 / 1e6,
+            duration(s.estimated_transfer_seconds)
+        ),
+        format!("findings: {} blockers, {} warnings", s.blockers, s.warnings),
+    ]
+}
+
+/// The terminal table.
+pub fn text(r: &CheckReport, color: bool) -> String {
+    let paint = |sev: Severity, t: &str| -> String {
+        if !color {
+            return t.to_string();
+        }
+        let code = match sev {
+            Severity::Blocker => "31;1",
+            Severity::Warning => "33",
+            Severity::Info => "36",
+        };
+        format!("\x1b[{code}m{t}\x1b[0m")
+    };
+    let mut o = String::new();
+    let w = r
+        .images
+        .iter()
+        .map(|i| i.source.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    o.push_str(&format!(
+        "{:<16} {:<w$} {:<34} {:<19} {:>10} {:>11}\n",
+        "ACTION", "SOURCE", "KIND", "TARGET DIGEST", "BYTES", "TO TRANSFER"
+    ));
+    for i in &r.images {
+        let kind = format!(
+            "{} -> {}",
+            i.source_kind.unwrap_or("?"),
+            i.target_kind.unwrap_or("?")
+        );
+        o.push_str(&format!(
+            "{:<16} {:<w$} {:<34} {:<19} {:>10} {:>11}\n",
+            i.action.name(),
+            i.source,
+            kind,
+            short(&i.target_digest),
+            human_bytes(i.bytes),
+            human_bytes(i.bytes_to_transfer)
+        ));
+        if i.target != i.source {
+            o.push_str(&format!("{:16} -> {}\n", "", i.target));
+        }
+        for f in &i.findings {
+            o.push_str(&format!(
+                "{:16} {} {}: {}\n",
+                "",
+                paint(f.severity, severity(f.severity)),
+                f.code,
+                f.message
+            ));
+        }
+    }
+    o.push('\n');
+    for l in summary_lines(r) {
+        o.push_str(&l);
+        o.push('\n');
+    }
+    o
+}
+
+/// JSON with stable keys.
+pub fn json(r: &CheckReport) -> String {
+    serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Markdown, to paste into a ticket.
+pub fn markdown(r: &CheckReport) -> String {
+    let mut o = String::from("## rahti-migrate check\n\n");
+    for l in summary_lines(r) {
+        o.push_str(&format!("- {l}\n"));
+    }
+    o.push_str("\n| Action | Source | Target | Kind | Target digest | Bytes | To transfer | Findings |\n|---|---|---|---|---|---:|---:|---|\n");
+    for i in &r.images {
+        let findings: Vec<String> = i
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "**{}** `{}`: {}",
+                    severity(f.severity),
+                    f.code,
+                    md_cell(&f.message)
+                )
+            })
+            .collect();
+        o.push_str(&format!(
+            "| {} | `{}` | `{}` | {} -> {} | `{}` | {} | {} | {} |\n",
+            i.action.name(),
+            md_cell(&i.source),
+            md_cell(&i.target),
+            i.source_kind.unwrap_or("?"),
+            i.target_kind.unwrap_or("?"),
+            short(&i.target_digest),
+            human_bytes(i.bytes),
+            human_bytes(i.bytes_to_transfer),
+            findings.join("<br>")
+        ));
+    }
+    o
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn chart(r: &CheckReport) -> String {
+    let repos = &r.summary.repositories;
+    let max = repos.iter().map(|x| x.bytes).max().unwrap_or(0).max(1) as f64;
+    let row = 26;
+    let label_w = 260;
+    let bar_w = 420.0;
+    let height = repos.len() * row + 30;
+    let mut o = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"Bytes per repository\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\">",
+        label_w + 720,
+        label_w + 720
+    );
+    for (i, x) in repos.iter().enumerate() {
+        let y = i * row + 4;
+        let all = (x.bytes as f64 / max * bar_w).max(1.0);
+        let tr = x.bytes_to_transfer as f64 / max * bar_w;
+        o.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"12\">{}</text>",
+            label_w - 8,
+            y + 14,
+            esc(&x.repository)
+        ));
+        o.push_str(&format!(
+            "<rect class=\"all\" x=\"{label_w}\" y=\"{y}\" width=\"{all:.1}\" height=\"18\" fill=\"#b8c7d9\"><title>{}: {}</title></rect>",
+            esc(&x.repository),
+            human_bytes(x.bytes)
+        ));
+        o.push_str(&format!(
+            "<rect class=\"transfer\" x=\"{label_w}\" y=\"{y}\" width=\"{tr:.1}\" height=\"18\" fill=\"#2f6db5\"><title>to transfer: {}</title></rect>",
+            human_bytes(x.bytes_to_transfer)
+        ));
+        o.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{} ({} to transfer)</text>",
+            label_w as f64 + all + 6.0,
+            y + 14,
+            human_bytes(x.bytes),
+            human_bytes(x.bytes_to_transfer)
+        ));
+    }
+    let ly = repos.len() * row + 20;
+    o.push_str(&format!(
+        "<rect x=\"{label_w}\" y=\"{}\" width=\"12\" height=\"10\" fill=\"#2f6db5\"/><text x=\"{}\" y=\"{ly}\" font-size=\"11\">to transfer</text><rect x=\"{}\" y=\"{}\" width=\"12\" height=\"10\" fill=\"#b8c7d9\"/><text x=\"{}\" y=\"{ly}\" font-size=\"11\">already there or shared</text>",
+        ly - 9,
+        label_w + 16,
+        label_w + 100,
+        ly - 9,
+        label_w + 116
+    ));
+    o.push_str("</svg>");
+    o
+}
+
+fn finding_html(f: &Finding) -> String {
+    format!(
+        "<li class=\"{sev}\"><b>{sev}</b> <code>{}</code> {}</li>",
+        esc(f.code),
+        esc(&f.message),
+        sev = severity(f.severity)
+    )
+}
+
+fn row_html(i: &ImageReport) -> String {
+    let worst = i
+        .findings
+        .iter()
+        .map(|f| f.severity)
+        .max_by_key(|s| match s {
+            Severity::Info => 0,
+            Severity::Warning => 1,
+            Severity::Blocker => 2,
+        })
+        .map(severity)
+        .unwrap_or("none");
+    let findings: String = i.findings.iter().map(finding_html).collect();
+    format!(
+        "<tr data-severity=\"{worst}\" data-action=\"{action}\"><td data-v=\"{action}\"><span class=\"act {action}\">{action}</span></td><td data-v=\"{src}\">{src}</td><td data-v=\"{tgt}\">{tgt}</td><td data-v=\"{kind}\">{kind}</td><td data-v=\"{dig}\"><code title=\"{digfull}\">{dig}</code></td><td data-v=\"{bytes}\" class=\"num\">{hb}</td><td data-v=\"{tr}\" class=\"num\">{htr}</td><td><ul>{findings}</ul></td></tr>\n",
+        action = i.action.name(),
+        src = esc(&i.source),
+        tgt = esc(&i.target),
+        kind = esc(&format!("{} → {}", i.source_kind.unwrap_or("?"), i.target_kind.unwrap_or("?"))),
+        dig = esc(&short(&i.target_digest)),
+        digfull = esc(&i
+            .target_digest
+            .as_ref()
+            .map(|d| d.to_string())
+            .or_else(|| i.target_digest_reason.clone())
+            .unwrap_or_default()),
+        bytes = i.bytes,
+        hb = human_bytes(i.bytes),
+        tr = i.bytes_to_transfer,
+        htr = human_bytes(i.bytes_to_transfer),
+    )
+}
+
+const STYLE: &str = r#"
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#1d2733}
+h1{font-size:1.4em}
+.cards{display:flex;gap:1em;flex-wrap:wrap;margin:1em 0}
+.card{border:1px solid #ccd5e0;border-radius:6px;padding:.6em 1em;min-width:9em}
+.card b{display:block;font-size:1.4em}
+table{border-collapse:collapse;width:100%;margin-top:1em}
+th,td{border-bottom:1px solid #e1e6ec;padding:.35em .5em;text-align:left;vertical-align:top;font-size:.9em}
+th{cursor:pointer;background:#f3f6f9;user-select:none}
+th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
+td.num{text-align:right;white-space:nowrap}
+ul{margin:0;padding-left:1em}
+li.blocker b{color:#b00020}li.warning b{color:#a15c00}li.info b{color:#2f6db5}
+.act{padding:.1em .4em;border-radius:4px;background:#eef2f6}
+.act.blocked{background:#fde0e4}.act.convert{background:#fff1d6}.act.done,.act.already-present{background:#e1f3e6}
+.controls{display:flex;gap:1em;align-items:center}
+#errors{color:#b00020}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+  var errors=document.getElementById('errors');
+  window.addEventListener('error',function(e){errors.textContent+=String(e.message)+'\n';});
+  var table=document.getElementById('images');
+  var body=table.tBodies[0];
+  var filter=document.getElementById('filter');
+  var sev=document.getElementById('severity');
+  function apply(){
+    var q=filter.value.toLowerCase(), s=sev.value, shown=0;
+    Array.prototype.forEach.call(body.rows,function(r){
+      var ok=(!q||r.textContent.toLowerCase().indexOf(q)>=0)&&(s==='all'||r.getAttribute('data-severity')===s);
+      r.style.display=ok?'':'none'; if(ok){shown++;}
+    });
+    document.getElementById('shown').textContent=shown;
+  }
+  filter.addEventListener('input',apply); sev.addEventListener('change',apply);
+  Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,idx){
+    th.addEventListener('click',function(){
+      var asc=!th.classList.contains('sorted-asc');
+      Array.prototype.forEach.call(table.tHead.rows[0].cells,function(o){o.classList.remove('sorted-asc','sorted-desc');});
+      th.classList.add(asc?'sorted-asc':'sorted-desc');
+      var rows=Array.prototype.slice.call(body.rows);
+      rows.sort(function(a,b){
+        var x=a.cells[idx].getAttribute('data-v')||a.cells[idx].textContent, y=b.cells[idx].getAttribute('data-v')||b.cells[idx].textContent;
+        var nx=parseFloat(x), ny=parseFloat(y);
+        var c=(!isNaN(nx)&&!isNaN(ny)&&String(nx)===x&&String(ny)===y)?nx-ny:x.localeCompare(y);
+        return asc?c:-c;
+      });
+      rows.forEach(function(r){body.appendChild(r);});
+    });
+  });
+  apply();
+})();
+"#;
+
+/// One self-contained HTML file.
+pub fn html(r: &CheckReport) -> String {
+    let s = &r.summary;
+    let card = |label: &str, value: String| {
+        format!(
+            "<div class=\"card\">{}<b>{}</b></div>",
+            esc(label),
+            esc(&value)
+        )
+    };
+    let cards = [
+        card("images", s.images.to_string()),
+        card("to transfer", human_bytes(s.bytes_to_transfer)),
+        card(
+            "unique blobs to transfer",
+            s.unique_blobs_to_transfer.to_string(),
+        ),
+        card("already in target", human_bytes(s.bytes_already_present)),
+        card(
+            &format!(
+                "time at {} Mbit/s",
+                s.bandwidth_bits_per_second as f64 / 1e6
+            ),
+            duration(s.estimated_transfer_seconds),
+        ),
+        card("blockers", s.blockers.to_string()),
+        card("warnings", s.warnings.to_string()),
+    ]
+    .join("");
+    let kinds: String = summary_lines(r)
+        .iter()
+        .map(|l| format!("<li>{}</li>", esc(l)))
+        .collect();
+    let rows: String = r.images.iter().map(row_html).collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rahti-migrate check</title><style>{STYLE}</style></head><body>\n<h1>rahti-migrate check</h1>\n<div class=\"cards\">{cards}</div>\n<ul>{kinds}</ul>\n<h2>Bytes per repository</h2>\n{chart}\n<h2>Images</h2>\n<div class=\"controls\"><label>Filter <input id=\"filter\" type=\"search\" placeholder=\"image, code, text\"></label><label>Severity <select id=\"severity\"><option value=\"all\">all</option><option value=\"blocker\">blocker</option><option value=\"warning\">warning</option><option value=\"info\">info</option><option value=\"none\">none</option></select></label><span><span id=\"shown\">{n}</span> of {n} shown</span></div>\n<table id=\"images\"><thead><tr><th>Action</th><th>Source</th><th>Target</th><th>Kind</th><th>Target digest</th><th>Bytes</th><th>To transfer</th><th>Findings</th></tr></thead><tbody>\n{rows}</tbody></table>\n<pre id=\"errors\"></pre>\n<script>{SCRIPT}</script>\n</body></html>\n",
+        chart = chart(r),
+        n = r.images.len(),
+    )
+}

@@ -1,0 +1,508 @@
+//! `rahti-migrate check`: the dry-run compatibility report, against the
+//! real registries. Every finding code has a fixture that triggers it; the
+//! check writes nothing; its predicted digests are what `run` pushes; the
+//! HTML report loads in a real headless browser.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::fixtures::{config, layer, noise, sha256, DOCKER_LIST, DOCKER_MANIFEST};
+use support::skopeo::{self, Reg};
+use support::{harness, Harness, PlanOpts};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rahti-migrate"))
+}
+
+/// Pushes an OCI image whose single layer has `layer_type` (and `urls`).
+fn oci_image(h: &Harness, repo: &str, data: &[u8], layer_type: &str, urls: Option<&str>) {
+    let cfg = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(data)
+    );
+    h.block_on(async {
+        let ld = match urls {
+            Some(_) => sha256(data),
+            None => h.r1.blob(repo, data).await.expect("layer"),
+        };
+        let cd = h.r1.blob(repo, cfg.as_bytes()).await.expect("config");
+        let mut l = serde_json::json!({"mediaType": layer_type, "digest": ld, "size": data.len()});
+        if let Some(u) = urls {
+            l["urls"] = serde_json::json!([u]);
+        }
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": cd, "size": cfg.len()}, "layers": [l]});
+        h.r1.manifest(
+            repo,
+            "t",
+            OCI_MANIFEST,
+            &serde_json::to_vec(&m).expect("json"),
+        )
+        .await
+        .expect("manifest");
+    });
+}
+
+struct Fixture {
+    ns: String,
+}
+
+fn fixture(h: &Harness) -> Fixture {
+    let ns = h.unique("chk");
+    let r1 = &h.r1;
+    // A Docker-built image whose config has Docker-only fields.
+    let ls = vec![layer(110_001, 40_000), layer(110_002, 20_000)];
+    let mut c = config("amd64", &ls);
+    c["config"]["Healthcheck"] = serde_json::json!({"Test": ["CMD", "true"]});
+    c["config"]["OnBuild"] = serde_json::json!(["RUN x"]);
+    c["history"] = serde_json::json!([{"created_by": "a"}, {"created_by": "b"}]);
+    h.block_on(r1.image(&format!("{ns}/docker-built"), "t", &ls, c.clone()))
+        .expect("docker-built");
+    // Schema 1, made by skopeo.
+    h.block_on(r1.image(&format!("{ns}/s2"), "t", &ls, c))
+        .expect("s2");
+    skopeo::copy(
+        h,
+        &["-f", "v2s1"],
+        (Reg::Rahti1, &format!("{ns}/s2:t")),
+        (Reg::Rahti1, &format!("{ns}/legacy:t")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // A two-platform list.
+    h.block_on(async {
+        let repo = format!("{ns}/multi");
+        let amd = vec![layer(110_003, 10_000)];
+        let arm = vec![layer(110_004, 10_000)];
+        let (da, _) = r1.image(&repo, "amd", &amd, config("amd64", &amd)).await.expect("amd");
+        let (dr, _) = r1.image(&repo, "arm", &arm, config("arm64", &arm)).await.expect("arm");
+        let sa = r1.get_manifest(&repo, &da).await.map(|g| g.body.len()).unwrap_or(0);
+        let sr = r1.get_manifest(&repo, &dr).await.map(|g| g.body.len()).unwrap_or(0);
+        let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
+        r1.manifest(&repo, "t", DOCKER_LIST, &serde_json::to_vec(&list).expect("json")).await.expect("list");
+    });
+    // Foreign and non-distributable layers, an unknown layer type.
+    oci_image(
+        h,
+        &format!("{ns}/foreign"),
+        &noise(110_005, 3000),
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        Some("https://example.com/layer.tgz"),
+    );
+    oci_image(
+        h,
+        &format!("{ns}/nondist"),
+        &noise(110_006, 3000),
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        None,
+    );
+    oci_image(
+        h,
+        &format!("{ns}/weird"),
+        &noise(110_007, 3000),
+        "application/vnd.example.layer",
+        None,
+    );
+    // A big image (over the plan's max_image_size of 150 KB).
+    let big = vec![layer(110_008, 200_000)];
+    h.block_on(r1.image(&format!("{ns}/big"), "t", &big, config("amd64", &big)))
+        .expect("big");
+    // A missing blob: pushed, then deleted from the repository.
+    let gone = vec![layer(110_009, 5_000)];
+    let (_, ds) = h
+        .block_on(r1.image(&format!("{ns}/broken"), "t", &gone, config("amd64", &gone)))
+        .expect("broken");
+    h.block_on(async {
+        let url = format!("{}/v2/{ns}/broken/blobs/{}", r1.base, ds[0]);
+        let t = r1
+            .signer
+            .token(
+                "fixture",
+                &r1.service,
+                &[format!("repository:{ns}/broken:*")],
+            )
+            .unwrap_or_default();
+        let r = r1
+            .http
+            .delete(url)
+            .header("authorization", format!("Bearer {t}"))
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(r.status().as_u16(), 202, "blob delete");
+    });
+    // Already present: the same conversion, done by skopeo beforehand.
+    let same = vec![layer(110_010, 7_000)];
+    h.block_on(r1.image(&format!("{ns}/there"), "t", &same, config("amd64", &same)))
+        .expect("there");
+    skopeo::copy(
+        h,
+        &["-f", "oci"],
+        (Reg::Rahti1, &format!("{ns}/there:t")),
+        (Reg::Rahti2, &format!("{ns}/there:t")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    Fixture { ns }
+}
+
+fn images(f: &Fixture, repos: &[&str]) -> String {
+    repos
+        .iter()
+        .map(|r| format!("[[images]]\nsource = \"{}/{r}\"\ntags = [\"t\"]\n", f.ns))
+        .collect()
+}
+
+fn check_json(plan: &Path) -> (i32, serde_json::Value) {
+    let out = bin()
+        .args(["check", "--format", "json"])
+        .arg(plan)
+        .output()
+        .expect("check");
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn findings_of<'a>(v: &'a serde_json::Value, repo: &str) -> Vec<(&'a str, &'a str)> {
+    v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| {
+            i["source"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("/{repo}:"))
+        })
+        .flat_map(|i| i["findings"].as_array().into_iter().flatten())
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or(""),
+                f["severity"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
+fn image_of<'a>(v: &'a serde_json::Value, repo: &str) -> &'a serde_json::Value {
+    v["images"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|i| {
+                i["source"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(&format!("/{repo}:"))
+            })
+        })
+        .unwrap_or_else(|| panic!("no image {repo} in {v}"))
+}
+
+#[test]
+fn every_finding_code_is_reported_and_nothing_is_written() {
+    let h = harness();
+    let f = fixture(h);
+    let dir = tempfile::tempdir().expect("tmp");
+    let all = [
+        "docker-built",
+        "legacy",
+        "multi",
+        "foreign",
+        "nondist",
+        "weird",
+        "big",
+        "broken",
+        "there",
+    ];
+    let opts = "format = \"oci\"\nconcurrency = 4\n";
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &images(&f, &all),
+            options: opts,
+            ..Default::default()
+        },
+    );
+    let text = std::fs::read_to_string(&plan).expect("plan").replace(
+        "[options]",
+        "max_image_size = \"150KB\"\nmax_repositories_per_project = 5\n[options]",
+    );
+    std::fs::write(&plan, text).expect("plan");
+    let files_before = h.rahti2.stored_files(&f.ns);
+    let ours = |c: Vec<String>| {
+        c.into_iter()
+            .filter(|r| r.starts_with(&format!("{}/", f.ns)))
+            .collect::<Vec<_>>()
+    };
+    let catalog_before = ours(h.block_on(h.r2.catalog()));
+    let (code, v) = check_json(&plan);
+    assert_eq!(code, 1, "blockers found: exit 1");
+    assert!(
+        !files_before.is_empty(),
+        "the fixture's target repository exists"
+    );
+    assert_eq!(
+        h.rahti2.stored_files(&f.ns),
+        files_before,
+        "check wrote into the target"
+    );
+    assert_eq!(
+        ours(h.block_on(h.r2.catalog())),
+        catalog_before,
+        "check created a repository"
+    );
+    assert!(
+        !plan.with_extension("journal").exists(),
+        "check wrote a journal"
+    );
+
+    let has = |repo: &str, code: &str, sev: &str| {
+        let fs = findings_of(&v, repo);
+        assert!(
+            fs.contains(&(code, sev)),
+            "{repo}: no {sev} {code} in {fs:?}"
+        );
+    };
+    has("docker-built", "config-fields-dropped", "warning");
+    has("docker-built", "digest-changes", "info");
+    has("legacy", "schema1-manifest", "warning");
+    has("multi", "multi-arch", "info");
+    has("foreign", "foreign-layer", "warning");
+    has("nondist", "non-distributable-layer", "warning");
+    has("weird", "unknown-media-type", "blocker");
+    has("big", "image-too-large", "blocker");
+    has("broken", "missing-blob", "blocker");
+    has("there", "already-present", "info");
+    has("docker-built", "too-many-repositories", "blocker");
+    let dropped = v["images"].to_string();
+    assert!(
+        dropped.contains("config.Healthcheck") && dropped.contains("config.OnBuild"),
+        "fields named"
+    );
+
+    let im = image_of(&v, "docker-built");
+    assert_eq!(im["source_kind"], "docker-v2");
+    assert_eq!(im["target_kind"], "oci-manifest");
+    assert_eq!(image_of(&v, "legacy")["source_kind"], "docker-v1-signed");
+    assert!(image_of(&v, "legacy")["target_digest"].is_null());
+    assert_eq!(image_of(&v, "multi")["source_kind"], "docker-list");
+    assert_eq!(
+        image_of(&v, "multi")["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64/v8"])
+    );
+    assert_eq!(image_of(&v, "there")["action"], "already-present");
+    assert_eq!(image_of(&v, "weird")["action"], "blocked");
+    let s = &v["summary"];
+    for k in [
+        "images",
+        "by_action",
+        "by_source_kind",
+        "unique_blobs_to_transfer",
+        "bytes_to_transfer",
+        "bytes_already_present",
+        "blockers",
+        "warnings",
+        "estimated_transfer_seconds",
+    ] {
+        assert!(s.get(k).is_some(), "summary lacks {k}");
+    }
+    assert_eq!(s["images"], all.len());
+    assert!(
+        s["bytes_already_present"].as_u64().unwrap_or(0) > 7_000,
+        "{s}"
+    );
+    assert!(
+        s["bytes_to_transfer"].as_u64().unwrap_or(0) > 200_000,
+        "{s}"
+    );
+}
+
+#[test]
+fn predicted_digests_are_what_run_pushes() {
+    let h = harness();
+    let f = fixture(h);
+    let dir = tempfile::tempdir().expect("tmp");
+    let ok = [
+        "docker-built",
+        "legacy",
+        "multi",
+        "foreign",
+        "nondist",
+        "there",
+    ];
+    for format in ["oci", "docker"] {
+        let imgs: String = ok
+            .iter()
+            .map(|r| {
+                format!(
+                    "[[images]]\nsource = \"{}/{r}\"\ntarget = \"{}/{format}-{r}\"\n",
+                    f.ns, f.ns
+                )
+            })
+            .collect();
+        let plan = h.plan(
+            dir.path(),
+            PlanOpts {
+                images: &imgs,
+                options: &format!("format = \"{format}\""),
+                ..Default::default()
+            },
+        );
+        let (code, before) = check_json(&plan);
+        assert_eq!(code, 0, "{before}");
+        let out = bin()
+            .args(["run", "--no-progress"])
+            .arg(&plan)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut predicted = 0;
+        for im in before["images"].as_array().into_iter().flatten() {
+            let target = im["target"].as_str().unwrap_or("");
+            let (repo, tag) = target.rsplit_once(':').unwrap_or((target, ""));
+            let got = h
+                .block_on(h.r2.get_manifest(repo, tag))
+                .map(|g| g.digest)
+                .unwrap_or_default();
+            if let Some(p) = im["target_digest"].as_str() {
+                assert_eq!(p, got, "{target}: predicted {p}, run pushed {got}");
+                predicted += 1;
+            }
+        }
+        assert!(
+            predicted >= ok.len() - 1,
+            "{format}: only {predicted} predictions"
+        );
+        // After the run the journal says done; schema 1 is now predictable.
+        let (_, after) = check_json(&plan);
+        for im in after["images"].as_array().into_iter().flatten() {
+            assert_eq!(im["action"], "done", "{im}");
+            assert!(im["target_digest"].is_string(), "{im}");
+            assert_eq!(im["bytes_to_transfer"], 0);
+        }
+    }
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
+    let h = harness();
+    let f = fixture(h);
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &images(&f, &["docker-built", "legacy", "multi", "weird"]),
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    let html = dir.path().join("report.html");
+    let out = bin()
+        .args(["check", "--format", "html", "--output"])
+        .arg(&html)
+        .arg(&plan)
+        .output()
+        .expect("check");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(
+        !page.contains("http://") || !page.contains("<script src"),
+        "no external assets"
+    );
+    assert!(page.contains("<svg") && page.contains("<table id=\"images\""));
+    for fmt in ["text", "markdown"] {
+        let out = bin()
+            .args(["check", "--format", fmt])
+            .arg(&plan)
+            .output()
+            .expect("check");
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            s.contains(&format!("{}/weird:t", f.ns)) && s.contains("unknown-media-type"),
+            "{fmt}: {s}"
+        );
+        assert!(!s.contains("\x1b["), "no colour without a terminal");
+    }
+    let dry = bin()
+        .args(["run", "--dry-run"])
+        .arg(&plan)
+        .output()
+        .expect("dry run");
+    assert_eq!(dry.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("config-fields-dropped"));
+
+    let Some(browser) = chromium() else {
+        panic!("chromium is not installed (.ci/install installs it)");
+    };
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let profile = dir.path().join("profile");
+    let url = format!("file://{}", html.display());
+    let dom = Command::new(browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .expect("chromium");
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let stderr = String::from_utf8_lossy(&dom.stderr);
+    assert!(
+        dom_text.contains("<pre id=\"errors\"></pre>"),
+        "script errors: {dom_text}"
+    );
+    assert!(!stderr.contains("Uncaught"), "console error: {stderr}");
+    assert_eq!(dom_text.matches("<tr data-severity").count(), 4, "rows");
+    assert!(
+        dom_text.contains("<span id=\"shown\">4</span>"),
+        "the script ran"
+    );
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("check-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let s = Command::new(browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1400,1800")
+        .arg(&url)
+        .output()
+        .expect("screenshot");
+    assert!(
+        shot.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&s.stderr)
+    );
+    eprintln!("screenshot of the HTML report: {}", shot.display());
+}
