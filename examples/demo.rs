@@ -58,11 +58,32 @@ fn main() {
         h.pki.ca_file.display()
     );
     let p = support::project::seed(h, "myproject");
+    // Two more images, typical of Rahti 1: a Docker-built config with
+    // Docker-only fields, and an old schema 1 image (made by skopeo).
+    let legacy_src = format!("{}/legacy-build", p.ns);
+    let ls = vec![support::fixtures::layer(4242, 200_000)];
+    let mut cfg = support::fixtures::config("amd64", &ls);
+    cfg["config"]["Healthcheck"] = serde_json::json!({"Test": ["CMD", "/healthz"]});
+    cfg["config"]["Labels"] = serde_json::json!({"maintainer": "Researcher <r@example.org>"});
+    if let Err(e) = h.block_on(h.r1.image(&legacy_src, "v1", &ls, cfg)) {
+        eprintln!("seeding: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = support::skopeo::copy(
+        h,
+        &["-f", "v2s1"],
+        (support::skopeo::Reg::Rahti1, &format!("{legacy_src}:v1")),
+        (support::skopeo::Reg::Rahti1, &format!("{}/legacy:v1", p.ns)),
+    ) {
+        eprintln!("seeding schema 1: {e}");
+        std::process::exit(1);
+    }
     println!("\nSeeded project {} in the source:", p.ns);
     for (repo, tag, digest) in &p.tags {
         println!("  {repo}:{tag}  {digest}");
     }
-    let images: String = ["app", "worker", "multi"]
+    println!("  {}/legacy:v1  (Docker schema 1, signed)", p.ns);
+    let images: String = ["app", "worker", "multi", "legacy"]
         .iter()
         .map(|r| format!("[[images]]\nsource = \"{}/{r}\"\n", p.ns))
         .collect();
@@ -70,10 +91,15 @@ fn main() {
         &work,
         support::PlanOpts {
             images: &images,
-            options: "format = \"preserve\"\nconcurrency = 4\nretries = 3",
+            options: "format = \"oci\"\nconcurrency = 4\nretries = 3",
             ..Default::default()
         },
     );
+    let text = std::fs::read_to_string(&plan).unwrap_or_default().replace(
+        "[options]",
+        "max_image_size = \"5GiB\"\nmax_repositories_per_project = 20\n[options]",
+    );
+    let _ = std::fs::write(&plan, text);
     println!("\nPlan written to {}", plan.display());
 
     let mut failed = false;
@@ -86,6 +112,25 @@ fn main() {
     for l in String::from_utf8_lossy(&head).lines().take(8) {
         println!("{l}");
     }
+    failed |= step(
+        "What would happen (dry run, reads only)",
+        &["check", "PLAN"],
+        &plan,
+    ) != 0;
+    let html = work.join("report.html");
+    let html_s = html.display().to_string();
+    failed |= step(
+        "The same report as one HTML page",
+        &["check", "--format", "html", "--output", &html_s, "PLAN"],
+        &plan,
+    ) != 0;
+    let predicted = Command::new(binary())
+        .args(["check", "--format", "json"])
+        .arg(&plan)
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .unwrap_or_default();
     failed |= step("Copy everything", &["run", "--no-progress", "PLAN"], &plan) != 0;
     failed |= step("What the journal says", &["status", "PLAN"], &plan) != 0;
     failed |= step(
@@ -99,22 +144,35 @@ fn main() {
         &plan,
     ) != 0;
 
-    println!("\n=== Target tags compared with the source");
+    println!("\n=== Target digests compared with the dry run's predictions");
     let mut same = 0;
-    for (repo, tag, digest) in &p.tags {
+    let mut predicted_n = 0;
+    for im in predicted["images"].as_array().into_iter().flatten() {
+        let target = im["target"].as_str().unwrap_or("");
+        let (repo, tag) = target.rsplit_once(':').unwrap_or((target, ""));
         let got = h
             .block_on(h.r2.get_manifest(repo, tag))
             .map(|g| g.digest)
             .unwrap_or_default();
-        let ok = &got == digest;
-        same += ok as usize;
-        println!("  {} {repo}:{tag}  {got}", if ok { "same" } else { "DIFF" });
+        match im["target_digest"].as_str() {
+            Some(p) => {
+                predicted_n += 1;
+                same += (p == got) as usize;
+                println!(
+                    "  {} {target}  {got}",
+                    if p == got {
+                        "as predicted"
+                    } else {
+                        "DIFFERENT  "
+                    }
+                );
+            }
+            None => println!("  (not predicted) {target}  {got}"),
+        }
     }
-    println!(
-        "\n{same} of {} tags in the target have the source's digest.",
-        p.tags.len()
-    );
-    if failed || same != p.tags.len() {
+    println!("\n{same} of {predicted_n} predicted digests are what run pushed.");
+    println!("The HTML report is {}", html.display());
+    if failed || same != predicted_n {
         std::process::exit(1);
     }
 }

@@ -271,6 +271,7 @@ fn every_finding_code_is_reported_and_nothing_is_written() {
     has("docker-built", "config-fields-dropped", "warning");
     has("docker-built", "digest-changes", "info");
     has("legacy", "schema1-manifest", "warning");
+    has("legacy", "config-fields-dropped", "warning");
     has("multi", "multi-arch", "info");
     has("foreign", "foreign-layer", "warning");
     has("nondist", "non-distributable-layer", "warning");

@@ -3,7 +3,7 @@
 //! the schema 2 config from the top `v1Compatibility`, the layers' diff_ids
 //! and the history, then convert as for any schema 2 image.
 
-use super::config::{dropped_fields, OciImage};
+use super::config::OciImage;
 use super::gojson::{
     self, compact, decode_struct, key, write_string, DecodeError, GoDecode, GoTime, Value,
 };
@@ -308,7 +308,7 @@ pub(super) fn convert(
     let to_oci = action == Action::ToOci;
     let (config, config_type, dropped) = if to_oci {
         let oci = OciImage::from_json(&v2_config)?.to_json().into_bytes();
-        let dropped = dropped_fields(&v2_config);
+        let dropped = super::config::dropped_fields(&v2_config);
         (oci, media::OCI_CONFIG, dropped)
     } else {
         (v2_config, media::DOCKER_CONFIG, Vec::new())
@@ -382,4 +382,21 @@ pub fn needed_layers(manifest: &[u8]) -> Result<Vec<Digest>, ConvertError> {
         }
     }
     Ok(out)
+}
+
+/// The config fields a conversion to OCI drops, known without the layers'
+/// diff_ids (they do not change which fields exist).
+pub fn dropped_fields(manifest: &[u8]) -> Result<Vec<String>, ConvertError> {
+    let entries = fix_layers(entries(manifest)?)?;
+    let placeholder = LayerFacts {
+        size: 0,
+        diff_id: Some(Digest::of(b"")),
+        compressed: true,
+    };
+    let facts: HashMap<Digest, LayerFacts> = needed_layers(manifest)?
+        .into_iter()
+        .map(|d| (d, placeholder.clone()))
+        .collect();
+    let (v2_config, _) = synthesize(&entries, &facts)?;
+    Ok(super::config::dropped_fields(&v2_config))
 }

@@ -374,6 +374,9 @@ impl Walk<'_> {
                         e.to_string(),
                     ));
                 } else {
+                    if action == Action::ToOci {
+                        one.dropped = convert::schema1::dropped_fields(&m.raw).unwrap_or_default();
+                    }
                     one.reason = Some("schema 1 conversion needs the layers' diff_ids, known only once the layers are read (run computes them while copying)".into());
                 }
             }
