@@ -562,3 +562,45 @@ fn wrong_credentials_fail_with_a_clear_error_and_no_secret() {
     );
     assert!(!err.contains("not-the-password"), "{err}");
 }
+
+#[test]
+fn lists_follow_link_pagination() {
+    // distribution 2.8 pages its catalog (its tag lists come whole); both
+    // go through the same paginated request path.
+    let h = harness();
+    let repos: Vec<String> = (0..5).map(|_| h.unique("pages/app")).collect();
+    let l = vec![layer(8008, 500)];
+    for r in &repos {
+        h.block_on(h.r1.image(r, "t", &l, config("amd64", &l)))
+            .expect("push");
+    }
+    let proxy = h.proxy_r1();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: "[[images]]\nsource = \"a/b\"\n",
+            ..Default::default()
+        },
+    );
+    let plan = Plan::load(&plan).expect("plan");
+    let (source, _) = copy::clients(&plan).expect("clients");
+    let got = h.block_on(source.catalog_paged(2)).expect("catalog");
+    for r in &repos {
+        assert!(got.contains(r), "{r} missing from the paged catalog");
+    }
+    let pages = proxy
+        .hits("GET", "/v2/_catalog")
+        .iter()
+        .filter(|s| **s == 200)
+        .count();
+    assert!(
+        pages >= 3 && pages == got.len().div_ceil(2),
+        "{pages} pages for {} repositories",
+        got.len()
+    );
+    let mut unique = got.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), got.len(), "a page was read twice");
+}

@@ -18,6 +18,8 @@ use std::time::Duration;
 /// The largest manifest we read. Registries refuse larger ones on push
 /// (distribution: 4 MiB); reading more would only waste memory.
 pub const MANIFEST_READ_LIMIT: usize = 8 << 20;
+/// Tags asked for per tag-list request.
+pub const TAG_PAGE: usize = 1000;
 /// How much of an error body is read for its diagnostics.
 pub const ERROR_BODY_LIMIT: usize = 64 << 10;
 /// A single read on a connection may stall this long before the transfer
@@ -308,9 +310,18 @@ impl Client {
 
     /// Every tag of `repo`, following `Link` pagination.
     pub async fn tag_list(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+        self.tag_list_paged(repo, TAG_PAGE).await
+    }
+
+    /// Every tag of `repo`, asking for `page` tags a request.
+    pub async fn tag_list_paged(
+        &self,
+        repo: &str,
+        page: usize,
+    ) -> Result<Vec<String>, RegistryError> {
         let scopes = [Scope::pull(repo)];
         self.paginated(
-            self.url(&format!("/v2/{repo}/tags/list?n=1000")),
+            self.url(&format!("/v2/{repo}/tags/list?n={page}")),
             &scopes,
             "tags",
         )
@@ -320,9 +331,18 @@ impl Client {
     /// Every repository in the registry's catalog (plain distribution
     /// registries; OpenShift denies it to normal users).
     pub async fn catalog(&self) -> Result<Vec<String>, RegistryError> {
+        self.catalog_paged(TAG_PAGE).await
+    }
+
+    /// The catalog, asking for `page` repositories a request.
+    pub async fn catalog_paged(&self, page: usize) -> Result<Vec<String>, RegistryError> {
         let scopes = [Scope::catalog()];
-        self.paginated(self.url("/v2/_catalog?n=1000"), &scopes, "repositories")
-            .await
+        self.paginated(
+            self.url(&format!("/v2/_catalog?n={page}")),
+            &scopes,
+            "repositories",
+        )
+        .await
     }
 
     fn accept_headers() -> HeaderMap {
