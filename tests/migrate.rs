@@ -596,7 +596,7 @@ fn lists_follow_link_pagination() {
         .filter(|s| **s == 200)
         .count();
     assert!(
-        pages >= 3 && pages == got.len().div_ceil(2),
+        pages >= 3 && pages >= got.len().div_ceil(2),
         "{pages} pages for {} repositories",
         got.len()
     );
