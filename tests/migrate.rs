@@ -604,3 +604,42 @@ fn lists_follow_link_pagination() {
     unique.dedup();
     assert_eq!(unique.len(), got.len(), "a page was read twice");
 }
+
+#[test]
+fn blob_redirects_are_followed_without_sending_credentials_elsewhere() {
+    let h = harness();
+    let repo = h.unique("redirect/app");
+    let l = vec![layer(8118, 20_000)];
+    let (d, ds) = h
+        .block_on(h.r1.image(&repo, "v1", &l, config("amd64", &l)))
+        .expect("push");
+    let proxy = h.proxy_r1();
+    // Blob reads are sent to "localhost", another host name for the client.
+    proxy.add(
+        Some("GET"),
+        &format!("/blobs/{}", ds[0]),
+        Fault::RedirectTo("localhost".into()),
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: &format!("[[images]]\nsource = \"{repo}\"\n"),
+            options: "format = \"preserve\"",
+            ..Default::default()
+        },
+    );
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_eq!(
+        h.block_on(h.r2.get_manifest(&repo, "v1")).map(|g| g.digest),
+        Some(d)
+    );
+    assert_eq!(
+        proxy.redirected_auth(),
+        vec![None],
+        "the redirect was followed once, without credentials"
+    );
+}

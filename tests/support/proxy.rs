@@ -24,6 +24,10 @@ pub enum Fault {
     Stall(Arc<AtomicBool>),
     /// Expire every token seen so far, then answer as for an expired token.
     ExpireTokens,
+    /// Answer 307 to the same path on another host name (as a registry
+    /// redirects blob reads to object storage); the redirected request is
+    /// served as if its URL were pre-signed.
+    RedirectTo(String),
 }
 
 struct Rule {
@@ -40,6 +44,10 @@ struct State {
     expired: HashSet<String>,
     challenge: Option<String>,
     log: Vec<(String, String, u16)>,
+    /// Credentials of the requests that were redirected, by path.
+    presigned: std::collections::HashMap<String, Option<String>>,
+    /// For each redirected request: the Authorization header it carried.
+    redirected_auth: Vec<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -86,6 +94,11 @@ impl Proxy {
 
     pub fn clear(&self) {
         lock(&self.state).rules.clear();
+    }
+
+    /// The Authorization headers redirected requests carried.
+    pub fn redirected_auth(&self) -> Vec<Option<String>> {
+        lock(&self.state).redirected_auth.clone()
     }
 
     /// Every bearer token used so far is refused from now on.
@@ -136,16 +149,24 @@ async fn handle(
 ) -> Result<Response<Body>, BoxError> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let pq = req
+    let mut pq = req
         .uri()
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let auth = req
+    let mut auth = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let mut forward_auth = None;
+    if req.uri().query() == Some("_presigned=1") {
+        let mut s = lock(&state);
+        s.redirected_auth.push(auth.clone());
+        forward_auth = s.presigned.get(&path).cloned().flatten();
+        pq = path.clone();
+        auth = None;
+    }
     let (fault, expired, challenge) = {
         let mut s = lock(&state);
         let expired = auth
@@ -198,6 +219,16 @@ async fn handle(
             log(0);
             return Err("injected reset".into());
         }
+        Some(Fault::RedirectTo(host)) => {
+            log(307);
+            lock(&state).presigned.insert(path.clone(), auth.clone());
+            let port = me.rsplit(':').next().unwrap_or("");
+            let mut r = status_reply(307, None, None);
+            if let Ok(v) = format!("http://{host}:{port}{path}?_presigned=1").parse() {
+                r.headers_mut().insert("location", v);
+            }
+            return Ok(r);
+        }
         Some(Fault::Stall(released)) => {
             log(999);
             let until = Instant::now() + Duration::from_secs(120);
@@ -214,6 +245,9 @@ async fn handle(
         if k != "host" && k != "connection" && k != "content-length" {
             rb = rb.header(k, v);
         }
+    }
+    if let Some(a) = forward_auth {
+        rb = rb.header("authorization", a);
     }
     let resp = rb.body(body).send().await?;
     let status = resp.status().as_u16();
