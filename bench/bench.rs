@@ -14,18 +14,14 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 use support::fixtures::{config, layer};
 use support::skopeo::{self, Reg};
 
 fn binary() -> PathBuf {
-    let me = std::env::current_exe().unwrap_or_default();
-    me.parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("rahti-migrate"))
-        .unwrap_or_else(|| PathBuf::from("rahti-migrate"))
+    support::sibling_binary("rahti-migrate")
 }
 
 /// Runs a command, returning (seconds, peak RSS in MiB). The peak is the

@@ -12,12 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn binary() -> PathBuf {
-    let me = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/examples/demo -> target/<profile>/rahti-migrate
-    me.parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("rahti-migrate"))
-        .unwrap_or_else(|| PathBuf::from("rahti-migrate"))
+    support::sibling_binary("rahti-migrate")
 }
 
 fn step(title: &str, args: &[&str], plan: &Path) -> i32 {

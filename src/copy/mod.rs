@@ -195,9 +195,9 @@ pub fn clients(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
     Ok((mk("source", &plan.source)?, mk("target", &plan.target)?))
 }
 
-/// Runs the plan to completion (or until every tag has failed or
-/// succeeded), emitting events to `events`.
-pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
+/// Builds the clients and pings both registries (which also learns how
+/// each wants to be authenticated).
+pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
     let (source, target) = clients(plan)?;
     for (role, c) in [("source", &source), ("target", &target)] {
         c.ping().await.map_err(|e| RunError::Registry {
@@ -206,6 +206,13 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
             source: Box::new(e),
         })?;
     }
+    Ok((source, target))
+}
+
+/// Runs the plan to completion (or until every tag has failed or
+/// succeeded), emitting events to `events`.
+pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
+    let (source, target) = connect(plan).await?;
     let (journal, replay) =
         Journal::open(&plan.options.journal, source.registry(), target.registry())?;
     let journal = Arc::new(journal);

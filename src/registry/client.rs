@@ -405,6 +405,15 @@ impl Client {
         Ok(m)
     }
 
+    /// Sends a HEAD: `None` on 404, the response on 200.
+    async fn head(&self, req: Request<'_>) -> Result<Option<Response>, RegistryError> {
+        let (resp, retries) = self.send(&req, &self.policy).await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        self.expect(&req, resp, retries, &[200]).await.map(Some)
+    }
+
     /// The digest a tag or digest reference points at, or `None` if absent.
     pub async fn manifest_head(
         &self,
@@ -419,11 +428,9 @@ impl Client {
             body: None,
             scopes: &scopes,
         };
-        let (resp, retries) = self.send(&req, &self.policy).await?;
-        if resp.status().as_u16() == 404 {
+        let Some(resp) = self.head(req).await? else {
             return Ok(None);
-        }
-        let resp = self.expect(&req, resp, retries, &[200]).await?;
+        };
         Ok(resp
             .headers()
             .get("docker-content-digest")
@@ -474,11 +481,9 @@ impl Client {
             body: None,
             scopes: &scopes,
         };
-        let (resp, retries) = self.send(&req, &self.policy).await?;
-        if resp.status().as_u16() == 404 {
+        let Some(resp) = self.head(req).await? else {
             return Ok(None);
-        }
-        let resp = self.expect(&req, resp, retries, &[200]).await?;
+        };
         Ok(resp
             .headers()
             .get(CONTENT_LENGTH)

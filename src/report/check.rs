@@ -5,7 +5,7 @@
 //! there, how much must travel, and what Rahti 2 would refuse.
 
 use crate::convert::{self, Action, ChildOut, ConvertError, LayerFacts};
-use crate::copy::{clients, RunError};
+use crate::copy::{connect, RunError};
 use crate::expand::{self, TagJob};
 use crate::journal::{self, Replay};
 use crate::oci::{Descriptor, Digest, Manifest, ManifestKind};
@@ -100,6 +100,27 @@ pub struct ImageReport {
     pub bytes_to_transfer: u64,
     /// Findings.
     pub findings: Vec<Finding>,
+}
+
+impl ImageReport {
+    /// A report for a tag about which nothing is known yet.
+    fn new(source: String, target: String) -> Self {
+        ImageReport {
+            source,
+            source_digest: None,
+            source_kind: None,
+            target,
+            action: CheckAction::Blocked,
+            target_kind: None,
+            target_digest: None,
+            target_digest_reason: None,
+            platforms: Vec::new(),
+            layers: 0,
+            bytes: 0,
+            bytes_to_transfer: 0,
+            findings: Vec::new(),
+        }
+    }
 }
 
 /// Bytes per target repository.
@@ -437,21 +458,7 @@ impl Walk<'_> {
     }
 
     async fn tag(&self, job: &TagJob) -> ImageReport {
-        let mut r = ImageReport {
-            source: job.source_ref(),
-            source_digest: None,
-            source_kind: None,
-            target: job.target_ref(),
-            action: CheckAction::Blocked,
-            target_kind: None,
-            target_digest: None,
-            target_digest_reason: None,
-            platforms: Vec::new(),
-            layers: 0,
-            bytes: 0,
-            bytes_to_transfer: 0,
-            findings: Vec::new(),
-        };
+        let mut r = ImageReport::new(job.source_ref(), job.target_ref());
         if let Err(e) = self.tag_inner(job, &mut r).await {
             r.findings
                 .push(finding("source-error", Severity::Blocker, e.to_string()));
@@ -645,14 +652,7 @@ fn project(repo: &str) -> &str {
 
 /// Runs the check: reads only.
 pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckReport, RunError> {
-    let (source, target) = clients(plan)?;
-    for (role, c) in [("source", &source), ("target", &target)] {
-        c.ping().await.map_err(|e| RunError::Registry {
-            role,
-            registry: c.registry().to_string(),
-            source: Box::new(e),
-        })?;
-    }
+    let (source, target) = connect(plan).await?;
     let (replay, _) = journal::read(&plan.options.journal)?;
     let (jobs, failures) = expand::expand(plan, &source).await;
     let walk = Walk {
@@ -671,25 +671,13 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
         .collect()
         .await;
     for f in failures {
-        images.push(ImageReport {
-            source: f.source_repo.clone(),
-            source_digest: None,
-            source_kind: None,
-            target: f.target_repo.clone(),
-            action: CheckAction::Blocked,
-            target_kind: None,
-            target_digest: None,
-            target_digest_reason: None,
-            platforms: Vec::new(),
-            layers: 0,
-            bytes: 0,
-            bytes_to_transfer: 0,
-            findings: vec![finding(
-                "source-error",
-                Severity::Blocker,
-                format!("listing tags: {}", f.error),
-            )],
-        });
+        let mut r = ImageReport::new(f.source_repo.clone(), f.target_repo.clone());
+        r.findings = vec![finding(
+            "source-error",
+            Severity::Blocker,
+            format!("listing tags: {}", f.error),
+        )];
+        images.push(r);
     }
     if let Some(limit) = plan.limits.max_repositories_per_project {
         let existing: HashSet<String> = target

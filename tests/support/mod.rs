@@ -29,6 +29,16 @@ pub const R1_PASS: &str = "r1-secret-password";
 pub const R2_USER: &str = "bob";
 pub const R2_PASS: &str = "r2-secret-password";
 
+/// A binary built beside the running example
+/// (`target/<profile>/examples/x` -> `target/<profile>/<name>`).
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let me = std::env::current_exe().unwrap_or_default();
+    me.parent()
+        .and_then(Path::parent)
+        .map(|p| p.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// Serves `handler` on a fresh 127.0.0.1 port on the current runtime.
 pub async fn serve<F, Fut>(handler: F) -> Result<String, String>
 where
