@@ -643,3 +643,65 @@ fn blob_redirects_are_followed_without_sending_credentials_elsewhere() {
         "the redirect was followed once, without credentials"
     );
 }
+
+#[test]
+fn anonymous_source_and_basic_auth_target() {
+    let h = harness();
+    let guard = h.extra();
+    let Some(extra) = guard.as_ref() else {
+        panic!("extra registries")
+    };
+    let open = support::fixtures::Pusher {
+        base: extra.open.base_url(),
+        ..h.r1.clone()
+    };
+    let basic = support::fixtures::Pusher {
+        base: extra.basic.base_url(),
+        ..h.r1.clone()
+    };
+    let repo = h.unique("plain/app");
+    let l = vec![layer(8228, 3000)];
+    let (d, _) = h
+        .block_on(open.image(&repo, "v1", &l, config("amd64", &l)))
+        .expect("push");
+    let dir = tempfile::tempdir().expect("tmp");
+    let write_plan = |password: &str| {
+        std::fs::write(dir.path().join("basic.pass"), password).expect("pass");
+        let text = format!(
+            "version = 1\n[source]\nregistry = \"{}\"\ninsecure = true\n[target]\nregistry = \"{}\"\ninsecure = true\nusername = \"{}\"\npassword_file = \"basic.pass\"\n[options]\nformat = \"preserve\"\nretries = 1\n[[images]]\nsource = \"{repo}\"\n",
+            extra.open.addr, extra.basic.addr, support::BASIC_USER
+        );
+        let p = dir.path().join("plan.toml");
+        std::fs::write(&p, text).expect("plan");
+        p
+    };
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(write_plan("wrong-password"))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("401") && !err.contains("wrong-password"),
+        "{err}"
+    );
+    let s = run_lib(h, &write_plan(support::BASIC_PASS));
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    // The Basic-auth registry serves it back with the same digest.
+    let got = h.block_on(async {
+        let r = basic
+            .http
+            .get(format!("{}/v2/{repo}/manifests/v1", basic.base))
+            .basic_auth(support::BASIC_USER, Some(support::BASIC_PASS))
+            .header("accept", support::fixtures::ACCEPT)
+            .send()
+            .await
+            .expect("get");
+        r.headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+    assert_eq!(got, Some(d));
+}

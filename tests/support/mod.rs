@@ -75,6 +75,7 @@ pub struct Harness {
     pub rahti2: registry::Registry,
     pub r1: fixtures::Pusher,
     pub r2: fixtures::Pusher,
+    extra: std::sync::Mutex<Option<Extra>>,
 }
 
 static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
@@ -102,8 +103,10 @@ fn start() -> Result<Harness, String> {
         &dir.path().join("rahti1"),
         &registry::Config {
             service: "rahti1-registry",
-            realm: &tokens.realm(),
-            token_cert: &pki.token_cert_file,
+            auth: registry::Auth::Token {
+                realm: &tokens.realm(),
+                cert: &pki.token_cert_file,
+            },
             tls: None,
             schema1: true,
         },
@@ -112,8 +115,10 @@ fn start() -> Result<Harness, String> {
         &dir.path().join("rahti2"),
         &registry::Config {
             service: "rahti2-registry",
-            realm: &tokens.realm(),
-            token_cert: &pki.token_cert_file,
+            auth: registry::Auth::Token {
+                realm: &tokens.realm(),
+                cert: &pki.token_cert_file,
+            },
             tls: Some((&pki.tls_cert, &pki.tls_key)),
             schema1: false,
         },
@@ -148,7 +153,54 @@ fn start() -> Result<Harness, String> {
         rahti2,
         r1,
         r2,
+        extra: std::sync::Mutex::new(None),
     })
+}
+
+/// Two more registries, started on first use: one with Basic auth
+/// (htpasswd, user `carol`), one without any auth.
+pub struct Extra {
+    pub basic: registry::Registry,
+    pub open: registry::Registry,
+}
+
+pub const BASIC_USER: &str = "carol";
+pub const BASIC_PASS: &str = "basic-secret-password";
+
+impl Harness {
+    pub fn extra(&self) -> std::sync::MutexGuard<'_, Option<Extra>> {
+        let mut g = self.extra.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            let hash = bcrypt::hash_with_salt(BASIC_PASS, 4, *b"rahti-migrate-16")
+                .map(|h| h.to_string())
+                .unwrap_or_else(|e| panic!("bcrypt: {e}"));
+            let file = self.dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{BASIC_USER}:{hash}\n"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let basic = registry::Registry::start(
+                &self.dir.path().join("basic"),
+                &registry::Config {
+                    service: "basic-registry",
+                    auth: registry::Auth::Htpasswd(&file),
+                    tls: None,
+                    schema1: false,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let open = registry::Registry::start(
+                &self.dir.path().join("open"),
+                &registry::Config {
+                    service: "open-registry",
+                    auth: registry::Auth::Anonymous,
+                    tls: None,
+                    schema1: false,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            *g = Some(Extra { basic, open });
+        }
+        g
+    }
 }
 
 /// Options for a test plan.

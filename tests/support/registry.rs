@@ -24,10 +24,20 @@ impl Drop for Registry {
     }
 }
 
+/// How a test registry authenticates.
+pub enum Auth<'a> {
+    /// distribution's token auth: realm, and the certificate tokens are
+    /// signed with.
+    Token { realm: &'a str, cert: &'a Path },
+    /// Basic auth from an htpasswd file (bcrypt).
+    Htpasswd(&'a Path),
+    /// None: anyone may pull and push.
+    Anonymous,
+}
+
 pub struct Config<'a> {
     pub service: &'a str,
-    pub realm: &'a str,
-    pub token_cert: &'a Path,
+    pub auth: Auth<'a>,
     pub tls: Option<(&'a Path, &'a Path)>,
     pub schema1: bool,
 }
@@ -51,12 +61,18 @@ impl Registry {
             None => String::new(),
         };
         let yaml = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {addr}\n  secret: rahti-migrate-test-secret\n{tls}auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {cert}\ncompatibility:\n  schema1:\n    enabled: {schema1}\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {addr}\n  secret: rahti-migrate-test-secret\n{tls}{auth}compatibility:\n  schema1:\n    enabled: {schema1}\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
             data = dir.join("data").display(),
-            realm = cfg.realm,
-            service = cfg.service,
-            issuer = super::token::ISSUER,
-            cert = cfg.token_cert.display(),
+            auth = match &cfg.auth {
+                Auth::Token { realm, cert } => format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    cfg.service,
+                    super::token::ISSUER,
+                    cert.display()
+                ),
+                Auth::Htpasswd(file) => format!("auth:\n  htpasswd:\n    realm: {}\n    path: {}\n", cfg.service, file.display()),
+                Auth::Anonymous => String::new(),
+            },
             schema1 = cfg.schema1,
         );
         let conf = dir.join("config.yml");
