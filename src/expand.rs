@@ -61,8 +61,12 @@ pub fn select_tags(spec: &ImageSpec, all_tags: &[String]) -> Vec<String> {
 /// Lists the tags of every `[[images]]` entry and selects the wanted ones.
 /// An entry that cannot be listed is reported and the rest go on.
 pub async fn expand(plan: &Plan, source: &Client) -> (Vec<TagJob>, Vec<ExpandFailure>) {
-    let lists =
-        futures::future::join_all(plan.images.iter().map(|s| source.tag_list(&s.source))).await;
+    use futures::StreamExt;
+    let lists: Vec<_> =
+        futures::stream::iter(plan.images.iter().map(|s| source.tag_list(&s.source)))
+            .buffered(plan.options.concurrency)
+            .collect()
+            .await;
     let mut jobs = Vec::new();
     let mut failures = Vec::new();
     for (spec, list) in plan.images.iter().zip(lists) {

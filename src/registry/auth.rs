@@ -136,6 +136,13 @@ impl Credentials {
     }
 }
 
+/// A header value marked sensitive, so HTTP-level debug output hides it.
+pub fn sensitive(value: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut v = reqwest::header::HeaderValue::from_str(value).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
 /// Looks `registry` up in the auth files skopeo and podman use:
 /// `${XDG_RUNTIME_DIR}/containers/auth.json`, then `~/.docker/config.json`
 /// (or `$DOCKER_CONFIG/config.json`). Credential helpers are not supported.
@@ -513,7 +520,9 @@ impl Auth {
         loop {
             let mut req = http.get(realm).query(&query);
             if let Some(p) = password {
-                req = req.header("Authorization", self.basic(p));
+                if let Some(v) = sensitive(&self.basic(p)) {
+                    req = req.header(reqwest::header::AUTHORIZATION, v);
+                }
             }
             let (retry_after, err) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {

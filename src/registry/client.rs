@@ -151,7 +151,7 @@ impl Client {
                 .http
                 .request(req.method.clone(), &req.url)
                 .headers(req.headers.clone());
-            if let Some(h) = sent.header() {
+            if let Some(h) = sent.header().and_then(super::auth::sensitive) {
                 rb = rb.header(AUTHORIZATION, h);
             }
             if let Some(b) = &req.body {
@@ -629,7 +629,7 @@ impl Client {
         if let Some(n) = size {
             rb = rb.header(CONTENT_LENGTH, n);
         }
-        if let Some(h) = sent.header() {
+        if let Some(h) = sent.header().and_then(super::auth::sensitive) {
             rb = rb.header(AUTHORIZATION, h);
         }
         let resp = rb.send().await.map_err(|e| RegistryError::Transport {
