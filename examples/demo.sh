@@ -4,6 +4,6 @@
 # command of the tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/install
+bash .ci/run --install-only
 cargo build --quiet --bins --examples
 exec ./target/debug/examples/demo

@@ -220,6 +220,35 @@ fn oci_layer_to_docker(d: &Desc) -> Result<&'static str, ConvertError> {
     })
 }
 
+/// A descriptor writer: mediaType, digest, size, urls in its format's
+/// key order, leaving the object open.
+type DescWriter = fn(&mut String, &str, &str, i64, &[String]);
+
+/// `{"schemaVersion":2,"mediaType":…,"config":…,"layers":[…]}` with each
+/// layer's media type mapped by `map`.
+fn image_manifest(
+    media_type: &str,
+    write: DescWriter,
+    config: (&str, &str, i64),
+    layers: &[Desc],
+    map: fn(&Desc) -> Result<&'static str, ConvertError>,
+) -> Result<String, ConvertError> {
+    let mut o = String::from("{\"schemaVersion\":2,\"mediaType\":");
+    write_string(&mut o, media_type);
+    o.push_str(",\"config\":");
+    write(&mut o, config.0, config.1, config.2, &[]);
+    o.push_str("},\"layers\":[");
+    for (i, l) in layers.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        write(&mut o, map(l)?, &l.digest, l.size, &l.urls);
+        o.push('}');
+    }
+    o.push_str("]}");
+    Ok(o)
+}
+
 /// Docker schema 2 -> OCI manifest, with the new config's digest and size.
 pub(super) fn docker_to_oci(
     raw: &[u8],
@@ -227,26 +256,14 @@ pub(super) fn docker_to_oci(
     config_size: u64,
 ) -> Result<String, ConvertError> {
     let (_, layers, _) = parts(raw)?;
-    let mut o = String::from("{\"schemaVersion\":2,\"mediaType\":");
-    write_string(&mut o, media::OCI_MANIFEST);
-    o.push_str(",\"config\":");
-    write_oci_desc(
-        &mut o,
-        media::OCI_CONFIG,
-        &config_digest.to_string(),
-        config_size as i64,
-        &[],
-    );
-    o.push_str("},\"layers\":[");
-    for (i, l) in layers.iter().enumerate() {
-        if i > 0 {
-            o.push(',');
-        }
-        write_oci_desc(&mut o, docker_layer_to_oci(l)?, &l.digest, l.size, &l.urls);
-        o.push('}');
-    }
-    o.push_str("]}");
-    Ok(o)
+    let digest = config_digest.to_string();
+    image_manifest(
+        media::OCI_MANIFEST,
+        write_oci_desc,
+        (media::OCI_CONFIG, &digest, config_size as i64),
+        &layers,
+        docker_layer_to_oci,
+    )
 }
 
 /// OCI manifest -> Docker schema 2 (config reused byte for byte).
@@ -256,26 +273,13 @@ pub(super) fn oci_to_docker(raw: &[u8]) -> Result<String, ConvertError> {
     if config.media_type != media::OCI_CONFIG {
         return Err(ConvertError::Artifact(config.media_type));
     }
-    let mut o = String::from("{\"schemaVersion\":2,\"mediaType\":");
-    write_string(&mut o, media::DOCKER_MANIFEST);
-    o.push_str(",\"config\":");
-    write_docker_desc(
-        &mut o,
-        media::DOCKER_CONFIG,
-        &config.digest,
-        config.size,
-        &[],
-    );
-    o.push_str("},\"layers\":[");
-    for (i, l) in layers.iter().enumerate() {
-        if i > 0 {
-            o.push(',');
-        }
-        write_docker_desc(&mut o, oci_layer_to_docker(l)?, &l.digest, l.size, &l.urls);
-        o.push('}');
-    }
-    o.push_str("]}");
-    Ok(o)
+    image_manifest(
+        media::DOCKER_MANIFEST,
+        write_docker_desc,
+        (media::DOCKER_CONFIG, &config.digest, config.size),
+        &layers,
+        oci_layer_to_docker,
+    )
 }
 
 /// A child manifest as pushed, for building its index entry.

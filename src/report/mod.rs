@@ -165,7 +165,8 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-fn short(d: &Option<Digest>) -> String {
+/// `sha256:` and the first 12 hex digits, or `-`.
+pub fn short_digest(d: &Option<Digest>) -> String {
     d.as_ref()
         .map(|d| format!("sha256:{}", &d.hex()[..12]))
         .unwrap_or_else(|| "-".into())
@@ -202,8 +203,8 @@ pub fn render_status_text(s: &Status) -> String {
             "{state:<8} {:<w$} {:<wt$} {:<19} {}\n",
             i.source,
             i.target,
-            short(&i.source_digest),
-            short(&i.target_digest)
+            short_digest(&i.source_digest),
+            short_digest(&i.target_digest)
         ));
         if let Some(e) = &i.error {
             out.push_str(&format!("         error: {e}\n"));

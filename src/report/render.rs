@@ -4,7 +4,7 @@
 //! per repository, a table that sorts and filters; no external assets).
 
 use super::check::{CheckReport, Finding, ImageReport, Severity};
-use super::human_bytes;
+use super::{human_bytes, short_digest as short};
 
 fn duration(secs: f64) -> String {
     let s = secs.round() as u64;
@@ -22,12 +22,6 @@ fn severity(s: Severity) -> &'static str {
         Severity::Warning => "warning",
         Severity::Blocker => "blocker",
     }
-}
-
-fn short(d: &Option<crate::oci::Digest>) -> String {
-    d.as_ref()
-        .map(|d| format!("sha256:{}", &d.hex()[..12]))
-        .unwrap_or_else(|| "-".into())
 }
 
 fn summary_lines(r: &CheckReport) -> Vec<String> {
