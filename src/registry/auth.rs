@@ -347,6 +347,7 @@ pub enum AfterUnauthorized {
 pub struct Auth {
     registry: String,
     creds: Credentials,
+    policy: super::retry::RetryPolicy,
     state: Mutex<State>,
 }
 
@@ -359,11 +360,12 @@ struct TokenResponse {
 }
 
 impl Auth {
-    /// Auth for `registry` with `creds`.
-    pub fn new(registry: &str, creds: Credentials) -> Self {
+    /// Auth for `registry` with `creds`; token requests retry by `policy`.
+    pub fn new(registry: &str, creds: Credentials, policy: super::retry::RetryPolicy) -> Self {
         Auth {
             registry: registry.to_string(),
             creds,
+            policy,
             state: Mutex::new(State::default()),
         }
     }
@@ -514,7 +516,7 @@ impl Auth {
         for s in scopes {
             query.push(("scope", s.as_param()));
         }
-        let policy = super::retry::RetryPolicy::default();
+        let policy = &self.policy;
         let url = DisplayUrl::new(realm);
         let mut retries = 0;
         loop {

@@ -106,7 +106,7 @@ impl Client {
             http,
             base,
             registry: ep.registry.clone(),
-            auth: Auth::new(&ep.registry, ep.credentials.clone()),
+            auth: Auth::new(&ep.registry, ep.credentials.clone(), policy.clone()),
             policy,
         })
     }

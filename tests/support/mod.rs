@@ -79,6 +79,15 @@ pub struct Harness {
 }
 
 static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
+/// The harness's temporary directory, removed when the process exits
+/// (statics are never dropped, so `TempDir` alone would leave it behind).
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_root() {
+    if let Some(p) = ROOT.get() {
+        let _ = std::fs::remove_dir_all(p);
+    }
+}
 
 pub fn harness() -> &'static Harness {
     match HARNESS.get_or_init(start) {
@@ -93,7 +102,14 @@ fn start() -> Result<Harness, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new()
+        .prefix("rahti-migrate-test-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    if ROOT.set(dir.path().to_path_buf()).is_ok() {
+        // SAFETY: registers a plain function to run at normal exit.
+        unsafe { libc::atexit(remove_root) };
+    }
     let pki = certs::make(dir.path())?;
     let signer = token::Signer::new(&pki.token_cert_der, &pki.token_key_pem)?;
     let tokens = rt.block_on(token::TokenServer::start(signer.clone()))?;
