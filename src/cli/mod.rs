@@ -46,9 +46,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Dry run: what would happen, what changes or is lost, what is
+    /// Dry run: the compatibility report (reads only)
+    ///
+    /// What would happen to each image, what changes or is lost, what is
     /// already there, how much must travel, what the target will refuse.
-    /// Reads only. Exit 1 when anything blocks.
+    /// Exit 1 when anything blocks.
     Check {
         /// The plan file.
         plan: PathBuf,
