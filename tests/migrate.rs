@@ -705,3 +705,95 @@ fn anonymous_source_and_basic_auth_target() {
     });
     assert_eq!(got, Some(d));
 }
+
+#[test]
+fn target_faults_are_retried_and_tags_stay_last() {
+    let h = harness();
+    let p = seed(h, "tflaky");
+    let proxy = h.proxy_r2();
+    let worker = format!("{}/worker", p.ns);
+    // The upload of a blob is cut, the next one refused with 500, a
+    // manifest push answered 503, an upload start rate-limited.
+    proxy.add(
+        Some("PUT"),
+        &format!("{worker}/blobs/uploads/"),
+        Fault::Reset,
+        1,
+    );
+    proxy.add(Some("PUT"), "/blobs/uploads/", Fault::Status(500, None), 1);
+    proxy.add(
+        Some("PUT"),
+        &format!("{}/app/manifests/sha256:", p.ns),
+        Fault::Status(503, None),
+        1,
+    );
+    proxy.add(
+        Some("POST"),
+        "/blobs/uploads/",
+        Fault::Status(429, Some(0)),
+        2,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"preserve\"\nretries = 3",
+            ..Default::default()
+        },
+    );
+    // Point the target at the proxy (plain HTTP in front of the TLS registry).
+    let text = std::fs::read_to_string(&plan).expect("plan").replace(
+        &format!("registry = \"{}\"", h.rahti2.addr),
+        &format!("registry = \"{}\"\ninsecure = true", proxy.addr),
+    );
+    std::fs::write(&plan, text).expect("plan");
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    assert!(
+        proxy
+            .hits("PUT", &format!("{worker}/blobs/uploads/"))
+            .contains(&0),
+        "reset fired"
+    );
+    assert!(
+        proxy.hits("PUT", "/blobs/uploads/").contains(&500),
+        "500 fired"
+    );
+    assert!(
+        proxy
+            .hits("PUT", &format!("{}/app/manifests/sha256:", p.ns))
+            .contains(&503),
+        "503 fired"
+    );
+    assert_eq!(
+        proxy
+            .hits("POST", "/blobs/uploads/")
+            .iter()
+            .filter(|s| **s == 429)
+            .count(),
+        2
+    );
+    // Every tag was pushed after the manifest it names was pushed by digest.
+    let log = journal_text(&plan);
+    for (repo, tag, _) in &p.tags {
+        let done = log
+            .find(&format!("\"target\":\"{repo}:{tag}\",\"target_digest\""))
+            .unwrap_or_else(|| panic!("{repo}:{tag} not done"));
+        let digest = h
+            .block_on(h.r2.get_manifest(repo, tag))
+            .map(|g| g.digest)
+            .unwrap_or_default();
+        let pushed = log
+            .find(&format!(
+                "\"kind\":\"manifest\",\"repo\":\"{repo}\",\"digest\":\"{digest}\""
+            ))
+            .unwrap_or_else(|| panic!("{repo}@{digest} not journaled"));
+        assert!(
+            pushed < done,
+            "{repo}:{tag} journaled done before its manifest"
+        );
+    }
+}

@@ -288,8 +288,18 @@ password_file = "r2.pass"
         p
     }
 
+    /// A fault proxy in front of the Rahti-1-like source.
     pub fn proxy_r1(&self) -> proxy::Proxy {
-        self.block_on(proxy::Proxy::start(self.rahti1.base_url()))
+        self.block_on(proxy::Proxy::start(self.rahti1.base_url(), None))
             .unwrap_or_else(|e| panic!("proxy: {e}"))
+    }
+
+    /// A fault proxy (plain HTTP) in front of the Rahti-2-like target.
+    pub fn proxy_r2(&self) -> proxy::Proxy {
+        self.block_on(proxy::Proxy::start(
+            self.rahti2.base_url(),
+            Some(&self.pki.ca_file),
+        ))
+        .unwrap_or_else(|e| panic!("proxy: {e}"))
     }
 }

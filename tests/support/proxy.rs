@@ -61,12 +61,18 @@ fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 }
 
 impl Proxy {
-    pub async fn start(upstream: String) -> Result<Proxy, String> {
+    /// A plain-HTTP proxy in front of `upstream`; `ca` is trusted when the
+    /// upstream speaks TLS.
+    pub async fn start(upstream: String, ca: Option<&std::path::Path>) -> Result<Proxy, String> {
         let state: Arc<Mutex<State>> = Arc::default();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
+        let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| e.to_string())?;
+            b = b.add_root_certificate(
+                reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())?,
+            );
+        }
+        let http = b.build().map_err(|e| e.to_string())?;
         let addr_cell: Arc<Mutex<String>> = Arc::default();
         let (s2, a2) = (state.clone(), addr_cell.clone());
         let addr = super::serve(move |req| {
