@@ -66,6 +66,21 @@ fn measure(cmd: &mut Command) -> (f64, f64) {
     (secs, peak_kb as f64 / 1024.0)
 }
 
+/// Targets, as ratios to skopeo (lower is better): rahti-migrate should be
+/// at least as fast, and stay within these memory bounds (it streams with
+/// several transfers in flight where skopeo copies one image at a time).
+const TARGET_TIME_RATIO: f64 = 1.0;
+const TARGET_MEMORY_RATIO_BULK: f64 = 2.0;
+const TARGET_MEMORY_RATIO_SCHEMA1: f64 = 1.0;
+
+fn verdict(ratio: f64, target: f64) -> &'static str {
+    if ratio <= target {
+        "meets target"
+    } else {
+        "MISSES target"
+    }
+}
+
 fn skopeo_cmd(h: &support::Harness, fmt: &str, src: &str, dst: &str) -> Command {
     let certs = h.dir.path().join("bench-certs");
     let _ = std::fs::create_dir_all(&certs);
