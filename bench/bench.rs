@@ -178,10 +178,11 @@ fn main() {
         .count();
     println!("  rahti-migrate run:             {ours_s:8.2} s   peak RSS {ours_mb:7.1} MiB");
     println!("  skopeo copy -f oci, per image: {sk_s:8.2} s   peak RSS {sk_mb:7.1} MiB");
+    let (tr, mr) = (ours_s / sk_s, ours_mb / sk_mb);
     println!(
-        "  time ratio (rahti-migrate / skopeo): {:.2}   memory ratio: {:.2}",
-        ours_s / sk_s,
-        ours_mb / sk_mb
+        "  time ratio (rahti-migrate / skopeo): {tr:.2} ({} <= {TARGET_TIME_RATIO})   memory ratio: {mr:.2} ({} <= {TARGET_MEMORY_RATIO_BULK})",
+        verdict(tr, TARGET_TIME_RATIO),
+        verdict(mr, TARGET_MEMORY_RATIO_BULK)
     );
     println!("  digests equal to skopeo's: {same} of {}", tags.len());
 
@@ -234,10 +235,11 @@ fn main() {
     let mb = bytes as f64 / 1048576.0;
     println!("  rahti-migrate: {o2:7.2} s ({:7.1} MiB/s incl. inflate for diff_ids)  peak RSS {om2:7.1} MiB", mb / o2);
     println!("  skopeo:        {s2:7.2} s ({:7.1} MiB/s)                          peak RSS {sm2:7.1} MiB", mb / s2);
+    let (tr, mr) = (o2 / s2, om2 / sm2);
     println!(
-        "  time ratio: {:.2}   memory ratio: {:.2}",
-        o2 / s2,
-        om2 / sm2
+        "  time ratio: {tr:.2} ({} <= {TARGET_TIME_RATIO})   memory ratio: {mr:.2} ({} <= {TARGET_MEMORY_RATIO_SCHEMA1})",
+        verdict(tr, TARGET_TIME_RATIO),
+        verdict(mr, TARGET_MEMORY_RATIO_SCHEMA1)
     );
     let a = h
         .block_on(h.r2.get_manifest(&format!("{ns2}/ours"), "t"))
