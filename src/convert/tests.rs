@@ -1,3 +1,5 @@
+//! Unit tests of the conversion functions (golden pairs are in tests/golden.rs).
+
 use super::*;
 use crate::oci::ManifestKind;
 

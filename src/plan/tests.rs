@@ -1,3 +1,5 @@
+//! Unit tests of plan validation: every problem named with file, line and key.
+
 use super::*;
 
 fn parse(text: &str) -> Result<Plan, PlanError> {

@@ -1,3 +1,5 @@
+//! Unit tests of the Go JSON reproduction: escaping, parsing, decoding, time.
+
 use super::*;
 
 fn roundtrip_str(json: &[u8]) -> String {
