@@ -172,23 +172,16 @@ pub fn short_digest(d: &Option<Digest>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// The width of a text column holding `items` (at least 6).
+pub fn column_width<'a>(items: impl Iterator<Item = &'a str>) -> usize {
+    items.map(str::len).max().unwrap_or(0).max(6)
+}
+
 /// The status report as a plain-text table.
 pub fn render_status_text(s: &Status) -> String {
     let mut out = String::new();
-    let w = s
-        .images
-        .iter()
-        .map(|i| i.source.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let wt = s
-        .images
-        .iter()
-        .map(|i| i.target.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
+    let w = column_width(s.images.iter().map(|i| i.source.as_str()));
+    let wt = column_width(s.images.iter().map(|i| i.target.as_str()));
     out.push_str(&format!(
         "{:<8} {:<w$} {:<wt$} {:<19} {}\n",
         "STATE", "SOURCE", "TARGET", "SOURCE DIGEST", "TARGET DIGEST"

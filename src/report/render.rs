@@ -4,7 +4,7 @@
 //! per repository, a table that sorts and filters; no external assets).
 
 use super::check::{CheckReport, Finding, ImageReport, Severity};
-use super::{human_bytes, short_digest as short};
+use super::{column_width, human_bytes, short_digest as short};
 
 fn duration(secs: f64) -> String {
     let s = secs.round() as u64;
@@ -64,13 +64,7 @@ pub fn text(r: &CheckReport, color: bool) -> String {
         format!("\x1b[{code}m{t}\x1b[0m")
     };
     let mut o = String::new();
-    let w = r
-        .images
-        .iter()
-        .map(|i| i.source.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
+    let w = column_width(r.images.iter().map(|i| i.source.as_str()));
     o.push_str(&format!(
         "{:<16} {:<w$} {:<34} {:<19} {:>10} {:>11}\n",
         "ACTION", "SOURCE", "KIND", "TARGET DIGEST", "BYTES", "TO TRANSFER"
