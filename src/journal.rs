@@ -348,11 +348,6 @@ impl Journal {
         f.write_all(&line).map_err(io)?;
         f.sync_data().map_err(io)
     }
-
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 #[cfg(test)]

@@ -65,14 +65,6 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// No credentials.
-    pub fn anonymous() -> Self {
-        Credentials {
-            username: None,
-            password: PasswordSource::None,
-        }
-    }
-
     /// Reads the password now.
     pub async fn resolve(&self) -> Result<Option<Secret>, RegistryError> {
         let err = RegistryError::Credentials;

@@ -128,14 +128,6 @@ impl RegistryError {
         }
     }
 
-    /// The HTTP status, where there is one.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            RegistryError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
     /// Records how many retries were made before this error was final.
     pub fn with_retries(mut self, n: u32) -> Self {
         match &mut self {

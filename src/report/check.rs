@@ -242,18 +242,10 @@ struct One {
     layers: usize,
     bytes: u64,
     to_transfer: u64,
-    present: u64,
-    new_blobs: usize,
     dropped: Vec<String>,
 }
 
 impl Walk<'_> {
-    /// Size of a blob in the source (HEAD), `None` when the source does
-    /// not serve it.
-    async fn source_size(&self, repo: &str, d: &Descriptor) -> Result<Option<u64>, RegistryError> {
-        self.source.blob_head(repo, &d.digest).await
-    }
-
     async fn one(
         &self,
         job: &TagJob,
@@ -267,8 +259,6 @@ impl Walk<'_> {
             layers: m.layers.len(),
             bytes: 0,
             to_transfer: 0,
-            present: 0,
-            new_blobs: 0,
             dropped: Vec::new(),
         };
         for l in &m.layers {
@@ -308,7 +298,7 @@ impl Walk<'_> {
         }
         let mut facts = HashMap::new();
         for b in m.blobs() {
-            let size = match self.source_size(&job.source_repo, &b).await? {
+            let size = match self.source.blob_head(&job.source_repo, &b.digest).await? {
                 Some(n) => n,
                 None => {
                     findings.push(finding(
@@ -345,13 +335,11 @@ impl Walk<'_> {
                         .await?
                         .is_some();
                     if present {
-                        one.present += size;
                         if let Ok(mut p) = self.present_bytes.lock() {
                             *p += size;
                         }
                     } else {
                         one.to_transfer += size;
-                        one.new_blobs += 1;
                     }
                     if let Ok(mut g) = self.seen_global.lock() {
                         g.insert(b.digest.clone(), present);
