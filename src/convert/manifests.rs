@@ -342,7 +342,7 @@ pub fn index(
     let out_kind = super::target_kind(action, kind);
     if unchanged && out_kind == kind {
         return Ok(Converted::new(
-            String::from_utf8_lossy(raw).to_string(),
+            raw.to_vec(),
             kind.media_type(),
             None,
             Vec::new(),

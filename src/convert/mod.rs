@@ -86,13 +86,15 @@ pub struct Converted {
 }
 
 impl Converted {
+    /// Wraps manifest bytes (kept exactly as given: a kept manifest must not
+    /// be re-encoded) with their digest.
     fn new(
-        manifest: String,
+        manifest: impl Into<Bytes>,
         media_type: &'static str,
         config: Option<Vec<u8>>,
         dropped: Vec<String>,
     ) -> Self {
-        let manifest = Bytes::from(manifest.into_bytes());
+        let manifest: Bytes = manifest.into();
         Converted {
             digest: Digest::of(&manifest),
             manifest,
@@ -147,7 +149,7 @@ pub fn image(
     use ManifestKind::*;
     match (action, kind) {
         (Action::Keep, _) => Ok(Converted::new(
-            String::from_utf8_lossy(manifest).to_string(),
+            manifest.to_vec(),
             kind.media_type(),
             None,
             Vec::new(),

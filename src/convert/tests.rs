@@ -299,3 +299,20 @@ fn schema1_chain_errors() {
         Some(vec![d('1').parse().expect("d"), d('2').parse().expect("d")])
     );
 }
+
+#[test]
+fn kept_manifests_are_not_reencoded() {
+    let raw: &[u8] = b"{\"schemaVersion\":2,\"manifests\":[],\"x\":\"\xff\"}";
+    let out = image(
+        Action::Keep,
+        ManifestKind::OciManifest,
+        raw,
+        None,
+        &HashMap::new(),
+    )
+    .expect("keep");
+    assert_eq!(&out.manifest[..], raw);
+    assert_eq!(out.digest, Digest::of(raw));
+    let idx = index(Action::Keep, ManifestKind::OciIndex, raw, &[]).expect("index");
+    assert_eq!(&idx.manifest[..], raw, "an unchanged index keeps its bytes");
+}
