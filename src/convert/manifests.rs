@@ -369,33 +369,28 @@ pub fn index(
                 ..Platform::default()
             }
         });
-        if out_kind == ManifestKind::OciIndex {
-            write_oci_desc(
-                &mut o,
-                c.media_type,
-                &c.digest.to_string(),
-                c.size as i64,
-                &e.urls,
-            );
-            o.push_str(",\"platform\":");
-            write_platform_oci(&mut o, &plat);
-            o.push_str("}}");
+        // The two formats differ in descriptor key order and in Docker's
+        // extra `platform.features`.
+        let oci = out_kind == ManifestKind::OciIndex;
+        let write: DescWriter = if oci {
+            write_oci_desc
         } else {
-            write_docker_desc(
-                &mut o,
-                c.media_type,
-                &c.digest.to_string(),
-                c.size as i64,
-                &e.urls,
-            );
-            o.push_str(",\"platform\":");
-            write_platform_oci(&mut o, &plat);
-            if !plat.features.is_empty() {
-                o.push_str(",\"features\":");
-                gojson::write_strings(&mut o, &Some(plat.features.clone()));
-            }
-            o.push_str("}}");
+            write_docker_desc
+        };
+        write(
+            &mut o,
+            c.media_type,
+            &c.digest.to_string(),
+            c.size as i64,
+            &e.urls,
+        );
+        o.push_str(",\"platform\":");
+        write_platform_oci(&mut o, &plat);
+        if !oci && !plat.features.is_empty() {
+            o.push_str(",\"features\":");
+            gojson::write_strings(&mut o, &Some(plat.features.clone()));
         }
+        o.push_str("}}");
     }
     o.push_str("]}");
     Ok(Converted::new(o, out_kind.media_type(), None, Vec::new()))
