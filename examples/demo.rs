@@ -144,11 +144,7 @@ fn main() {
     let mut predicted_n = 0;
     for im in predicted["images"].as_array().into_iter().flatten() {
         let target = im["target"].as_str().unwrap_or("");
-        let (repo, tag) = target.rsplit_once(':').unwrap_or((target, ""));
-        let got = h
-            .block_on(h.r2.get_manifest(repo, tag))
-            .map(|g| g.digest)
-            .unwrap_or_default();
+        let got = h.target_digest(target);
         match im["target_digest"].as_str() {
             Some(p) => {
                 predicted_n += 1;

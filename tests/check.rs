@@ -14,6 +14,15 @@ use support::{harness, Harness, PlanOpts};
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
+/// Runs the binary with `args`, then the plan path, and waits for it.
+fn cli(args: &[&str], plan: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    bin()
+        .args(args)
+        .arg(plan)
+        .output()
+        .unwrap_or_else(|e| panic!("rahti-migrate: {e}"))
+}
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rahti-migrate"))
 }
@@ -158,11 +167,7 @@ fn images(f: &Fixture, repos: &[&str]) -> String {
 }
 
 fn check_json(plan: &Path) -> (i32, serde_json::Value) {
-    let out = bin()
-        .args(["check", "--format", "json"])
-        .arg(plan)
-        .output()
-        .expect("check");
+    let out = cli(&["check", "--format", "json"], plan);
     let v = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), v)
@@ -356,11 +361,7 @@ fn predicted_digests_are_what_run_pushes() {
         );
         let (code, before) = check_json(&plan);
         assert_eq!(code, 0, "{before}");
-        let out = bin()
-            .args(["run", "--no-progress"])
-            .arg(&plan)
-            .output()
-            .expect("run");
+        let out = cli(&["run", "--no-progress"], &plan);
         assert!(
             out.status.success(),
             "{}",
@@ -369,11 +370,7 @@ fn predicted_digests_are_what_run_pushes() {
         let mut predicted = 0;
         for im in before["images"].as_array().into_iter().flatten() {
             let target = im["target"].as_str().unwrap_or("");
-            let (repo, tag) = target.rsplit_once(':').unwrap_or((target, ""));
-            let got = h
-                .block_on(h.r2.get_manifest(repo, tag))
-                .map(|g| g.digest)
-                .unwrap_or_default();
+            let got = h.target_digest(target);
             if let Some(p) = im["target_digest"].as_str() {
                 assert_eq!(p, got, "{target}: predicted {p}, run pushed {got}");
                 predicted += 1;
@@ -438,11 +435,7 @@ fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
     }
     assert!(page.contains("<svg") && page.contains("<table id=\"images\""));
     for fmt in ["text", "markdown"] {
-        let out = bin()
-            .args(["check", "--format", fmt])
-            .arg(&plan)
-            .output()
-            .expect("check");
+        let out = cli(&["check", "--format", fmt], &plan);
         let s = String::from_utf8_lossy(&out.stdout);
         assert!(
             s.contains(&format!("{}/weird:t", f.ns)) && s.contains("unknown-media-type"),
@@ -450,11 +443,7 @@ fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
         );
         assert!(!s.contains("\x1b["), "no colour without a terminal");
     }
-    let dry = bin()
-        .args(["run", "--dry-run"])
-        .arg(&plan)
-        .output()
-        .expect("dry run");
+    let dry = cli(&["run", "--dry-run"], &plan);
     assert_eq!(dry.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&dry.stdout).contains("config-fields-dropped"));
 

@@ -75,6 +75,15 @@ fn assert_migrated(h: &Harness, p: &Project) {
     });
 }
 
+/// Runs the binary with `args`, then the plan path, and waits for it.
+fn cli(args: &[&str], plan: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    bin()
+        .args(args)
+        .arg(plan)
+        .output()
+        .unwrap_or_else(|e| panic!("rahti-migrate: {e}"))
+}
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rahti-migrate"));
     c.stdin(Stdio::null());
@@ -125,11 +134,7 @@ fn migrates_a_project_byte_for_byte_then_a_second_run_moves_nothing() {
     assert_eq!(again.copied, 0);
     assert_eq!(again.skipped, p.tags.len());
 
-    let out = bin()
-        .args(["status", "--format", "json"])
-        .arg(&plan)
-        .output()
-        .expect("status");
+    let out = cli(&["status", "--format", "json"], &plan);
     assert!(
         out.status.success(),
         "{}",
@@ -438,11 +443,7 @@ fn a_run_killed_midway_completes_when_run_again() {
     );
     release.store(true, std::sync::atomic::Ordering::Relaxed);
     proxy.clear();
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&plan)
-        .output()
-        .expect("rerun");
+    let out = cli(&["run", "--no-progress"], &plan);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{err}");
     assert!(err.contains("already done"), "{err}");
@@ -468,11 +469,7 @@ fn ctrl_c_stops_cleanly_with_exit_130() {
     assert!(h
         .block_on(h.r2.tags(&format!("{}/worker", p.ns)))
         .is_empty());
-    let st = bin()
-        .args(["status", "--format", "json"])
-        .arg(&plan)
-        .output()
-        .expect("status");
+    let st = cli(&["status", "--format", "json"], &plan);
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("journal still reads");
     assert!(v["totals"]["done"].as_u64().unwrap_or(0) >= 2);
     assert!(v["totals"]["pending"].as_u64().unwrap_or(0) >= 1);
@@ -491,11 +488,7 @@ fn a_bad_plan_is_refused_before_any_request() {
             ..Default::default()
         },
     );
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&plan)
-        .output()
-        .expect("run");
+    let out = cli(&["run", "--no-progress"], &plan);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -508,11 +501,7 @@ fn a_bad_plan_is_refused_before_any_request() {
         "format = \"zip\"\nplatforms = [\"linux\"]",
     );
     std::fs::write(&plan, text).expect("write");
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&plan)
-        .output()
-        .expect("run");
+    let out = cli(&["run", "--no-progress"], &plan);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -549,11 +538,7 @@ fn wrong_credentials_fail_with_a_clear_error_and_no_secret() {
             ..Default::default()
         },
     );
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&plan)
-        .output()
-        .expect("run");
+    let out = cli(&["run", "--no-progress"], &plan);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -675,11 +660,7 @@ fn anonymous_source_and_basic_auth_target() {
         std::fs::write(&p, text).expect("plan");
         p
     };
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(write_plan("wrong-password"))
-        .output()
-        .expect("run");
+    let out = cli(&["run", "--no-progress"], write_plan("wrong-password"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(

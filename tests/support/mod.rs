@@ -288,6 +288,14 @@ password_file = "r2.pass"
         p
     }
 
+    /// The digest `repo:tag` has in the target ("" when it is absent).
+    pub fn target_digest(&self, reference: &str) -> String {
+        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, ""));
+        self.block_on(self.r2.get_manifest(repo, tag))
+            .map(|g| g.digest)
+            .unwrap_or_default()
+    }
+
     /// A fault proxy in front of the Rahti-1-like source.
     pub fn proxy_r1(&self) -> proxy::Proxy {
         self.block_on(proxy::Proxy::start(self.rahti1.base_url(), None))
