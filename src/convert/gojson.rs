@@ -112,63 +112,67 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn object(&mut self) -> Result<Value, SyntaxError> {
+    /// An object's or array's items, from the opening bracket (at the
+    /// cursor) to `close`, separated by commas; `item` parses one.
+    fn sequence<F>(&mut self, close: u8, mut item: F) -> Result<(), SyntaxError>
+    where
+        F: FnMut(&mut Self) -> Result<(), SyntaxError>,
+    {
         self.enter()?;
-        let mut out = Vec::new();
         self.ws();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.i += 1;
             self.depth -= 1;
-            return Ok(Value::Object(out));
+            return Ok(());
         }
         loop {
             self.ws();
-            if self.peek() != Some(b'"') {
-                return self.err("expected a string key");
-            }
-            let k = self.string()?;
-            self.ws();
-            if self.peek() != Some(b':') {
-                return self.err("expected ':'");
-            }
-            self.i += 1;
-            let v = self.value()?;
-            out.push((k, v));
+            item(self)?;
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
-                Some(b'}') => {
+                Some(c) if c == close => {
                     self.i += 1;
                     self.depth -= 1;
-                    return Ok(Value::Object(out));
+                    return Ok(());
                 }
-                _ => return self.err("expected ',' or '}'"),
+                _ => return self.err("expected ',' or the closing bracket"),
             }
         }
     }
 
-    fn array(&mut self) -> Result<Value, SyntaxError> {
-        self.enter()?;
-        let mut out = Vec::new();
+    /// `"key":`, leaving the cursor before the value.
+    fn key(&mut self) -> Result<String, SyntaxError> {
+        if self.peek() != Some(b'"') {
+            return self.err("expected a string key");
+        }
+        let k = self.string()?;
         self.ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
-            self.depth -= 1;
-            return Ok(Value::Array(out));
+        if self.peek() != Some(b':') {
+            return self.err("expected ':'");
         }
-        loop {
-            out.push(self.value()?);
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(Value::Array(out));
-                }
-                _ => return self.err("expected ',' or ']'"),
-            }
-        }
+        self.i += 1;
+        self.ws();
+        Ok(k)
+    }
+
+    fn object(&mut self) -> Result<Value, SyntaxError> {
+        let mut out = Vec::new();
+        self.sequence(b'}', |p| {
+            let k = p.key()?;
+            out.push((k, p.value()?));
+            Ok(())
+        })?;
+        Ok(Value::Object(out))
+    }
+
+    fn array(&mut self) -> Result<Value, SyntaxError> {
+        let mut out = Vec::new();
+        self.sequence(b']', |p| {
+            out.push(p.value()?);
+            Ok(())
+        })?;
+        Ok(Value::Array(out))
     }
 
     fn number(&mut self) -> Result<Value, SyntaxError> {
@@ -330,34 +334,15 @@ pub fn raw_members(b: &[u8]) -> Result<Vec<(String, &[u8])>, SyntaxError> {
     if p.peek() != Some(b'{') {
         return p.err("expected an object");
     }
-    p.i += 1;
     let mut out = Vec::new();
-    p.ws();
-    if p.peek() == Some(b'}') {
-        return Ok(out);
-    }
-    loop {
-        p.ws();
-        if p.peek() != Some(b'"') {
-            return p.err("expected a string key");
-        }
-        let k = p.string()?;
-        p.ws();
-        if p.peek() != Some(b':') {
-            return p.err("expected ':'");
-        }
-        p.i += 1;
-        p.ws();
+    p.sequence(b'}', |p| {
+        let k = p.key()?;
         let start = p.i;
         p.value()?;
         out.push((k, &b[start..p.i]));
-        p.ws();
-        match p.peek() {
-            Some(b',') => p.i += 1,
-            Some(b'}') => return Ok(out),
-            _ => return p.err("expected ',' or '}'"),
-        }
-    }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Writes `s` as a JSON string the way Go's `json.Marshal` does.
