@@ -3,7 +3,6 @@
 //! otherwise.
 
 use crate::copy::Event;
-use crate::journal::BlobHow;
 use crate::oci::Digest;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -92,13 +91,10 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
                     b.inc(n);
                 }
             }
-            Event::BlobDone { digest, how, .. } => {
+            Event::BlobDone { digest, .. } => {
                 if let Some(b) = active.remove(&digest) {
                     b.finish_and_clear();
                     multi.remove(&b);
-                }
-                if how == BlobHow::Uploaded {
-                    images.tick();
                 }
             }
             Event::ImageStarted { .. } => {}
