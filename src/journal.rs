@@ -5,6 +5,7 @@
 //! line (the process was killed mid-write) is dropped on open. Sits after
 //! the copy engine in the flow; `status` and resume read it back.
 
+use crate::model::{FailureKind, Format};
 use crate::oci::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -48,8 +49,8 @@ pub enum Record {
         source_digest: Digest,
         /// `repo:tag` in the target.
         target: String,
-        /// Format name.
-        format: String,
+        /// Output format.
+        format: Format,
     },
     /// A blob is in a target repository and was verified.
     Blob {
@@ -91,8 +92,8 @@ pub enum Record {
         target: String,
         /// Target manifest digest.
         target_digest: Digest,
-        /// Format name.
-        format: String,
+        /// Output format.
+        format: Format,
     },
     /// A tag (or a whole repository, when its tags could not be listed)
     /// failed; nothing was tagged.
@@ -105,6 +106,9 @@ pub enum Record {
         target: String,
         /// The error, without secrets.
         error: String,
+        /// Which side failed (absent in journals written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_kind: Option<FailureKind>,
     },
 }
 
@@ -157,7 +161,7 @@ pub struct DoneTag {
     /// What was pushed.
     pub target_digest: Digest,
     /// Format used.
-    pub format: String,
+    pub format: Format,
 }
 
 /// What the journal says, replayed.
@@ -170,7 +174,7 @@ pub struct Replay {
     /// Target repositories known to hold each blob.
     pub blobs: HashMap<Digest, Vec<String>>,
     /// Layer facts learnt.
-    pub facts: HashMap<Digest, crate::convert::LayerFacts>,
+    pub facts: HashMap<Digest, crate::model::LayerFacts>,
 }
 
 impl Replay {
@@ -188,7 +192,7 @@ impl Replay {
                     DoneTag {
                         source_digest: source_digest.clone(),
                         target_digest: target_digest.clone(),
-                        format: format.clone(),
+                        format: *format,
                     },
                 );
             }
@@ -200,7 +204,7 @@ impl Replay {
             } => {
                 self.facts.insert(
                     digest.clone(),
-                    crate::convert::LayerFacts {
+                    crate::model::LayerFacts {
                         size: *size,
                         diff_id: Some(diff_id.clone()),
                         compressed: *compressed,
@@ -275,10 +279,16 @@ pub fn read(path: &Path) -> Result<(Replay, u64), JournalError> {
     Ok((replay, good_len))
 }
 
-/// An open journal, appended to by the engine.
+/// A record waiting for the writer, and where to say it is durable.
+type Pending = (Vec<u8>, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// An open journal, appended to by the engine. Records are written and
+/// fsync'd by a writer thread of its own, off the async runtime: callers
+/// wait for their record's fsync without blocking a runtime worker, and
+/// records that arrive together share one fsync (group commit).
 pub struct Journal {
     path: PathBuf,
-    file: Mutex<std::fs::File>,
+    tx: Mutex<Option<std::sync::mpsc::Sender<Pending>>>,
 }
 
 impl Journal {
@@ -319,34 +329,136 @@ impl Journal {
             .map_err(io)?;
         file.set_len(good_len).map_err(io)?;
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
-        let j = Journal {
-            path: path.to_path_buf(),
-            file: Mutex::new(file),
-        };
+        let mut good_len = good_len;
         if replay.records.is_empty() {
-            j.append(&Record::Header {
+            let header = Record::Header {
                 version: JOURNAL_VERSION,
                 source_registry: source_registry.to_string(),
                 target_registry: target_registry.to_string(),
-            })?;
+            };
+            let line = encode(&header).map_err(io)?;
+            file.write_all(&line).map_err(io)?;
+            file.sync_data().map_err(io)?;
+            good_len += line.len() as u64;
         }
+        let (tx, rx) = std::sync::mpsc::channel::<Pending>();
+        std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer(file, good_len, rx))
+            .map_err(io)?;
+        let j = Journal {
+            path: path.to_path_buf(),
+            tx: Mutex::new(Some(tx)),
+        };
         Ok((j, replay))
     }
 
-    /// Appends one record and syncs it to disk before returning.
-    pub fn append(&self, r: &Record) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io {
+    /// Appends one record; returns once it is fsync'd.
+    pub async fn append(&self, r: &Record) -> Result<(), JournalError> {
+        let rx = self.send(r)?;
+        let got = rx.await;
+        self.settle(got)
+    }
+
+    /// [`Journal::append`] for callers outside the async runtime.
+    pub fn append_blocking(&self, r: &Record) -> Result<(), JournalError> {
+        let rx = self.send(r)?;
+        let got = rx.blocking_recv();
+        self.settle(got)
+    }
+
+    fn io(&self, msg: impl Into<String>) -> JournalError {
+        JournalError::Io {
             path: self.path.clone(),
-            source,
-        };
-        let mut line = serde_json::to_vec(r).map_err(|e| io(std::io::Error::other(e)))?;
-        line.push(b'\n');
-        let mut f = self
-            .file
+            source: std::io::Error::other(msg.into()),
+        }
+    }
+
+    fn send(
+        &self,
+        r: &Record,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, JournalError> {
+        let line = encode(r).map_err(|e| JournalError::Io {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        let (done, rx) = tokio::sync::oneshot::channel();
+        let tx = self
+            .tx
             .lock()
-            .map_err(|_| io(std::io::Error::other("journal lock poisoned")))?;
-        f.write_all(&line).map_err(io)?;
-        f.sync_data().map_err(io)
+            .map_err(|_| self.io("journal lock poisoned"))?;
+        tx.as_ref()
+            .ok_or_else(|| self.io("journal closed"))?
+            .send((line, done))
+            .map_err(|_| self.io("the journal writer stopped"))?;
+        Ok(rx)
+    }
+
+    fn settle(
+        &self,
+        got: Result<Result<(), String>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<(), JournalError> {
+        match got {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.io(e)),
+            Err(_) => Err(self.io("the journal writer stopped")),
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer once it has written what it
+        // was sent.
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+    }
+}
+
+fn encode(r: &Record) -> Result<Vec<u8>, std::io::Error> {
+    let mut line = serde_json::to_vec(r).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// The writer thread: takes every record waiting, writes them, fsyncs once,
+/// and only then tells each sender that its record is durable. A failed
+/// write truncates the file back to the last complete record and fails
+/// this and every later append: nothing after a lost record may count.
+fn writer(mut file: std::fs::File, mut good_len: u64, rx: std::sync::mpsc::Receiver<Pending>) {
+    let mut broken: Option<String> = None;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let result = match &broken {
+            Some(e) => Err(e.clone()),
+            None => {
+                let mut buf = Vec::with_capacity(batch.iter().map(|(l, _)| l.len()).sum());
+                for (line, _) in &batch {
+                    buf.extend_from_slice(line);
+                }
+                match file.write_all(&buf).and_then(|_| file.sync_data()) {
+                    Ok(()) => {
+                        good_len += buf.len() as u64;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = file
+                            .set_len(good_len)
+                            .and_then(|_| file.seek(std::io::SeekFrom::Start(good_len)));
+                        let msg = format!("write failed: {e}");
+                        broken = Some(format!("unusable after an earlier {msg}"));
+                        Err(msg)
+                    }
+                }
+            }
+        };
+        for (_, done) in batch {
+            let _ = done.send(result.clone());
+        }
     }
 }
 
@@ -366,7 +478,7 @@ mod tests {
             source_digest: Digest::of(tag.as_bytes()),
             target: format!("b:{tag}"),
             target_digest: Digest::of(b"t"),
-            format: "preserve".into(),
+            format: Format::Preserve,
         }
     }
 
@@ -376,7 +488,7 @@ mod tests {
         {
             let (j, r) = Journal::open(&p, "src", "dst").expect("open");
             assert!(r.records.is_empty());
-            j.append(&done("v1")).expect("append");
+            j.append_blocking(&done("v1")).expect("append");
         }
         // Simulate a kill mid-write.
         let mut f = std::fs::OpenOptions::new()
@@ -390,7 +502,7 @@ mod tests {
         assert!(r
             .done
             .contains_key(&("a:v1".to_string(), "b:v1".to_string())));
-        j.append(&done("v2")).expect("append after torn");
+        j.append_blocking(&done("v2")).expect("append after torn");
         drop(j);
         let (r, _) = read(&p).expect("read");
         assert_eq!(r.records.len(), 3, "torn line replaced, not kept");

@@ -18,6 +18,7 @@ pub mod convert;
 pub mod copy;
 pub mod expand;
 pub mod journal;
+pub mod model;
 pub mod oci;
 pub mod plan;
 pub mod registry;

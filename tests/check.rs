@@ -322,10 +322,14 @@ fn every_finding_code_is_reported_and_nothing_is_written() {
         s["bytes_already_present"].as_u64().unwrap_or(0) > 7_000,
         "{s}"
     );
-    assert!(
-        s["bytes_to_transfer"].as_u64().unwrap_or(0) > 200_000,
-        "{s}"
-    );
+    // Blocked images move nothing: their bytes are not counted. Here the
+    // repository limit blocks every image that would move content.
+    assert_eq!(s["by_action"]["blocked"], all.len() - 1, "{s}");
+    assert_eq!(s["bytes_to_transfer"], 0, "{s}");
+    for r in ["big", "weird", "broken"] {
+        assert_eq!(image_of(&v, r)["bytes_to_transfer"], 0, "{r}");
+        assert!(image_of(&v, r)["bytes"].as_u64().unwrap_or(0) > 0, "{r}");
+    }
 }
 
 #[test]
@@ -361,6 +365,18 @@ fn predicted_digests_are_what_run_pushes() {
         );
         let (code, before) = check_json(&plan);
         assert_eq!(code, 0, "{before}");
+        // Bytes are attributed image by image, and add up to the total.
+        let per_image: u64 = before["images"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| i["bytes_to_transfer"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(
+            Some(per_image),
+            before["summary"]["bytes_to_transfer"].as_u64()
+        );
+        assert!(per_image > 60_000, "{before}");
         let out = cli(&["run", "--no-progress"], &plan);
         assert!(
             out.status.success(),

@@ -570,7 +570,8 @@ fn lists_follow_link_pagination() {
         },
     );
     let plan = Plan::load(&plan).expect("plan");
-    let (source, _) = copy::clients(&plan).expect("clients");
+    let creds = copy::credentials(&plan).expect("credentials");
+    let (source, _) = copy::clients(&plan, creds).expect("clients");
     let got = h.block_on(source.catalog_paged(2)).expect("catalog");
     for r in &repos {
         assert!(got.contains(r), "{r} missing from the paged catalog");

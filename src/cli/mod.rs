@@ -1,4 +1,4 @@
-//! The command line: `run`, `status`, `init`. Raw arguments become settings
+//! The command line: `run`, `check`, `status`, `init`, one function each. Raw arguments become settings
 //! here; the work is done by the library modules, and engine events are
 //! rendered by [`progress`].
 
@@ -45,6 +45,9 @@ pub enum Command {
         /// Change nothing: print the `check` report instead.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: bandwidth for the transfer-time estimate.
+        #[arg(long, default_value = "100Mbit", requires = "dry_run")]
+        bandwidth: String,
     },
     /// Dry run: the compatibility report (reads only)
     ///
@@ -64,6 +67,10 @@ pub enum Command {
         /// 50MB/s).
         #[arg(long, default_value = "100Mbit")]
         bandwidth: String,
+        /// Reads in flight (overrides [options] concurrency); the report
+        /// does not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: Option<u16>,
     },
     /// Show what the journal says: done, failed, pending.
     Status {
@@ -116,127 +123,146 @@ pub async fn main(cli: Cli) -> i32 {
             print!("{STARTER_PLAN}");
             EXIT_OK
         }
-        Command::Status { plan, format } => {
-            let plan = match load_plan(&plan) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            let (replay, _) = match journal::read(&plan.options.journal) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_FAILED;
-                }
-            };
-            let s = report::status(&replay);
-            match format {
-                OutputFormat::Text => print!("{}", report::render_status_text(&s)),
-                OutputFormat::Json => match serde_json::to_string_pretty(&s) {
-                    Ok(j) => println!("{j}"),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return EXIT_FAILED;
-                    }
-                },
-            }
-            if s.totals.failed > 0 {
-                EXIT_FAILED
-            } else {
-                EXIT_OK
-            }
-        }
+        Command::Status { plan, format } => status(&plan, format),
         Command::Check {
             plan,
             format,
             output,
             bandwidth,
-        } => check(&plan, format, output.as_deref(), &bandwidth).await,
+            concurrency,
+        } => check(&plan, format, output.as_deref(), &bandwidth, concurrency).await,
         Command::Run {
             plan,
             dry_run: true,
+            concurrency,
+            bandwidth,
             ..
-        } => check(&plan, ReportFormat::Text, None, "100Mbit").await,
+        } => check(&plan, ReportFormat::Text, None, &bandwidth, concurrency).await,
         Command::Run {
             plan,
             concurrency,
             no_progress,
             dry_run: false,
-        } => {
-            let mut plan = match load_plan(&plan) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            if let Err(e) = plan.preflight() {
-                eprintln!("error: {e}");
-                return EXIT_USAGE;
-            }
-            if let Some(c) = concurrency {
-                plan.options.concurrency = c as usize;
-            }
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let fancy = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let renderer = tokio::spawn(progress::render(rx, fancy));
-            let result = tokio::select! {
-                r = copy::run(&plan, Events::new(tx)) => Some(r),
-                _ = tokio::signal::ctrl_c() => None,
-            };
-            // The engine (and its event sender) is gone: the renderer ends.
-            let _ = renderer.await;
-            match result {
-                None => {
-                    eprintln!("interrupted: in-flight uploads abandoned; the journal holds every verified step; run again to resume");
-                    EXIT_INTERRUPTED
-                }
-                Some(Err(e)) => {
-                    eprintln!("error: {e}");
-                    EXIT_FAILED
-                }
-                Some(Ok(summary)) => {
-                    eprintln!(
-                        "{} copied, {} already done, {} failed; blobs: {} uploaded ({}), {} mounted, {} already present",
-                        summary.copied,
-                        summary.skipped,
-                        summary.failed.len(),
-                        summary.blobs_uploaded,
-                        report::human_bytes(summary.bytes_uploaded),
-                        summary.blobs_mounted,
-                        summary.blobs_skipped
-                    );
-                    if !summary.lossy.is_empty() {
-                        eprintln!("converted with loss (use format = \"docker\" or \"preserve\" for these images to keep the fields):");
-                        for l in &summary.lossy {
-                            eprintln!("  {}: {}", l.source, l.dropped.join(", "));
-                        }
-                    }
-                    if summary.failed.is_empty() {
-                        EXIT_OK
-                    } else {
-                        eprintln!("failed:");
-                        for f in &summary.failed {
-                            eprintln!("  {}: {}", f.source, f.error);
-                        }
-                        EXIT_FAILED
-                    }
-                }
-            }
-        }
+            ..
+        } => run(&plan, concurrency, no_progress).await,
     }
 }
 
+/// Loads the plan and applies a `--concurrency` override.
+fn plan_with(path: &std::path::Path, concurrency: Option<u16>) -> Result<Plan, i32> {
+    let mut plan = load_plan(path)?;
+    if let Some(c) = concurrency {
+        plan.options.concurrency = c as usize;
+    }
+    Ok(plan)
+}
+
+/// The exit code and message of a run-level error: a plan problem found
+/// when credentials were resolved is a usage error (nothing was sent).
+fn run_error(e: &copy::RunError) -> i32 {
+    eprintln!("error: {e}");
+    match e {
+        copy::RunError::Plan(_) => EXIT_USAGE,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// `status`: what the journal says, offline.
+fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
+    let plan = match load_plan(plan) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (replay, _) = match journal::read(&plan.options.journal) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let s = report::status(&replay);
+    match format {
+        OutputFormat::Text => print!("{}", report::render_status_text(&s)),
+        OutputFormat::Json => match serde_json::to_string_pretty(&s) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILED;
+            }
+        },
+    }
+    if s.totals.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `run`: the copy, with progress, until done or Ctrl-C.
+async fn run(plan: &std::path::Path, concurrency: Option<u16>, no_progress: bool) -> i32 {
+    let plan = match plan_with(plan, concurrency) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let fancy = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let renderer = tokio::spawn(progress::render(rx, fancy));
+    let result = tokio::select! {
+        r = copy::run(&plan, Events::new(tx)) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    // The engine (and its event sender) is gone: the renderer ends.
+    let _ = renderer.await;
+    match result {
+        None => {
+            eprintln!("interrupted: in-flight uploads abandoned; the journal holds every verified step; run again to resume");
+            EXIT_INTERRUPTED
+        }
+        Some(Err(e)) => run_error(&e),
+        Some(Ok(summary)) => print_summary(&summary),
+    }
+}
+
+/// Prints the run summary; returns the exit code it implies.
+fn print_summary(summary: &copy::RunSummary) -> i32 {
+    eprintln!(
+        "{} copied, {} already done, {} failed; blobs: {} uploaded ({}), {} mounted, {} already present",
+        summary.copied,
+        summary.skipped,
+        summary.failed.len(),
+        summary.blobs_uploaded,
+        report::human_bytes(summary.bytes_uploaded),
+        summary.blobs_mounted,
+        summary.blobs_skipped
+    );
+    if !summary.lossy.is_empty() {
+        eprintln!("converted with loss (use format = \"docker\" or \"preserve\" for these images to keep the fields):");
+        for l in &summary.lossy {
+            eprintln!("  {}: {}", l.source, l.dropped.join(", "));
+        }
+    }
+    if summary.failed.is_empty() {
+        return EXIT_OK;
+    }
+    eprintln!("failed:");
+    for f in &summary.failed {
+        eprintln!("  {} ({} error): {}", f.source, f.kind.name(), f.error);
+    }
+    EXIT_FAILED
+}
+
+/// `check` (and `run --dry-run`): the compatibility report.
 async fn check(
     plan: &std::path::Path,
     format: ReportFormat,
     output: Option<&std::path::Path>,
     bandwidth: &str,
+    concurrency: Option<u16>,
 ) -> i32 {
-    let plan = match load_plan(plan) {
+    let plan = match plan_with(plan, concurrency) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    if let Err(e) = plan.preflight() {
-        eprintln!("error: {e}");
-        return EXIT_USAGE;
-    }
     let Some(bits) = report::check::parse_bandwidth(bandwidth) else {
         eprintln!(
             "error: --bandwidth {bandwidth:?} is not a bandwidth (e.g. 100Mbit, 1Gbit, 50MB/s)"
@@ -245,10 +271,7 @@ async fn check(
     };
     let r = match report::check::check(&plan, bits).await {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
+        Err(e) => return run_error(&e),
     };
     let to_tty = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let text = match format {

@@ -31,10 +31,11 @@ async fn render_lines(rx: &mut UnboundedReceiver<Event>) {
                 source,
                 target,
                 target_digest,
+                ..
             } => {
                 eprintln!("done    {source} -> {target} {target_digest}")
             }
-            Event::ImageFailed { source, error } => eprintln!("FAILED  {source}: {error}"),
+            Event::ImageFailed { source, error, .. } => eprintln!("FAILED  {source}: {error}"),
             Event::Warning { source, message } => eprintln!("warning {source}: {message}"),
             Event::Retry { what, retry, error } => eprintln!("retry   {what} (#{retry}): {error}"),
             _ => {}
@@ -66,7 +67,7 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
                 images.inc(1);
                 images.set_message(format!("done {source}"));
             }
-            Event::ImageFailed { source, error } => {
+            Event::ImageFailed { source, error, .. } => {
                 images.inc(1);
                 let _ = multi.println(format!("FAILED {source}: {error}"));
             }

@@ -170,16 +170,10 @@ fn write_docker_desc(o: &mut String, media_type: &str, digest: &str, size: i64, 
 
 fn docker_layer_to_oci(d: &Desc) -> Result<&'static str, ConvertError> {
     Ok(match d.media_type.as_str() {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        }
-        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.docker.image.rootfs.foreign.diff.tar" => {
-            "application/vnd.oci.image.layer.nondistributable.v1.tar"
-        }
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-        }
+        media::DOCKER_LAYER_GZIP => media::OCI_LAYER_GZIP,
+        media::DOCKER_LAYER => media::OCI_LAYER,
+        media::DOCKER_FOREIGN_LAYER => media::OCI_NONDIST_LAYER,
+        media::DOCKER_FOREIGN_LAYER_GZIP => media::OCI_NONDIST_LAYER_GZIP,
         other => {
             return Err(ConvertError::Layer {
                 digest: d.digest.clone(),
@@ -193,16 +187,10 @@ fn docker_layer_to_oci(d: &Desc) -> Result<&'static str, ConvertError> {
 fn oci_layer_to_docker(d: &Desc) -> Result<&'static str, ConvertError> {
     let t = d.media_type.as_str();
     Ok(match t {
-        "application/vnd.oci.image.layer.v1.tar+gzip" => {
-            "application/vnd.docker.image.rootfs.diff.tar.gzip"
-        }
-        "application/vnd.oci.image.layer.v1.tar" => "application/vnd.docker.image.rootfs.diff.tar",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar" => {
-            "application/vnd.docker.image.rootfs.foreign.diff.tar"
-        }
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" => {
-            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-        }
+        media::OCI_LAYER_GZIP => media::DOCKER_LAYER_GZIP,
+        media::OCI_LAYER => media::DOCKER_LAYER,
+        media::OCI_NONDIST_LAYER => media::DOCKER_FOREIGN_LAYER,
+        media::OCI_NONDIST_LAYER_GZIP => media::DOCKER_FOREIGN_LAYER_GZIP,
         _ if t.ends_with("+zstd") => {
             return Err(ConvertError::Layer {
                 digest: d.digest.clone(),

@@ -18,8 +18,9 @@ pub mod schema1;
 
 pub use manifests::{index, ChildOut};
 
+use crate::model::Format;
+pub use crate::model::LayerFacts;
 use crate::oci::{media, Digest, ManifestKind};
-use crate::plan::Format;
 use bytes::Bytes;
 use std::collections::HashMap;
 
@@ -59,17 +60,6 @@ pub fn target_kind(action: Action, kind: ManifestKind) -> ManifestKind {
     }
 }
 
-/// What is known about one layer blob after it was copied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerFacts {
-    /// Its size in bytes.
-    pub size: u64,
-    /// The digest of its uncompressed content (schema 1 needs it).
-    pub diff_id: Option<Digest>,
-    /// Whether the blob is compressed (gzip).
-    pub compressed: bool,
-}
-
 /// A converted manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Converted {
@@ -86,6 +76,11 @@ pub struct Converted {
 }
 
 impl Converted {
+    /// A manifest pushed as it is.
+    pub fn kept(raw: Bytes, media_type: &'static str) -> Self {
+        Converted::new(raw, media_type, None, Vec::new())
+    }
+
     /// Wraps manifest bytes (kept exactly as given: a kept manifest must not
     /// be re-encoded) with their digest.
     fn new(

@@ -315,10 +315,10 @@ pub(super) fn convert(
     };
     let cd = Digest::of(&config);
     let layer_type = |compressed: bool| match (to_oci, compressed) {
-        (true, true) => "application/vnd.oci.image.layer.v1.tar+gzip",
-        (true, false) => "application/vnd.oci.image.layer.v1.tar",
-        (false, true) => "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        (false, false) => "application/vnd.docker.image.rootfs.diff.tar",
+        (true, true) => media::OCI_LAYER_GZIP,
+        (true, false) => media::OCI_LAYER,
+        (false, true) => media::DOCKER_LAYER_GZIP,
+        (false, false) => media::DOCKER_LAYER,
     };
     let mut o = String::from("{\"schemaVersion\":2,\"mediaType\":");
     write_string(

@@ -192,7 +192,7 @@ fn docker_list_to_oci_index() {
 
 #[test]
 fn decisions() {
-    use crate::plan::Format;
+    use crate::model::Format;
     assert_eq!(decide(Format::Oci, ManifestKind::DockerV2), Action::ToOci);
     assert_eq!(decide(Format::Oci, ManifestKind::OciIndex), Action::Keep);
     assert_eq!(

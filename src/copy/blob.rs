@@ -5,33 +5,24 @@
 //! until the digest checks out, so a bad blob is never committed.
 
 use super::diffid::{DiffHasher, DiffId};
+use super::error::BlobError;
 use super::{Event, Events};
-use crate::convert::LayerFacts;
 use crate::journal::{BlobHow, Journal, Record};
+use crate::model::LayerFacts;
 use crate::oci::{Descriptor, Digest, DigestVerifier};
+use crate::registry::error::DisplayUrl;
 use crate::registry::{Client, MountResult, RegistryError, RetryPolicy, UploadSession};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{ready, Stream, StreamExt};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use tokio::sync::{OnceCell, Semaphore};
 
 /// Progress is reported at most once per this many bytes of one blob.
 const PROGRESS_STEP: u64 = 256 << 10;
-
-/// Counters for the run summary.
-#[derive(Debug, Default)]
-pub struct BlobCounters {
-    /// Blobs streamed from the source.
-    pub uploaded: AtomicU64,
-    /// Blobs mounted from another target repository.
-    pub mounted: AtomicU64,
-    /// Blobs found already present.
-    pub skipped: AtomicU64,
-    /// Bytes streamed.
-    pub bytes_uploaded: AtomicU64,
-}
 
 /// Once-only work, keyed.
 type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
@@ -58,8 +49,6 @@ pub struct Blobs {
     facts: Mutex<HashMap<Digest, LayerFacts>>,
     /// The first computation of each digest's facts.
     facts_cells: Cells<Digest, LayerFacts>,
-    /// Counters.
-    pub counters: BlobCounters,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -90,8 +79,12 @@ impl Blobs {
             in_repo: Mutex::new(HashMap::new()),
             facts: Mutex::new(replay.facts.clone()),
             facts_cells: Mutex::new(HashMap::new()),
-            counters: BlobCounters::default(),
         }
+    }
+
+    /// The layer facts known so far (from the journal and this run).
+    pub fn known_facts(&self) -> HashMap<Digest, LayerFacts> {
+        lock(&self.facts).clone()
     }
 
     fn repo_cell(&self, target_repo: &str, digest: &Digest) -> Arc<OnceCell<()>> {
@@ -108,7 +101,7 @@ impl Blobs {
         source_repo: &str,
         target_repo: &str,
         desc: &Descriptor,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<(), BlobError> {
         let here = self.repo_cell(target_repo, &desc.digest);
         here.get_or_try_init(|| async {
             // The first repository to need a digest transfers it; the others
@@ -120,13 +113,13 @@ impl Blobs {
             let first_repo = first
                 .get_or_try_init(|| async {
                     self.materialize(source_repo, target_repo, desc).await?;
-                    Ok::<_, RegistryError>(target_repo.to_string())
+                    Ok::<_, BlobError>(target_repo.to_string())
                 })
                 .await?;
             if first_repo != target_repo {
                 self.materialize(source_repo, target_repo, desc).await?;
             }
-            Ok::<_, RegistryError>(())
+            Ok::<_, BlobError>(())
         })
         .await
         .map(|_| ())
@@ -137,10 +130,15 @@ impl Blobs {
         source_repo: &str,
         target_repo: &str,
         desc: &Descriptor,
-    ) -> Result<(), RegistryError> {
-        let _permit = self.permit().await?;
+    ) -> Result<(), BlobError> {
+        let _permit = self.permit().await;
         let digest = &desc.digest;
-        let (how, size) = match self.target.blob_head(target_repo, digest).await? {
+        let (how, size) = match self
+            .target
+            .blob_head(target_repo, digest)
+            .await
+            .map_err(BlobError::Target)?
+        {
             Some(n) if desc.size.is_none_or(|s| s == n) => (BlobHow::Present, n),
             _ => {
                 let from: Vec<String> = lock(&self.known)
@@ -169,7 +167,8 @@ impl Blobs {
                             None => self
                                 .target
                                 .blob_head(target_repo, digest)
-                                .await?
+                                .await
+                                .map_err(BlobError::Target)?
                                 .unwrap_or(0),
                         };
                         (BlobHow::Mounted, n)
@@ -187,41 +186,24 @@ impl Blobs {
                 }
             }
         };
-        self.record(target_repo, digest, size, how)
+        self.record(target_repo, digest, size, how).await
     }
 
-    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, RegistryError> {
-        self.limit
-            .acquire()
-            .await
-            .map_err(|_| RegistryError::Protocol {
-                url: crate::registry::error::DisplayUrl::new(""),
-                message: "transfer queue closed".into(),
-            })
+    /// A transfer slot. The semaphore is never closed, so waiting on it
+    /// cannot fail; a closed one would only mean the run is ending.
+    async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.limit.acquire().await.ok()
     }
 
-    /// Counts, journals and remembers a blob now present in `target_repo`.
-    fn record(
+    /// Journals, remembers and reports (the event is what the run summary
+    /// counts) a blob now present in `target_repo`.
+    async fn record(
         &self,
         target_repo: &str,
         digest: &Digest,
         size: u64,
         how: BlobHow,
-    ) -> Result<(), RegistryError> {
-        match how {
-            BlobHow::Uploaded => {
-                self.counters.uploaded.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .bytes_uploaded
-                    .fetch_add(size, Ordering::Relaxed);
-            }
-            BlobHow::Mounted => {
-                self.counters.mounted.fetch_add(1, Ordering::Relaxed);
-            }
-            BlobHow::Present => {
-                self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+    ) -> Result<(), BlobError> {
         self.journal
             .append(&Record::Blob {
                 repo: target_repo.to_string(),
@@ -229,7 +211,7 @@ impl Blobs {
                 size,
                 how,
             })
-            .map_err(journal_err)?;
+            .await?;
         {
             let mut k = lock(&self.known);
             let v = k.entry(digest.clone()).or_default();
@@ -244,7 +226,6 @@ impl Blobs {
         });
         Ok(())
     }
-
     /// Streams the blob, retrying the whole transfer (new GET, new upload
     /// session) on transient failures; this is the only retry level for it.
     /// With `upload` false the blob is only read (for its diff_id).
@@ -256,14 +237,19 @@ impl Blobs {
         mut session: Option<UploadSession>,
         upload: bool,
         want_diff: bool,
-    ) -> Result<(u64, Option<DiffId>), RegistryError> {
+    ) -> Result<(u64, Option<DiffId>), BlobError> {
         let mut retries = 0;
         loop {
             let r = async {
                 let s = match (upload, session.take()) {
                     (false, _) => None,
                     (true, Some(s)) => Some(s),
-                    (true, None) => Some(self.target.upload_start(target_repo).await?),
+                    (true, None) => Some(
+                        self.target
+                            .upload_start(target_repo)
+                            .await
+                            .map_err(BlobError::Target)?,
+                    ),
                 };
                 self.stream_once(source_repo, s.as_ref(), desc, want_diff)
                     .await
@@ -295,27 +281,31 @@ impl Blobs {
         session: Option<&UploadSession>,
         desc: &Descriptor,
         want_diff: bool,
-    ) -> Result<(u64, Option<DiffId>), RegistryError> {
-        let resp = self.source.blob_get(source_repo, &desc.digest).await?;
-        let url = crate::registry::error::DisplayUrl::new(resp.url().as_str());
+    ) -> Result<(u64, Option<DiffId>), BlobError> {
+        let resp = self
+            .source
+            .blob_get(source_repo, &desc.digest)
+            .await
+            .map_err(BlobError::Source)?;
+        let url = DisplayUrl::new(resp.url().as_str());
         if let (Some(want), Some(got)) = (desc.size, resp.content_length()) {
             if want != got {
-                return Err(RegistryError::Mismatch {
+                return Err(BlobError::Verification(RegistryError::Mismatch {
                     what: "size mismatch",
                     url,
                     expected: want.to_string(),
                     actual: got.to_string(),
-                });
+                }));
             }
         }
-        let outcome: Arc<Mutex<Option<RegistryError>>> = Arc::new(Mutex::new(None));
-        let diff_slot = want_diff.then(|| Arc::new(Mutex::new(None)));
+        let outcome = Outcome::default();
+        let diff_slot = want_diff.then(DiffSlot::default);
         let counted = Arc::new(AtomicU64::new(0));
         let (events, digest, c2) = (self.events.clone(), desc.digest.clone(), counted.clone());
         let check = Check {
             expected: desc.digest.clone(),
             size: desc.size,
-            url: url.clone(),
+            url,
             outcome: outcome.clone(),
             diff: diff_slot.clone(),
         };
@@ -327,16 +317,16 @@ impl Blobs {
             })
         }));
         let sent = match session {
-            Some(session) => {
-                self.target
-                    .upload_put(
-                        session,
-                        &desc.digest,
-                        desc.size,
-                        reqwest::Body::wrap_stream(checked),
-                    )
-                    .await
-            }
+            Some(session) => self
+                .target
+                .upload_put(
+                    session,
+                    &desc.digest,
+                    desc.size,
+                    reqwest::Body::wrap_stream(checked),
+                )
+                .await
+                .map_err(BlobError::Target),
             None => {
                 while let Some(r) = checked.next().await {
                     if r.is_err() {
@@ -346,25 +336,14 @@ impl Blobs {
                 Ok(())
             }
         };
+        // A failed check explains a failed upload better than the upload's
+        // own error does.
         if let Some(e) = lock(&outcome).take() {
             return Err(e);
         }
         sent?;
-        // The bytes were committed (or read) and our own digest check passed
-        // (it did, or `outcome` would hold an error).
-        let diff = match diff_slot {
-            Some(slot) => match lock(&slot).take() {
-                Some(Ok(d)) => Some(d),
-                Some(Err(e)) => {
-                    return Err(RegistryError::Protocol {
-                        url,
-                        message: format!("cannot compute the diff_id of {}: {e}", desc.digest),
-                    })
-                }
-                None => None,
-            },
-            None => None,
-        };
+        // The bytes were committed (or read) and every check passed.
+        let diff = diff_slot.and_then(|slot| lock(&slot).take());
         Ok((desc.size.unwrap_or(counted.load(Ordering::Relaxed)), diff))
     }
 
@@ -378,7 +357,7 @@ impl Blobs {
         source_repo: &str,
         target_repo: &str,
         digest: &Digest,
-    ) -> Result<LayerFacts, RegistryError> {
+    ) -> Result<LayerFacts, BlobError> {
         let known = lock(&self.facts).get(digest).cloned();
         if let Some(f) = known {
             let desc = blob_desc(digest, Some(f.size));
@@ -401,7 +380,7 @@ impl Blobs {
                             self.compute_facts(source_repo, target_repo, digest, true)
                                 .await?,
                         );
-                        Ok::<_, RegistryError>(())
+                        Ok::<_, BlobError>(())
                     })
                     .await?;
                 match computed {
@@ -427,11 +406,15 @@ impl Blobs {
         target_repo: &str,
         digest: &Digest,
         may_upload: bool,
-    ) -> Result<LayerFacts, RegistryError> {
-        let _permit = self.permit().await?;
+    ) -> Result<LayerFacts, BlobError> {
+        let _permit = self.permit().await;
         let desc = blob_desc(digest, None);
         let present = match may_upload {
-            true => self.target.blob_head(target_repo, digest).await?,
+            true => self
+                .target
+                .blob_head(target_repo, digest)
+                .await
+                .map_err(BlobError::Target)?,
             false => Some(0),
         };
         if present.is_none() {
@@ -450,9 +433,11 @@ impl Blobs {
                 true,
             )
             .await?;
-        let d = diff.ok_or_else(|| RegistryError::Protocol {
-            url: crate::registry::error::DisplayUrl::new(""),
-            message: format!("no diff_id computed for {digest}"),
+        let d = diff.ok_or_else(|| {
+            BlobError::Verification(RegistryError::Protocol {
+                url: DisplayUrl::new(""),
+                message: format!("no diff_id computed for {digest}"),
+            })
         })?;
         let facts = LayerFacts {
             size,
@@ -466,14 +451,14 @@ impl Blobs {
                 diff_id: d.diff_id,
                 compressed: d.compressed,
             })
-            .map_err(journal_err)?;
+            .await?;
         if may_upload {
             let how = if present.is_some() {
                 BlobHow::Present
             } else {
                 BlobHow::Uploaded
             };
-            self.record(target_repo, digest, size, how)?;
+            self.record(target_repo, digest, size, how).await?;
         }
         lock(&self.facts).insert(digest.clone(), facts.clone());
         Ok(facts)
@@ -486,30 +471,29 @@ impl Blobs {
         target_repo: &str,
         digest: &Digest,
         data: Bytes,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<(), BlobError> {
         self.repo_cell(target_repo, digest)
             .get_or_try_init(|| async {
                 let size = data.len() as u64;
-                let how = match self.target.blob_head(target_repo, digest).await? {
+                let how = match self
+                    .target
+                    .blob_head(target_repo, digest)
+                    .await
+                    .map_err(BlobError::Target)?
+                {
                     Some(n) if n == size => BlobHow::Present,
                     _ => {
                         self.target
                             .upload_bytes(target_repo, digest, data.clone())
-                            .await?;
+                            .await
+                            .map_err(BlobError::Target)?;
                         BlobHow::Uploaded
                     }
                 };
-                self.record(target_repo, digest, size, how)
+                self.record(target_repo, digest, size, how).await
             })
             .await
             .map(|_| ())
-    }
-}
-
-fn journal_err(e: crate::journal::JournalError) -> RegistryError {
-    RegistryError::Protocol {
-        url: crate::registry::error::DisplayUrl::new(""),
-        message: e.to_string(),
     }
 }
 
@@ -523,8 +507,12 @@ fn blob_desc(digest: &Digest, size: Option<u64>) -> Descriptor {
     }
 }
 
+/// Where a failed check leaves its error, for the caller of the upload that
+/// the stream fed (the upload itself only sees an I/O error).
+pub type Outcome = Arc<Mutex<Option<BlobError>>>;
+
 /// Where a verified stream leaves the diff_id it computed.
-pub type DiffSlot = Arc<Mutex<Option<Result<DiffId, String>>>>;
+pub type DiffSlot = Arc<Mutex<Option<DiffId>>>;
 
 /// What a verified stream checks, and where it reports.
 pub struct Check {
@@ -533,29 +521,29 @@ pub struct Check {
     /// Their size, if known.
     pub size: Option<u64>,
     /// Where they come from (for messages).
-    pub url: crate::registry::error::DisplayUrl,
-    /// Set to the error when the check fails.
-    pub outcome: Arc<Mutex<Option<RegistryError>>>,
+    pub url: DisplayUrl,
+    /// Set to the error when a check fails.
+    pub outcome: Outcome,
     /// When set, the diff_id is computed too and stored here at the end.
     pub diff: Option<DiffSlot>,
 }
 
-struct VerifyState<S, F> {
-    inner: S,
-    verifier: Option<DigestVerifier>,
-    hasher: Option<DiffHasher>,
-    held: Option<Bytes>,
-    check: Check,
-    progress: F,
-    unreported: u64,
-    finished: bool,
-}
+/// The chunks flowing between the layers of a verified stream.
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 
-/// Wraps a body stream: hashes and counts every byte, holds the latest chunk
-/// back, and yields it only once the next one arrived or the stream ended
-/// with the expected digest and size. On a mismatch (or a source error) it
-/// records the error in `outcome` and fails the stream, so the upload it
-/// feeds never sends its last bytes and is never committed.
+/// Wraps a body stream in stacked layers, as containers/image stacks its
+/// readers, innermost first:
+/// 1. [`SourceErrors`]: a failed read of the body is a source failure;
+/// 2. [`SizeCheck`]: no more bytes than the descriptor's size, and not
+///    fewer at the end;
+/// 3. [`DiffIdTap`]: the diff_id of the uncompressed content, when wanted;
+/// 4. [`ProgressTap`]: byte counts, at most every [`PROGRESS_STEP`];
+/// 5. [`DigestCheck`]: sha256 of every byte; the latest chunk is held back
+///    until the next one arrives or the stream ends with the expected
+///    digest, so the upload the stream feeds never sends its last bytes,
+///    and is never committed, unless every check passed;
+/// 6. [`IntoBody`]: a failure is left in `outcome` and surfaces to the
+///    HTTP client as an I/O error.
 pub fn verified<S, E, F>(
     inner: S,
     check: Check,
@@ -564,105 +552,255 @@ pub fn verified<S, E, F>(
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::fmt::Display,
-    F: Fn(u64) + Send + 'static,
+    F: Fn(u64) + Send + Unpin + 'static,
 {
-    let st = VerifyState {
+    let s: Chunks = Box::pin(SourceErrors {
         inner,
-        verifier: Some(DigestVerifier::new()),
-        hasher: check.diff.as_ref().map(|_| DiffHasher::new()),
-        held: None,
-        check,
-        progress,
-        unreported: 0,
-        finished: false,
+        url: check.url.clone(),
+    });
+    let s: Chunks = match check.size {
+        Some(want) => Box::pin(SizeCheck {
+            inner: s,
+            want,
+            seen: 0,
+            url: check.url.clone(),
+        }),
+        None => s,
     };
-    futures::stream::unfold(st, |mut st| async move {
-        if st.finished {
-            return None;
-        }
-        loop {
-            let fail = |st: &mut VerifyState<S, F>, e: RegistryError| {
-                let msg = e.to_string();
-                *lock(&st.check.outcome) = Some(e);
-                st.finished = true;
-                Err(std::io::Error::other(msg))
-            };
-            match st.inner.next().await {
-                Some(Ok(chunk)) => {
-                    let v = st.verifier.as_mut()?;
-                    v.update(&chunk);
-                    let seen = v.len();
-                    if let Some(h) = st.hasher.as_mut() {
-                        h.update(&chunk);
-                    }
-                    st.unreported += chunk.len() as u64;
-                    if st.unreported >= PROGRESS_STEP {
-                        (st.progress)(st.unreported);
-                        st.unreported = 0;
-                    }
-                    if let Some(want) = st.check.size {
-                        if seen > want {
-                            let e = RegistryError::Mismatch {
-                                what: "size mismatch",
-                                url: st.check.url.clone(),
-                                expected: want.to_string(),
-                                actual: format!("more than {want}"),
-                            };
-                            let r = fail(&mut st, e);
-                            return Some((r, st));
-                        }
-                    }
-                    if let Some(prev) = st.held.replace(chunk) {
-                        return Some((Ok(prev), st));
-                    }
-                }
-                Some(Err(e)) => {
-                    let err = RegistryError::Transport {
+    let s: Chunks = match check.diff {
+        Some(slot) => Box::pin(DiffIdTap {
+            inner: s,
+            hasher: Some(DiffHasher::new()),
+            slot,
+            url: check.url.clone(),
+        }),
+        None => s,
+    };
+    let s: Chunks = Box::pin(ProgressTap {
+        inner: s,
+        unreported: 0,
+        progress,
+    });
+    let s: Chunks = Box::pin(DigestCheck {
+        inner: s,
+        verifier: Some(DigestVerifier::new()),
+        held: None,
+        expected: check.expected,
+        url: check.url,
+    });
+    IntoBody {
+        inner: s,
+        outcome: check.outcome,
+        finished: false,
+    }
+}
+
+/// Layer 1: body read errors become source failures.
+struct SourceErrors<S> {
+    inner: S,
+    url: DisplayUrl,
+}
+
+impl<S, E> Stream for SourceErrors<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    type Item = Result<Bytes, BlobError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let url = self.url.clone();
+        Pin::new(&mut self.inner).poll_next(cx).map(|o| {
+            o.map(|r| {
+                r.map_err(|e| {
+                    BlobError::Source(RegistryError::Transport {
                         method: "GET".into(),
-                        url: st.check.url.clone(),
+                        url,
                         message: format!("body failed: {e}"),
                         retries: 0,
-                    };
-                    let r = fail(&mut st, err);
-                    return Some((r, st));
+                    })
+                })
+            })
+        })
+    }
+}
+
+fn size_mismatch(url: &DisplayUrl, want: u64, actual: String) -> BlobError {
+    BlobError::Verification(RegistryError::Mismatch {
+        what: "size mismatch",
+        url: url.clone(),
+        expected: want.to_string(),
+        actual,
+    })
+}
+
+/// Layer 2: the byte count matches the descriptor's size.
+struct SizeCheck {
+    inner: Chunks,
+    want: u64,
+    seen: u64,
+    url: DisplayUrl,
+}
+
+impl Stream for SizeCheck {
+    type Item = Result<Bytes, BlobError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = ready!(self.inner.as_mut().poll_next(cx));
+        Poll::Ready(match r {
+            Some(Ok(chunk)) => {
+                self.seen += chunk.len() as u64;
+                if self.seen > self.want {
+                    let want = self.want;
+                    Some(Err(size_mismatch(
+                        &self.url,
+                        want,
+                        format!("more than {want}"),
+                    )))
+                } else {
+                    Some(Ok(chunk))
                 }
+            }
+            None if self.seen != self.want => {
+                let (want, seen) = (self.want, self.seen);
+                self.seen = want; // report once
+                Some(Err(size_mismatch(&self.url, want, seen.to_string())))
+            }
+            other => other,
+        })
+    }
+}
+
+/// Layer 3: the diff_id, from the decompressed bytes.
+struct DiffIdTap {
+    inner: Chunks,
+    hasher: Option<DiffHasher>,
+    slot: DiffSlot,
+    url: DisplayUrl,
+}
+
+impl Stream for DiffIdTap {
+    type Item = Result<Bytes, BlobError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = ready!(self.inner.as_mut().poll_next(cx));
+        Poll::Ready(match r {
+            Some(Ok(chunk)) => {
+                if let Some(h) = self.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                Some(Ok(chunk))
+            }
+            None => match self.hasher.take().map(DiffHasher::finish) {
+                Some(Ok(d)) => {
+                    *lock(&self.slot) = Some(d);
+                    None
+                }
+                Some(Err(e)) => Some(Err(BlobError::Verification(RegistryError::Protocol {
+                    url: self.url.clone(),
+                    message: format!("cannot compute the diff_id: {e}"),
+                }))),
+                None => None,
+            },
+            other => other,
+        })
+    }
+}
+
+/// Layer 4: progress reports.
+struct ProgressTap<F> {
+    inner: Chunks,
+    unreported: u64,
+    progress: F,
+}
+
+impl<F: Fn(u64) + Unpin> Stream for ProgressTap<F> {
+    type Item = Result<Bytes, BlobError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = ready!(self.inner.as_mut().poll_next(cx));
+        if let Some(Ok(chunk)) = &r {
+            self.unreported += chunk.len() as u64;
+        }
+        if self.unreported > 0 && (self.unreported >= PROGRESS_STEP || r.is_none()) {
+            (self.progress)(self.unreported);
+            self.unreported = 0;
+        }
+        Poll::Ready(r)
+    }
+}
+
+/// Layer 5: the digest, with the last chunk held back until it checks out.
+struct DigestCheck {
+    inner: Chunks,
+    verifier: Option<DigestVerifier>,
+    held: Option<Bytes>,
+    expected: Digest,
+    url: DisplayUrl,
+}
+
+impl Stream for DigestCheck {
+    type Item = Result<Bytes, BlobError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let r = ready!(self.inner.as_mut().poll_next(cx));
+            match r {
+                Some(Ok(chunk)) => {
+                    if let Some(v) = self.verifier.as_mut() {
+                        v.update(&chunk);
+                    }
+                    if let Some(prev) = self.held.replace(chunk) {
+                        return Poll::Ready(Some(Ok(prev)));
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => {
-                    let v = st.verifier.take()?;
-                    let n = v.len();
+                    let Some(v) = self.verifier.take() else {
+                        return Poll::Ready(None);
+                    };
                     let got = v.finish();
-                    if st.unreported > 0 {
-                        (st.progress)(st.unreported);
-                        st.unreported = 0;
+                    if got != self.expected {
+                        return Poll::Ready(Some(Err(BlobError::Verification(
+                            RegistryError::Mismatch {
+                                what: "digest mismatch",
+                                url: self.url.clone(),
+                                expected: self.expected.to_string(),
+                                actual: got.to_string(),
+                            },
+                        ))));
                     }
-                    if let Some(want) = st.check.size.filter(|w| *w != n) {
-                        let e = RegistryError::Mismatch {
-                            what: "size mismatch",
-                            url: st.check.url.clone(),
-                            expected: want.to_string(),
-                            actual: n.to_string(),
-                        };
-                        let r = fail(&mut st, e);
-                        return Some((r, st));
-                    }
-                    if got != st.check.expected {
-                        let e = RegistryError::Mismatch {
-                            what: "digest mismatch",
-                            url: st.check.url.clone(),
-                            expected: st.check.expected.to_string(),
-                            actual: got.to_string(),
-                        };
-                        let r = fail(&mut st, e);
-                        return Some((r, st));
-                    }
-                    if let (Some(h), Some(slot)) = (st.hasher.take(), st.check.diff.as_ref()) {
-                        *lock(slot) = Some(h.finish());
-                    }
-                    st.finished = true;
-                    return st.held.take().map(|h| (Ok(h), st));
+                    return Poll::Ready(self.held.take().map(Ok));
                 }
             }
         }
-    })
+    }
+}
+
+/// Layer 6: the first failure is kept for the caller and ends the stream
+/// with an I/O error (what an HTTP body stream may yield).
+struct IntoBody {
+    inner: Chunks,
+    outcome: Outcome,
+    finished: bool,
+}
+
+impl Stream for IntoBody {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let r = ready!(self.inner.as_mut().poll_next(cx));
+        Poll::Ready(match r {
+            Some(Ok(chunk)) => Some(Ok(chunk)),
+            Some(Err(e)) => {
+                let msg = e.to_string();
+                *lock(&self.outcome) = Some(e);
+                self.finished = true;
+                Some(Err(std::io::Error::other(msg)))
+            }
+            None => {
+                self.finished = true;
+                None
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -681,7 +819,7 @@ mod tests {
         expected: Digest,
         size: Option<u64>,
     ) -> (Vec<Result<Bytes, String>>, Option<String>) {
-        let outcome = Arc::new(Mutex::new(None));
+        let outcome = Outcome::default();
         let inner = futures::stream::iter(
             chunks
                 .into_iter()
@@ -690,7 +828,7 @@ mod tests {
         let check = Check {
             expected,
             size,
-            url: crate::registry::error::DisplayUrl::new("http://x/b"),
+            url: DisplayUrl::new("http://x/b"),
             outcome: outcome.clone(),
             diff: None,
         };

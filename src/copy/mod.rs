@@ -9,16 +9,21 @@
 
 pub mod blob;
 pub mod diffid;
+pub mod error;
 mod image;
+pub mod image_plan;
+pub mod read;
+
+pub use error::{BlobError, CopyError};
 
 use crate::expand::{self, TagJob};
 use crate::journal::{BlobHow, Journal, JournalError, Record};
+use crate::model::FailureKind;
 use crate::oci::Digest;
 use crate::plan::Plan;
-use crate::registry::{Client, RegistryError, RetryPolicy};
+use crate::registry::{Client, Credentials, RegistryError, RetryPolicy};
 use futures::StreamExt;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Something the engine did, for progress displays and logs.
@@ -49,11 +54,15 @@ pub enum Event {
         target: String,
         /// What the target tag now points at.
         target_digest: Digest,
+        /// Config fields its conversion dropped.
+        dropped: Vec<String>,
     },
     /// A tag failed; nothing was tagged for it.
     ImageFailed {
         /// `repo:tag` (or `repo`) in the source.
         source: String,
+        /// Which side failed.
+        kind: FailureKind,
         /// The error.
         error: String,
     },
@@ -98,31 +107,48 @@ pub enum Event {
     },
 }
 
-/// Where events go. Sending never fails the run: with no listener, events
-/// are dropped.
+/// Where events go: to a listener (progress, logs) when there is one, and
+/// always into the run's tally, which is the run summary. Sending never
+/// fails the run.
 #[derive(Clone, Debug, Default)]
-pub struct Events(Option<UnboundedSender<Event>>);
+pub struct Events {
+    tx: Option<UnboundedSender<Event>>,
+    tally: Arc<Mutex<RunSummary>>,
+}
 
 impl Events {
     /// Events sent to `tx`.
     pub fn new(tx: UnboundedSender<Event>) -> Self {
-        Events(Some(tx))
+        Events {
+            tx: Some(tx),
+            tally: Arc::default(),
+        }
     }
-    /// Events dropped.
+    /// Events only tallied.
     pub fn none() -> Self {
-        Events(None)
+        Events::default()
     }
     /// Sends one event.
     pub fn send(&self, e: Event) {
-        if let Some(tx) = &self.0 {
+        if let Ok(mut t) = self.tally.lock() {
+            t.apply(&e);
+        }
+        if let Some(tx) = &self.tx {
             let _ = tx.send(e);
         }
+    }
+    /// What the events sent so far add up to.
+    pub fn summary(&self) -> RunSummary {
+        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
     }
 }
 
 /// A failure that stops the whole run (as opposed to one image).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The plan's credentials cannot be resolved.
+    #[error(transparent)]
+    Plan(crate::plan::PlanError),
     /// The journal cannot be used.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -143,6 +169,8 @@ pub enum RunError {
 pub struct Failure {
     /// `repo:tag` (or `repo`) in the source.
     pub source: String,
+    /// Which side failed.
+    pub kind: FailureKind,
     /// The error.
     pub error: String,
 }
@@ -177,14 +205,66 @@ pub struct RunSummary {
     pub lossy: Vec<Lossy>,
 }
 
-/// Builds the registry clients for a plan.
-pub fn clients(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
+impl RunSummary {
+    /// Counts one event: the summary is the sum of the run's events.
+    pub fn apply(&mut self, e: &Event) {
+        match e {
+            Event::ImageDone {
+                source, dropped, ..
+            } => {
+                self.copied += 1;
+                if !dropped.is_empty() {
+                    self.lossy.push(Lossy {
+                        source: source.clone(),
+                        dropped: dropped.clone(),
+                    });
+                }
+            }
+            Event::ImageSkipped { .. } => self.skipped += 1,
+            Event::ImageFailed {
+                source,
+                kind,
+                error,
+            } => self.failed.push(Failure {
+                source: source.clone(),
+                kind: *kind,
+                error: error.clone(),
+            }),
+            Event::BlobDone { how, size, .. } => match how {
+                BlobHow::Uploaded => {
+                    self.blobs_uploaded += 1;
+                    self.bytes_uploaded += size;
+                }
+                BlobHow::Mounted => self.blobs_mounted += 1,
+                BlobHow::Present => self.blobs_skipped += 1,
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Resolves the plan's credentials: password sources as written, or the
+/// user's auth files when the plan names none. The one step that reads the
+/// environment and the user's files; `run` and `check` share it.
+pub fn credentials(plan: &Plan) -> Result<(Credentials, Credentials), crate::plan::PlanError> {
+    plan.preflight()?;
+    Ok((
+        crate::registry::auth::resolve(&plan.source),
+        crate::registry::auth::resolve(&plan.target),
+    ))
+}
+
+/// Builds the registry clients for a plan, with resolved credentials.
+pub fn clients(
+    plan: &Plan,
+    creds: (Credentials, Credentials),
+) -> Result<(Arc<Client>, Arc<Client>), RunError> {
     let policy = RetryPolicy {
         max_retries: plan.options.retries,
         ..RetryPolicy::default()
     };
-    let mk = |role, ep: &crate::registry::Endpoint| {
-        Client::new(ep, policy.clone())
+    let mk = |role, ep: &crate::registry::Endpoint, c: Credentials| {
+        Client::new(ep, c, policy.clone())
             .map(Arc::new)
             .map_err(|source| RunError::Registry {
                 role,
@@ -192,13 +272,17 @@ pub fn clients(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
                 source: Box::new(source),
             })
     };
-    Ok((mk("source", &plan.source)?, mk("target", &plan.target)?))
+    Ok((
+        mk("source", &plan.source, creds.0)?,
+        mk("target", &plan.target, creds.1)?,
+    ))
 }
 
-/// Builds the clients and pings both registries (which also learns how
-/// each wants to be authenticated).
+/// Resolves credentials, builds the clients and pings both registries
+/// (which also learns how each wants to be authenticated).
 pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
-    let (source, target) = clients(plan)?;
+    let creds = credentials(plan).map_err(RunError::Plan)?;
+    let (source, target) = clients(plan, creds)?;
     for (role, c) in [("source", &source), ("target", &target)] {
         c.ping().await.map_err(|e| RunError::Registry {
             role,
@@ -210,7 +294,7 @@ pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError
 }
 
 /// Runs the plan to completion (or until every tag has failed or
-/// succeeded), emitting events to `events`.
+/// succeeded), emitting events to `events`. A journal failure stops the run.
 pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     let (source, target) = connect(plan).await?;
     let (journal, replay) =
@@ -221,23 +305,17 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         tags: jobs.len(),
         failed_repositories: failures.len(),
     });
-    let mut summary = RunSummary::default();
     for f in failures {
         let error = format!("listing tags of {}: {}", f.source_repo, f.error);
-        journal.append(&Record::Failed {
-            source: f.source_repo.clone(),
-            source_digest: None,
-            target: f.target_repo.clone(),
-            error: error.clone(),
-        })?;
-        events.send(Event::ImageFailed {
-            source: f.source_repo.clone(),
-            error: error.clone(),
-        });
-        summary.failed.push(Failure {
-            source: f.source_repo,
+        fail(
+            &journal,
+            &events,
+            &f.source_repo,
+            &f.target_repo,
+            FailureKind::Source,
             error,
-        });
+        )
+        .await?;
     }
     let blobs = Arc::new(blob::Blobs::new(
         source.clone(),
@@ -252,9 +330,10 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         source,
         target,
         journal: journal.clone(),
-        blobs: blobs.clone(),
+        blobs,
         events: events.clone(),
         replay: &replay,
+        max_image_size: plan.limits.max_image_size,
         manifest_locks: Default::default(),
         pushed: Default::default(),
     };
@@ -262,43 +341,48 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         .buffer_unordered(plan.options.concurrency);
     while let Some((job, r)) = results.next().await {
         let job: &TagJob = job;
-        match r {
-            Ok(image::Outcome::Copied { dropped }) => {
-                summary.copied += 1;
-                if !dropped.is_empty() {
-                    summary.lossy.push(Lossy {
-                        source: job.source_ref(),
-                        dropped,
-                    });
-                }
-            }
-            Ok(image::Outcome::Skipped) => summary.skipped += 1,
-            Err(e) => {
-                let error = e.to_string();
-                if let image::CopyError::Journal(j) = e {
-                    return Err(RunError::Journal(j));
-                }
-                journal.append(&Record::Failed {
-                    source: job.source_ref(),
-                    source_digest: None,
-                    target: job.target_ref(),
-                    error: error.clone(),
-                })?;
-                events.send(Event::ImageFailed {
-                    source: job.source_ref(),
-                    error: error.clone(),
-                });
-                summary.failed.push(Failure {
-                    source: job.source_ref(),
-                    error,
-                });
-            }
+        if let Err(e) = r {
+            let e = match e.into_journal() {
+                Ok(j) => return Err(RunError::Journal(j)),
+                Err(e) => e,
+            };
+            let kind = e.kind();
+            fail(
+                &journal,
+                &events,
+                &job.source_ref(),
+                &job.target_ref(),
+                kind,
+                e.to_string(),
+            )
+            .await?;
         }
     }
-    let c = &blobs.counters;
-    summary.blobs_uploaded = c.uploaded.load(Ordering::Relaxed);
-    summary.blobs_mounted = c.mounted.load(Ordering::Relaxed);
-    summary.blobs_skipped = c.skipped.load(Ordering::Relaxed);
-    summary.bytes_uploaded = c.bytes_uploaded.load(Ordering::Relaxed);
-    Ok(summary)
+    Ok(events.summary())
+}
+
+/// Records and reports a failed tag (or repository).
+async fn fail(
+    journal: &Journal,
+    events: &Events,
+    source: &str,
+    target: &str,
+    kind: FailureKind,
+    error: String,
+) -> Result<(), RunError> {
+    journal
+        .append(&Record::Failed {
+            source: source.to_string(),
+            source_digest: None,
+            target: target.to_string(),
+            error: error.clone(),
+            error_kind: Some(kind),
+        })
+        .await?;
+    events.send(Event::ImageFailed {
+        source: source.to_string(),
+        kind,
+        error,
+    });
+    Ok(())
 }

@@ -244,7 +244,7 @@ impl Manifest {
                     .fs_layers
                     .into_iter()
                     .map(|l| Descriptor {
-                        media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
+                        media_type: media::DOCKER_LAYER_GZIP.into(),
                         digest: l.blob_sum,
                         size: None,
                         urls: Vec::new(),

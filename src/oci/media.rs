@@ -28,3 +28,54 @@ pub const MANIFEST_ACCEPT: &[&str] = &[
     DOCKER_V1_SIGNED,
     DOCKER_V1,
 ];
+
+/// Docker schema 2 layer, gzip.
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// Docker schema 2 layer, uncompressed.
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// Docker schema 2 foreign layer, gzip.
+pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/// Docker schema 2 foreign layer, uncompressed.
+pub const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar";
+/// OCI layer, uncompressed.
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+/// OCI layer, gzip.
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// OCI layer, zstd.
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// OCI non-distributable layer, uncompressed.
+pub const OCI_NONDIST_LAYER: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
+/// OCI non-distributable layer, gzip.
+pub const OCI_NONDIST_LAYER_GZIP: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+/// OCI non-distributable layer, zstd.
+pub const OCI_NONDIST_LAYER_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
+
+/// Every layer media type an image may use in either format.
+pub const LAYER_TYPES: &[&str] = &[
+    DOCKER_LAYER_GZIP,
+    DOCKER_LAYER,
+    DOCKER_FOREIGN_LAYER_GZIP,
+    DOCKER_FOREIGN_LAYER,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD,
+    OCI_NONDIST_LAYER,
+    OCI_NONDIST_LAYER_GZIP,
+    OCI_NONDIST_LAYER_ZSTD,
+];
+
+/// True for a known layer type whose blobs are not to be distributed
+/// (Docker "foreign", OCI "nondistributable").
+pub fn is_non_distributable(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        DOCKER_FOREIGN_LAYER_GZIP
+            | DOCKER_FOREIGN_LAYER
+            | OCI_NONDIST_LAYER
+            | OCI_NONDIST_LAYER_GZIP
+            | OCI_NONDIST_LAYER_ZSTD
+    )
+}

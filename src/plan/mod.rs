@@ -10,53 +10,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// What to do with manifest formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Convert to OCI, as `skopeo copy -f oci` does.
-    Oci,
-    /// Convert to Docker schema 2, as `skopeo copy -f v2s2` does.
-    Docker,
-    /// Push the source bytes unchanged.
-    Preserve,
-}
-
-impl Format {
-    /// The name used in the plan file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Oci => "oci",
-            Format::Docker => "docker",
-            Format::Preserve => "preserve",
-        }
-    }
-}
-
-/// Which platforms of a multi-platform image to copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Platforms {
-    /// Every platform.
-    All,
-    /// Only these `os/arch[/variant]` entries.
-    Only(Vec<String>),
-}
-
-impl Platforms {
-    /// True if `p` is to be copied.
-    pub fn wants(&self, p: Option<&crate::oci::Platform>) -> bool {
-        match (self, p) {
-            (Platforms::All, _) => true,
-            (Platforms::Only(_), None) => true,
-            (Platforms::Only(list), Some(p)) => {
-                let s = p.to_string();
-                list.iter().any(|w| {
-                    *w == s || (p.variant.is_some() && *w == format!("{}/{}", p.os, p.architecture))
-                })
-            }
-        }
-    }
-}
+pub use crate::model::{Format, Platforms};
 
 /// One `[[images]]` entry, validated.
 #[derive(Debug, Clone)]
@@ -345,10 +299,12 @@ fn endpoint(c: &mut Collector, dir: &Path, section: &str, e: &raw::Endpoint) -> 
             username: Some(e.username.clone().unwrap_or_else(|| "unused".to_string())),
             password: p,
         },
-        None => crate::registry::auth::from_auth_files(&host).unwrap_or_else(|| Credentials {
+        // Auth files are read when credentials are resolved, not here: a
+        // validated plan depends on the file alone.
+        None => Credentials {
             username: e.username.clone(),
             password: PasswordSource::None,
-        }),
+        },
     };
     Endpoint {
         registry: host,
@@ -359,11 +315,10 @@ fn endpoint(c: &mut Collector, dir: &Path, section: &str, e: &raw::Endpoint) -> 
 }
 
 fn format_of(c: &mut Collector, v: &toml::Spanned<String>, key: &str) -> Format {
-    match v.get_ref().as_str() {
-        "oci" => Format::Oci,
-        "docker" => Format::Docker,
-        "preserve" => Format::Preserve,
-        other => {
+    match Format::from_name(v.get_ref()) {
+        Some(f) => f,
+        None => {
+            let other = v.get_ref();
             c.add(
                 Some(v.span()),
                 key,

@@ -135,6 +135,18 @@ pub fn sensitive(value: &str) -> Option<reqwest::header::HeaderValue> {
     Some(v)
 }
 
+/// The credentials to use for `ep`: its password source as the plan
+/// writes it, or, when it names none, the user's auth files (then
+/// anonymous). The only place that reads the auth files.
+pub fn resolve(ep: &super::Endpoint) -> Credentials {
+    match ep.credentials.password {
+        PasswordSource::None => {
+            from_auth_files(&ep.registry).unwrap_or_else(|| ep.credentials.clone())
+        }
+        _ => ep.credentials.clone(),
+    }
+}
+
 /// Looks `registry` up in the auth files skopeo and podman use:
 /// `${XDG_RUNTIME_DIR}/containers/auth.json`, then `~/.docker/config.json`
 /// (or `$DOCKER_CONFIG/config.json`). Credential helpers are not supported.

@@ -35,7 +35,8 @@ pub struct Endpoint {
     pub insecure: bool,
     /// An extra CA bundle (PEM) to trust.
     pub ca_file: Option<PathBuf>,
-    /// Login.
+    /// Login as the plan writes it; with no password source, the user's
+    /// auth files are consulted when the clients are built.
     pub credentials: Credentials,
 }
 
@@ -75,8 +76,13 @@ struct Request<'a> {
 }
 
 impl Client {
-    /// A client for `ep`, retrying plain requests by `policy`.
-    pub fn new(ep: &Endpoint, policy: RetryPolicy) -> Result<Client, RegistryError> {
+    /// A client for `ep`, logging in with `credentials` (resolved by
+    /// [`super::auth::resolve`]), retrying plain requests by `policy`.
+    pub fn new(
+        ep: &Endpoint,
+        credentials: Credentials,
+        policy: RetryPolicy,
+    ) -> Result<Client, RegistryError> {
         let setup = |message: String| RegistryError::Setup {
             registry: ep.registry.clone(),
             message,
@@ -106,7 +112,7 @@ impl Client {
             http,
             base,
             registry: ep.registry.clone(),
-            auth: Auth::new(&ep.registry, ep.credentials.clone(), policy.clone()),
+            auth: Auth::new(&ep.registry, credentials, policy.clone()),
             policy,
         })
     }

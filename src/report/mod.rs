@@ -6,6 +6,7 @@ pub mod check;
 pub mod render;
 
 use crate::journal::{BlobHow, Record, Replay};
+use crate::model::FailureKind;
 use crate::oci::Digest;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -37,6 +38,9 @@ pub struct StatusImage {
     pub state: State,
     /// Error of the last failure.
     pub error: Option<String>,
+    /// Which side the last failure was on (`source`, `target`,
+    /// `conversion`, `verification`, `journal`).
+    pub error_kind: Option<FailureKind>,
 }
 
 /// Totals over the whole journal.
@@ -81,6 +85,7 @@ pub fn status(replay: &Replay) -> Status {
                     target_digest: None,
                     state: State::Pending,
                     error: None,
+                    error_kind: None,
                 });
                 s.images.len() - 1
             })
@@ -99,6 +104,7 @@ pub fn status(replay: &Replay) -> Status {
                 im.target_digest = None;
                 im.state = State::Pending;
                 im.error = None;
+                im.error_kind = None;
             }
             Record::Done {
                 source,
@@ -113,12 +119,14 @@ pub fn status(replay: &Replay) -> Status {
                 im.target_digest = Some(target_digest.clone());
                 im.state = State::Done;
                 im.error = None;
+                im.error_kind = None;
             }
             Record::Failed {
                 source,
                 source_digest,
                 target,
                 error,
+                error_kind,
             } => {
                 let i = slot(&mut s, source, target);
                 let im = &mut s.images[i];
@@ -127,6 +135,7 @@ pub fn status(replay: &Replay) -> Status {
                 }
                 im.state = State::Failed;
                 im.error = Some(error.clone());
+                im.error_kind = *error_kind;
             }
             Record::Blob { size, how, .. } => match how {
                 BlobHow::Uploaded => {
@@ -200,7 +209,10 @@ pub fn render_status_text(s: &Status) -> String {
             short_digest(&i.target_digest)
         ));
         if let Some(e) = &i.error {
-            out.push_str(&format!("         error: {e}\n"));
+            match i.error_kind {
+                Some(k) => out.push_str(&format!("         {} error: {e}\n", k.name())),
+                None => out.push_str(&format!("         error: {e}\n")),
+            }
         }
     }
     let t = &s.totals;
@@ -229,7 +241,7 @@ mod tests {
             source: src.into(),
             source_digest: d.clone(),
             target: src.into(),
-            format: "preserve".into(),
+            format: crate::model::Format::Preserve,
         };
         let replay = Replay {
             records: vec![
@@ -251,7 +263,7 @@ mod tests {
                     source_digest: d1.clone(),
                     target: "a:1".into(),
                     target_digest: d1.clone(),
-                    format: "preserve".into(),
+                    format: crate::model::Format::Preserve,
                 },
                 planned("a:2", &d2),
                 Record::Failed {
@@ -259,6 +271,7 @@ mod tests {
                     source_digest: None,
                     target: "a:2".into(),
                     error: "boom".into(),
+                    error_kind: Some(FailureKind::Source),
                 },
                 planned("a:3", &d2),
             ],
@@ -272,7 +285,8 @@ mod tests {
         assert_eq!(s.totals.bytes_uploaded, 100);
         assert_eq!(s.totals.blobs_mounted, 1);
         let text = render_status_text(&s);
-        assert!(text.contains("error: boom"), "{text}");
+        assert!(text.contains("source error: boom"), "{text}");
+        assert_eq!(s.images[1].error_kind, Some(FailureKind::Source));
         assert!(text.contains("1 done, 1 failed, 1 pending"), "{text}");
     }
 

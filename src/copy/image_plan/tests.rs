@@ -1,0 +1,210 @@
+//! Unit tests of the image plan: the decisions `run` and `check` share.
+
+use super::*;
+use crate::oci::media;
+
+fn digest(c: char) -> Digest {
+    format!("sha256:{}", c.to_string().repeat(64))
+        .parse()
+        .unwrap_or_else(|_| Digest::of(b""))
+}
+
+fn parse(media_type: &str, raw: String) -> Manifest {
+    Manifest::parse(Some(media_type), Bytes::from(raw)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn config(arch: &str) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        digest('d')
+    ))
+}
+
+fn oci_image(cfg: &Bytes, layer_type: &str) -> Manifest {
+    parse(
+        media::OCI_MANIFEST,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{layer_type}","digest":"{}","size":10}}]}}"#,
+            media::OCI_MANIFEST,
+            media::OCI_CONFIG,
+            Digest::of(cfg),
+            cfg.len(),
+            digest('a')
+        ),
+    )
+}
+
+fn read_of(top: Manifest, children: Vec<(usize, Manifest)>, configs: &[&Bytes]) -> SourceRead {
+    SourceRead {
+        top,
+        children,
+        configs: configs
+            .iter()
+            .map(|c| (Digest::of(c), (*c).clone()))
+            .collect(),
+        sizes: HashMap::new(),
+    }
+}
+
+fn opts(format: Format) -> ImageOptions<'static> {
+    ImageOptions {
+        format,
+        platforms: &Platforms::All,
+        max_image_size: None,
+    }
+}
+
+fn plan(read: &SourceRead, format: Format) -> ImagePlan {
+    plan_image(
+        read,
+        opts(format),
+        &HashMap::new(),
+        None,
+        &TargetTag::Unknown,
+    )
+}
+
+#[test]
+fn index_entry_without_platform_takes_the_child_config_platform() {
+    let cfg = config("arm64");
+    let child = oci_image(&cfg, media::OCI_LAYER_GZIP);
+    let index = parse(
+        media::OCI_INDEX,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","digest":"{}","size":{}}}]}}"#,
+            media::OCI_INDEX,
+            media::OCI_MANIFEST,
+            child.digest,
+            child.raw.len()
+        ),
+    );
+    let read = read_of(index, vec![(0, child)], &[&cfg]);
+    let p = plan(&read, Format::Docker);
+    assert_eq!(p.action, PlanAction::Convert);
+    assert_eq!(p.target_kind, ManifestKind::DockerList);
+    assert_eq!(p.manifests.len(), 2, "child, then the list");
+    let list = String::from_utf8_lossy(&p.manifests[1].raw).to_string();
+    assert!(
+        list.contains(r#""platform":{"architecture":"arm64","os":"linux"}"#),
+        "{list}"
+    );
+    assert_eq!(p.target_digest.as_ref(), Some(&p.manifests[1].digest));
+    assert_eq!(p.manifests[1].children, vec![p.manifests[0].digest.clone()]);
+    // The reused OCI config is pushed from memory; the layer is ensured.
+    assert_eq!(p.configs.len(), 1);
+    assert_eq!(p.blobs.len(), 1);
+    assert_eq!(p.blobs[0].desc.digest, digest('a'));
+}
+
+#[test]
+fn a_zstd_layer_blocks_docker_before_anything_moves() {
+    let cfg = config("amd64");
+    let read = read_of(oci_image(&cfg, media::OCI_LAYER_ZSTD), vec![], &[&cfg]);
+    let p = plan(&read, Format::Docker);
+    assert_eq!(p.action, PlanAction::Blocked);
+    assert!(p.manifests.is_empty());
+    let codes: Vec<&str> = p.blockers().map(|f| f.code).collect();
+    assert_eq!(codes, vec!["unknown-media-type"]);
+    // Under oci it is kept as it is.
+    let p = plan(&read, Format::Oci);
+    assert_eq!(p.action, PlanAction::Copy);
+    assert_eq!(p.target_digest, Some(read.top.digest.clone()));
+}
+
+#[test]
+fn done_needs_same_source_format_and_target() {
+    let cfg = config("amd64");
+    let read = read_of(oci_image(&cfg, media::OCI_LAYER_GZIP), vec![], &[&cfg]);
+    let done = DoneTag {
+        source_digest: read.top.digest.clone(),
+        target_digest: digest('f'),
+        format: Format::Oci,
+    };
+    let at = |d: Digest| TargetTag::At(d);
+    let with = |format, target: &TargetTag| {
+        plan_image(&read, opts(format), &HashMap::new(), Some(&done), target).action
+    };
+    assert_eq!(with(Format::Oci, &at(digest('f'))), PlanAction::Done);
+    assert_eq!(with(Format::Oci, &TargetTag::Missing), PlanAction::Copy);
+    assert_eq!(with(Format::Preserve, &at(digest('f'))), PlanAction::Copy);
+    assert!(needs_target_lookup(
+        &read.top.digest,
+        Format::Oci,
+        Some(&done)
+    ));
+    assert!(!needs_target_lookup(
+        &read.top.digest,
+        Format::Docker,
+        Some(&done)
+    ));
+    // The tag already at the predicted digest, without a journal record.
+    let p = plan_image(
+        &read,
+        opts(Format::Oci),
+        &HashMap::new(),
+        None,
+        &at(read.top.digest.clone()),
+    );
+    assert_eq!(p.action, PlanAction::AlreadyPresent);
+}
+
+#[test]
+fn schema1_is_pending_until_the_diff_ids_are_known() {
+    let raw = include_str!("../../../tests/golden/c1.schema1-manifest.json").to_string();
+    let read = read_of(parse(media::DOCKER_V1, raw), vec![], &[]);
+    let p = plan(&read, Format::Oci);
+    assert!(p.pending && p.manifests.is_empty() && p.target_digest.is_none());
+    assert!(p.target_digest_reason.is_some());
+    assert!(
+        p.blobs.iter().all(|b| b.diff_id),
+        "diff_ids computed in the stream"
+    );
+    let facts: HashMap<Digest, LayerFacts> = [
+        (
+            digest('1'),
+            "sha256:829daf475343a412c33cc1cee31f4fbbd32bc01168545f740b4ec1cb3444543a",
+            108,
+        ),
+        (
+            digest('2'),
+            "sha256:339faae31598772bf3aa015aae3b0955fff0f8a6d57eaf819beae2c8c04d4fde",
+            100,
+        ),
+    ]
+    .into_iter()
+    .map(|(d, diff, size)| {
+        (
+            d,
+            LayerFacts {
+                size,
+                diff_id: diff.parse().ok(),
+                compressed: true,
+            },
+        )
+    })
+    .collect();
+    let p = plan_image(&read, opts(Format::Oci), &facts, None, &TargetTag::Unknown);
+    assert!(!p.pending);
+    assert_eq!(p.manifests.len(), 1);
+    assert_eq!(p.configs.len(), 1);
+    assert_eq!(p.bytes, 208);
+    let golden = include_bytes!("../../../tests/golden/c1.oci-manifest.json");
+    assert_eq!(p.manifests[0].raw.as_ref(), golden.as_slice());
+}
+
+#[test]
+fn missing_source_blob_and_size_limit_block() {
+    let cfg = config("amd64");
+    let mut read = read_of(oci_image(&cfg, media::OCI_LAYER_GZIP), vec![], &[&cfg]);
+    read.sizes.insert(digest('a'), None);
+    let p = plan(&read, Format::Oci);
+    assert_eq!(p.action, PlanAction::Blocked);
+    assert!(p.blockers().any(|f| f.code == "missing-blob"));
+    read.sizes.clear();
+    let small = ImageOptions {
+        max_image_size: Some(5),
+        ..opts(Format::Oci)
+    };
+    let p = plan_image(&read, small, &HashMap::new(), None, &TargetTag::Unknown);
+    assert!(p.blockers().any(|f| f.code == "image-too-large"));
+}

@@ -1,0 +1,63 @@
+//! Reading what the image plan needs from the source, with GETs only: the
+//! selected children of an index and the configs a conversion reads. Shared
+//! by `run` and `check`, so both plan from the same reads.
+
+use super::image_plan::{config_to_read, selected_children, SourceRead};
+use crate::model::{Format, Platforms};
+use crate::oci::{Digest, Manifest};
+use crate::registry::{Client, RegistryError};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+
+/// Largest config blob read for conversion (distribution refuses larger
+/// manifests and configs on push).
+pub const CONFIG_LIMIT: usize = 4 << 20;
+
+/// Index children fetched at once for one image.
+const CHILDREN_IN_FLIGHT: usize = 4;
+
+/// Reads the selected children of `top` (an index) and every config the
+/// conversion under `format` needs.
+pub async fn read_rest(
+    source: &Client,
+    repo: &str,
+    top: Manifest,
+    format: Format,
+    platforms: &Platforms,
+) -> Result<SourceRead, RegistryError> {
+    let children: Vec<(usize, Manifest)> = if top.kind.is_index() {
+        futures::stream::iter(selected_children(&top, platforms).into_iter().map(
+            |(pos, d)| async move {
+                source
+                    .manifest_get(repo, &d.digest.to_string())
+                    .await
+                    .map(|m| (pos, m))
+            },
+        ))
+        .buffered(CHILDREN_IN_FLIGHT)
+        .try_collect()
+        .await?
+    } else {
+        Vec::new()
+    };
+    let wanted: Vec<Digest> = std::iter::once(&top)
+        .chain(children.iter().map(|(_, m)| m))
+        .filter(|m| !m.kind.is_index())
+        .filter_map(|m| config_to_read(format, m).map(|c| c.digest.clone()))
+        .collect();
+    let mut configs: HashMap<Digest, Bytes> = HashMap::new();
+    for d in wanted {
+        if configs.contains_key(&d) {
+            continue;
+        }
+        let b = source.blob_bytes(repo, &d, CONFIG_LIMIT).await?;
+        configs.insert(d, b);
+    }
+    Ok(SourceRead {
+        top,
+        children,
+        configs,
+        sizes: HashMap::new(),
+    })
+}

@@ -1,0 +1,109 @@
+//! The shared vocabulary of a migration that is not part of the image
+//! specs themselves: the output [`Format`], which [`Platforms`] to copy, and
+//! what is known about a layer ([`LayerFacts`]). It sits at the bottom of
+//! the stack beside `oci`: `plan` produces these values, `convert`,
+//! `journal` and `copy` consume them, and none of those import each other
+//! for them.
+
+use crate::oci::{Digest, Platform};
+
+/// What to do with manifest formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Convert to OCI, as `skopeo copy -f oci` does.
+    Oci,
+    /// Convert to Docker schema 2, as `skopeo copy -f v2s2` does.
+    Docker,
+    /// Push the source bytes unchanged.
+    Preserve,
+}
+
+impl Format {
+    /// The name used in the plan file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Oci => "oci",
+            Format::Docker => "docker",
+            Format::Preserve => "preserve",
+        }
+    }
+
+    /// The format named `s` in a plan file.
+    pub fn from_name(s: &str) -> Option<Format> {
+        match s {
+            "oci" => Some(Format::Oci),
+            "docker" => Some(Format::Docker),
+            "preserve" => Some(Format::Preserve),
+            _ => None,
+        }
+    }
+}
+
+/// Which platforms of a multi-platform image to copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Platforms {
+    /// Every platform.
+    All,
+    /// Only these `os/arch[/variant]` entries.
+    Only(Vec<String>),
+}
+
+impl Platforms {
+    /// True if `p` is to be copied. An entry without a platform is always
+    /// copied (nothing says it is not wanted).
+    pub fn wants(&self, p: Option<&Platform>) -> bool {
+        match (self, p) {
+            (Platforms::All, _) => true,
+            (Platforms::Only(_), None) => true,
+            (Platforms::Only(list), Some(p)) => {
+                let s = p.to_string();
+                list.iter().any(|w| {
+                    *w == s || (p.variant.is_some() && *w == format!("{}/{}", p.os, p.architecture))
+                })
+            }
+        }
+    }
+}
+
+/// What is known about one layer blob after it was read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFacts {
+    /// Its size in bytes.
+    pub size: u64,
+    /// The digest of its uncompressed content (schema 1 needs it).
+    pub diff_id: Option<Digest>,
+    /// Whether the blob is compressed (gzip).
+    pub compressed: bool,
+}
+
+/// Which side of a migration a failure belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// Reading from the source registry failed, or it served something
+    /// unusable.
+    Source,
+    /// Writing to (or reading from) the target registry failed.
+    Target,
+    /// The image cannot be converted to the planned format, or the plan
+    /// blocks it.
+    Conversion,
+    /// Content did not match its digest or size.
+    Verification,
+    /// The journal could not be written.
+    Journal,
+}
+
+impl FailureKind {
+    /// The name shown in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Source => "source",
+            FailureKind::Target => "target",
+            FailureKind::Conversion => "conversion",
+            FailureKind::Verification => "verification",
+            FailureKind::Journal => "journal",
+        }
+    }
+}
