@@ -514,3 +514,66 @@ fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
     );
     eprintln!("screenshot of the HTML report: {}", shot.display());
 }
+
+#[test]
+fn the_report_is_the_same_whatever_the_concurrency() {
+    let h = harness();
+    let f = fixture(h);
+    let dir = tempfile::tempdir().expect("tmp");
+    // Images that share layers (the schema 2 image and its schema 1 copy)
+    // and a list, so that byte attribution has a choice to make.
+    let repos = ["docker-built", "legacy", "multi", "there", "big", "foreign"];
+    let imgs: String = repos
+        .iter()
+        .map(|r| {
+            format!(
+                "[[images]]\nsource = \"{}/{r}\"\ntarget = \"{}/det-{r}\"\n",
+                f.ns, f.ns
+            )
+        })
+        .collect();
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"docker\"",
+            ..Default::default()
+        },
+    );
+    let json = |c: &str| {
+        let out = cli(&["check", "--format", "json", "--concurrency", c], &plan);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let one = json("1");
+    for c in ["8", "3"] {
+        assert!(
+            one == json(c),
+            "check --concurrency {c} gave another report"
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&one).expect("json");
+    assert!(
+        v["summary"]["bytes_to_transfer"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    // `run --dry-run` takes the same options and prints the same plan.
+    let out = cli(
+        &[
+            "run",
+            "--dry-run",
+            "--concurrency",
+            "2",
+            "--bandwidth",
+            "1Gbit",
+        ],
+        &plan,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("det-docker-built"), "{text}");
+}

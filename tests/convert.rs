@@ -6,6 +6,7 @@ mod support;
 
 use rahti_migrate::copy::{self, Events, RunSummary};
 use rahti_migrate::plan::Plan;
+use rahti_migrate::report::check;
 use support::fixtures::{config, layer, noise, sha256, DOCKER_LIST, DOCKER_MANIFEST};
 use support::skopeo::{self, Reg};
 use support::{harness, Harness, PlanOpts};
@@ -21,10 +22,57 @@ fn run(h: &Harness, options: &str, images: &str) -> (RunSummary, tempfile::TempD
         },
     );
     let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
-    let s = h
-        .block_on(copy::run(&plan, Events::none()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let s = checked_run(h, &plan);
     (s, dir)
+}
+
+/// Runs `check`, then `run`, then `check` again, and holds them to one
+/// image plan: every digest the first check predicts is the one `run`
+/// pushes, and afterwards every image is done at the digest in the target.
+fn checked_run(h: &Harness, plan: &Plan) -> RunSummary {
+    let before = h
+        .block_on(check::check(plan, 100_000_000))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = h
+        .block_on(copy::run(plan, Events::none()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<&str> = s.failed.iter().map(|f| f.source.as_str()).collect();
+    for im in &before.images {
+        let (repo, tag) = im.target.split_once(':').expect("repo:tag");
+        let ok = !failed.contains(&im.source.as_str());
+        assert_eq!(
+            im.action == check::CheckAction::Blocked,
+            !ok,
+            "{}: check said {:?}, run failed: {ok}",
+            im.source,
+            im.action
+        );
+        if !ok {
+            continue;
+        }
+        let pushed = digest_in_r2(h, repo, tag);
+        if let Some(p) = &im.target_digest {
+            assert_eq!(p.to_string(), pushed, "{}: check predicted {p}", im.source);
+        } else {
+            assert_eq!(im.source_kind, Some("docker-v1-signed"), "{}", im.source);
+        }
+    }
+    let after = h
+        .block_on(check::check(plan, 100_000_000))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for im in after
+        .images
+        .iter()
+        .filter(|i| !failed.contains(&i.source.as_str()))
+    {
+        let (repo, tag) = im.target.split_once(':').expect("repo:tag");
+        assert_eq!(im.action, check::CheckAction::Done, "{}", im.source);
+        assert_eq!(
+            im.target_digest.as_ref().map(|d| d.to_string()),
+            Some(digest_in_r2(h, repo, tag))
+        );
+    }
+    s
 }
 
 fn digest_in_r2(h: &Harness, repo: &str, tag: &str) -> String {
@@ -95,6 +143,8 @@ fn uncompressed_digest(gz: &[u8]) -> String {
     sha256(&out)
 }
 
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 #[test]
@@ -315,6 +365,49 @@ fn oci_images_and_indexes_convert_to_docker_like_skopeo_v2s2() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     compare(h, &ns, &["ociimg", "ociidx"], "docker", "v2s2");
+    // An OCI index entry without a platform: the Docker list entry takes the
+    // platform of the child's config (skopeo would use the host's), and
+    // check predicts exactly what run pushes (`run` checks that).
+    skopeo::copy(
+        h,
+        &["-f", "oci"],
+        (Reg::Rahti1, &format!("{ns}/build:arm")),
+        (Reg::Rahti1, &format!("{ns}/ociarm:t")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    h.block_on(async {
+        let child =
+            h.r1.get_manifest(&format!("{ns}/ociarm"), "t")
+                .await
+                .expect("arm");
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": child.digest, "size": child.body.len()}]});
+        h.r1.manifest(
+            &format!("{ns}/ociarm"),
+            "idx",
+            OCI_INDEX,
+            &serde_json::to_vec(&index).expect("json"),
+        )
+        .await
+        .expect("index");
+    });
+    let (s, _d) = run(
+        h,
+        "format = \"docker\"",
+        &format!(
+            "[[images]]\nsource = \"{ns}/ociarm\"\ntarget = \"{ns}/noplat\"\ntags = [\"idx\"]\n"
+        ),
+    );
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let list = h
+        .block_on(h.r2.get_manifest(&format!("{ns}/noplat"), "idx"))
+        .expect("list");
+    assert_eq!(list.content_type, DOCKER_LIST);
+    let v: serde_json::Value = serde_json::from_slice(&list.body).expect("json");
+    assert_eq!(
+        v["manifests"][0]["platform"]["architecture"], "arm64",
+        "{v}"
+    );
     // OCI sources pass through `oci` byte for byte.
     let (s, _d) = run(
         h,
