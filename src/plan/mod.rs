@@ -361,6 +361,187 @@ fn platforms_of(c: &mut Collector, v: &toml::Spanned<Vec<String>>, key: &str) ->
     Platforms::Only(list.clone())
 }
 
+/// `[target]` limits, for the report.
+fn limits(c: &mut Collector, target: &raw::Endpoint) -> TargetLimits {
+    TargetLimits {
+        max_image_size: target.max_image_size.as_ref().and_then(|v| {
+            let n = match v.get_ref() {
+                raw::Size::Bytes(n) if *n > 0 => Some(*n as u64),
+                raw::Size::Text(s) => parse_size(s),
+                _ => None,
+            };
+            if n.is_none() {
+                c.add(
+                    Some(v.span()),
+                    "target.max_image_size",
+                    "must be a positive byte count or a size such as \"5GiB\"",
+                );
+            }
+            n
+        }),
+        max_repositories_per_project: target.max_repositories_per_project.as_ref().and_then(|v| {
+            if *v.get_ref() < 1 {
+                c.add(
+                    Some(v.span()),
+                    "target.max_repositories_per_project",
+                    "must be at least 1",
+                );
+                None
+            } else {
+                Some(*v.get_ref() as u64)
+            }
+        }),
+    }
+}
+
+/// `[options]`, with their defaults.
+fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Options {
+    let format = o
+        .format
+        .as_ref()
+        .map(|f| format_of(c, f, "options.format"))
+        .unwrap_or(DEFAULT_FORMAT);
+    let concurrency = match &o.concurrency {
+        Some(v) if !(1..=256).contains(v.get_ref()) => {
+            c.add(
+                Some(v.span()),
+                "options.concurrency",
+                "must be between 1 and 256",
+            );
+            1
+        }
+        Some(v) => *v.get_ref() as usize,
+        None => 8,
+    };
+    let retries = match &o.retries {
+        Some(v) if !(0..=100).contains(v.get_ref()) => {
+            c.add(
+                Some(v.span()),
+                "options.retries",
+                "must be between 0 and 100",
+            );
+            0
+        }
+        Some(v) => *v.get_ref() as u32,
+        None => 5,
+    };
+    let journal = match &o.journal {
+        Some(j) => dir.join(j.get_ref()),
+        None => {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "migration".into());
+            dir.join(format!("{stem}.journal"))
+        }
+    };
+    let platforms = o
+        .platforms
+        .as_ref()
+        .map(|p| platforms_of(c, p, "options.platforms"))
+        .unwrap_or(Platforms::All);
+    Options {
+        format,
+        concurrency,
+        retries,
+        journal,
+        platforms,
+    }
+}
+
+/// The `[[images]]` entries.
+fn images(c: &mut Collector, list: &[raw::Image], options: &Options) -> Vec<ImageSpec> {
+    if list.is_empty() {
+        c.add(None, "images", "the plan lists no [[images]]");
+    }
+    let mut images = Vec::new();
+    for (i, im) in list.iter().enumerate() {
+        let key = |k: &str| format!("images[{i}].{k}");
+        let src = im.source.get_ref().trim_matches('/').to_string();
+        if !valid_repository(&src) {
+            c.add(
+                Some(im.source.span()),
+                key("source"),
+                format!("{src:?} is not a repository path (lowercase, e.g. \"myproject/app\"; no registry host, no tag)"),
+            );
+        }
+        let tgt = match &im.target {
+            Some(t) => {
+                let t2 = t.get_ref().trim_matches('/').to_string();
+                if !valid_repository(&t2) {
+                    c.add(
+                        Some(t.span()),
+                        key("target"),
+                        format!("{t2:?} is not a repository path"),
+                    );
+                }
+                t2
+            }
+            None => src.clone(),
+        };
+        let (tags, tag_patterns) = match &im.tags {
+            Some(t) => {
+                if t.get_ref().is_empty() {
+                    c.add(
+                        Some(t.span()),
+                        key("tags"),
+                        "is empty: leave it out to copy every tag",
+                    );
+                }
+                (
+                    Some(build_globs(c, t.get_ref(), t.span(), &key("tags"))),
+                    t.get_ref().clone(),
+                )
+            }
+            None => (None, Vec::new()),
+        };
+        let exclude_tags = match &im.exclude_tags {
+            Some(t) => build_globs(c, t.get_ref(), t.span(), &key("exclude_tags")),
+            None => GlobSet::empty(),
+        };
+        let fmt = im
+            .format
+            .as_ref()
+            .map(|f| format_of(c, f, &key("format")))
+            .unwrap_or(options.format);
+        let plats = im
+            .platforms
+            .as_ref()
+            .map(|p| platforms_of(c, p, &key("platforms")))
+            .unwrap_or_else(|| options.platforms.clone());
+        images.push(ImageSpec {
+            index: i,
+            source: src,
+            target: tgt,
+            tags,
+            tag_patterns,
+            exclude_tags,
+            format: fmt,
+            platforms: plats,
+        });
+    }
+    images
+}
+
+/// Two entries from different sources may not fill one target repository
+/// with the same tags.
+fn overlapping_targets(c: &mut Collector, list: &[raw::Image], images: &[ImageSpec]) {
+    let mut seen = std::collections::HashMap::new();
+    for (i, im) in list.iter().enumerate() {
+        let t = images[i].target.clone();
+        if let Some(prev) = seen.insert(t.clone(), i) {
+            let overlapping = images[prev].tags.is_none() || images[i].tags.is_none();
+            if overlapping && images[prev].source != images[i].source {
+                c.add(
+                    Some(im.source.span()),
+                    format!("images[{i}].target"),
+                    format!("{t:?} is also the target of images[{prev}] from another source; give one of them a tags filter or another target"),
+                );
+            }
+        }
+    }
+}
+
 impl Plan {
     /// Reads and validates the plan at `path`.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
@@ -402,167 +583,10 @@ impl Plan {
         }
         let source = endpoint(&mut c, &dir, "source", &raw.source);
         let target = endpoint(&mut c, &dir, "target", &raw.target);
-        let limits = TargetLimits {
-            max_image_size: raw.target.max_image_size.as_ref().and_then(|v| {
-                let n = match v.get_ref() {
-                    raw::Size::Bytes(n) if *n > 0 => Some(*n as u64),
-                    raw::Size::Text(s) => parse_size(s),
-                    _ => None,
-                };
-                if n.is_none() {
-                    c.add(
-                        Some(v.span()),
-                        "target.max_image_size",
-                        "must be a positive byte count or a size such as \"5GiB\"",
-                    );
-                }
-                n
-            }),
-            max_repositories_per_project: raw
-                .target
-                .max_repositories_per_project
-                .as_ref()
-                .and_then(|v| {
-                    if *v.get_ref() < 1 {
-                        c.add(
-                            Some(v.span()),
-                            "target.max_repositories_per_project",
-                            "must be at least 1",
-                        );
-                        None
-                    } else {
-                        Some(*v.get_ref() as u64)
-                    }
-                }),
-        };
-        let o = raw.options.unwrap_or_default();
-        let format = o
-            .format
-            .as_ref()
-            .map(|f| format_of(&mut c, f, "options.format"))
-            .unwrap_or(DEFAULT_FORMAT);
-        let concurrency = match &o.concurrency {
-            Some(v) if !(1..=256).contains(v.get_ref()) => {
-                c.add(
-                    Some(v.span()),
-                    "options.concurrency",
-                    "must be between 1 and 256",
-                );
-                1
-            }
-            Some(v) => *v.get_ref() as usize,
-            None => 8,
-        };
-        let retries = match &o.retries {
-            Some(v) if !(0..=100).contains(v.get_ref()) => {
-                c.add(
-                    Some(v.span()),
-                    "options.retries",
-                    "must be between 0 and 100",
-                );
-                0
-            }
-            Some(v) => *v.get_ref() as u32,
-            None => 5,
-        };
-        let journal = match &o.journal {
-            Some(j) => dir.join(j.get_ref()),
-            None => {
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_else(|| "migration".into());
-                dir.join(format!("{stem}.journal"))
-            }
-        };
-        let platforms = o
-            .platforms
-            .as_ref()
-            .map(|p| platforms_of(&mut c, p, "options.platforms"))
-            .unwrap_or(Platforms::All);
-        if raw.images.is_empty() {
-            c.add(None, "images", "the plan lists no [[images]]");
-        }
-        let mut images = Vec::new();
-        for (i, im) in raw.images.iter().enumerate() {
-            let key = |k: &str| format!("images[{i}].{k}");
-            let src = im.source.get_ref().trim_matches('/').to_string();
-            if !valid_repository(&src) {
-                c.add(
-                    Some(im.source.span()),
-                    key("source"),
-                    format!("{src:?} is not a repository path (lowercase, e.g. \"myproject/app\"; no registry host, no tag)"),
-                );
-            }
-            let tgt = match &im.target {
-                Some(t) => {
-                    let t2 = t.get_ref().trim_matches('/').to_string();
-                    if !valid_repository(&t2) {
-                        c.add(
-                            Some(t.span()),
-                            key("target"),
-                            format!("{t2:?} is not a repository path"),
-                        );
-                    }
-                    t2
-                }
-                None => src.clone(),
-            };
-            let (tags, tag_patterns) = match &im.tags {
-                Some(t) => {
-                    if t.get_ref().is_empty() {
-                        c.add(
-                            Some(t.span()),
-                            key("tags"),
-                            "is empty: leave it out to copy every tag",
-                        );
-                    }
-                    (
-                        Some(build_globs(&mut c, t.get_ref(), t.span(), &key("tags"))),
-                        t.get_ref().clone(),
-                    )
-                }
-                None => (None, Vec::new()),
-            };
-            let exclude_tags = match &im.exclude_tags {
-                Some(t) => build_globs(&mut c, t.get_ref(), t.span(), &key("exclude_tags")),
-                None => GlobSet::empty(),
-            };
-            let fmt = im
-                .format
-                .as_ref()
-                .map(|f| format_of(&mut c, f, &key("format")))
-                .unwrap_or(format);
-            let plats = im
-                .platforms
-                .as_ref()
-                .map(|p| platforms_of(&mut c, p, &key("platforms")))
-                .unwrap_or_else(|| platforms.clone());
-            images.push(ImageSpec {
-                index: i,
-                source: src,
-                target: tgt,
-                tags,
-                tag_patterns,
-                exclude_tags,
-                format: fmt,
-                platforms: plats,
-            });
-        }
-        let mut seen = std::collections::HashMap::new();
-        for (i, im) in raw.images.iter().enumerate() {
-            let t = images[i].target.clone();
-            if let Some(prev) = seen.insert(t.clone(), i) {
-                let overlapping = images[prev].tags.is_none() || images[i].tags.is_none();
-                if overlapping && images[prev].source != images[i].source {
-                    c.add(
-                        Some(im.source.span()),
-                        format!("images[{i}].target"),
-                        format!("{t:?} is also the target of images[{prev}] from another source; give one of them a tags filter or another target"),
-                    );
-                }
-            }
-        }
+        let limits = limits(&mut c, &raw.target);
+        let options = options(&mut c, path, &dir, raw.options.unwrap_or_default());
+        let images = images(&mut c, &raw.images, &options);
+        overlapping_targets(&mut c, &raw.images, &images);
         if !c.issues.is_empty() {
             return Err(invalid(c.issues));
         }
@@ -571,13 +595,7 @@ impl Plan {
             source,
             target,
             limits,
-            options: Options {
-                format,
-                concurrency,
-                retries,
-                journal,
-                platforms,
-            },
+            options,
             images,
         })
     }
