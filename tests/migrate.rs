@@ -228,6 +228,17 @@ fn corrupted_blob_fails_only_its_image_and_tags_nothing() {
         f.error
     );
     assert_eq!(proxy.hits("GET", &bad).len(), 2, "one try and one retry");
+    assert_eq!(f.kind, rahti_migrate::model::FailureKind::Verification);
+    let out = cli(&["status", "--format", "json"], &plan);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failed: Vec<&serde_json::Value> = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{v}");
+    assert_eq!(failed[0]["error_kind"], "verification", "{v}");
     h.block_on(async {
         assert!(
             h.r2.tags(&worker).await.is_empty(),
@@ -778,4 +789,60 @@ fn target_faults_are_retried_and_tags_stay_last() {
             "{repo}:{tag} journaled done before its manifest"
         );
     }
+}
+
+#[test]
+fn a_journal_write_failure_stops_the_run() {
+    let h = harness();
+    let p = seed(h, "jfull");
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"preserve\"\nconcurrency = 1",
+            ..Default::default()
+        },
+    );
+    // The journal may grow to 2 KiB: the header and a few records fit, then
+    // a write fails with EFBIG (SIGXFSZ ignored, so the write returns the
+    // error instead of killing the process).
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2; exec \"$0\" run --no-progress \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_rahti-migrate"))
+        .arg(&plan)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let journal = plan.with_extension("journal");
+    assert!(
+        err.contains(&format!("journal {}", journal.display())) && err.contains("write failed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("copied,"),
+        "the run went on to its summary: {err}"
+    );
+    // What the journal holds is whole records only, and it still reads.
+    let text = journal_text(&plan);
+    assert!(text.ends_with('\n') && text.len() <= 2048, "{text}");
+    let done = text
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"done\""))
+        .count();
+    assert!(done < p.tags.len(), "every tag was journaled: {text}");
+    let st = cli(&["status", "--format", "json"], &plan);
+    assert!(
+        st.stdout.starts_with(b"{"),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    // A run with room finishes the job.
+    let again = run_lib(h, &plan);
+    assert!(again.failed.is_empty(), "{:?}", again.failed);
+    assert_migrated(h, &p);
 }

@@ -1,5 +1,5 @@
 //! Image configs: the OCI `Image` struct as skopeo's Go code decodes a
-//! Docker config into it and writes it again (conversion-spec §3.2), and
+//! Docker config into it and writes it again (docs/conversion.md §3), and
 //! the list of Docker-only fields that conversion drops.
 
 use super::gojson::{

@@ -1,4 +1,4 @@
-//! Manifest and index re-serialization (conversion-spec §3.1, §4, §6):
+//! Manifest and index re-serialization (docs/conversion.md §3, §4, §6):
 //! Docker schema 2 -> OCI, OCI -> Docker schema 2, and lists / indexes.
 
 use super::gojson::{self, key, write_string, Value};

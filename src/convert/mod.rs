@@ -1,7 +1,7 @@
 //! Format conversion, as pure functions: source manifest (and config) bytes
 //! plus layer facts in, target bytes out, with the list of what was
 //! dropped. The rules reproduce `skopeo copy -f oci` / `-f v2s2` of Debian's
-//! skopeo 1.9.3 byte for byte (see `shared/docs/conversion-spec.md`), so an
+//! skopeo 1.9.3 byte for byte (see `docs/conversion.md`), so an
 //! image converted here has the digest CSC's documented command gives.
 //! Called by the copy engine between "manifest resolved" and "manifest
 //! pushed"; it never touches the network.

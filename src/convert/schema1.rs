@@ -1,5 +1,5 @@
 //! Docker schema 1 (signed or not) -> schema 2 config -> OCI or Docker
-//! schema 2 (conversion-spec §5): validate the v1 history chain, synthesize
+//! schema 2 (docs/conversion.md §5): validate the v1 history chain, synthesize
 //! the schema 2 config from the top `v1Compatibility`, the layers' diff_ids
 //! and the history, then convert as for any schema 2 image.
 
@@ -199,7 +199,7 @@ fn docker_version_below_1_8_3(v: &str) -> bool {
 /// The config bytes and the layers (blobSum, facts), bottom first.
 type Synthesized = (Vec<u8>, Vec<(String, LayerFacts)>);
 
-/// The schema 2 config skopeo synthesizes (§5.4), and the layers in
+/// The schema 2 config skopeo synthesizes (docs/conversion.md §5, step 3), and the layers in
 /// manifest order (bottom first) with their facts.
 fn synthesize(
     entries: &[Entry],
