@@ -9,8 +9,20 @@
 //!   -> journal record (only after the digest checked out) -> report
 //! ```
 //!
-//! The engine ([`copy`]) emits [`copy::Event`]s; the CLI's progress display
-//! and the reports consume them.
+//! In the code: [`plan`] validates the file (it reads nothing else);
+//! [`copy::credentials`] resolves passwords and auth files; [`expand`] lists
+//! tags into jobs; [`copy::read`] reads each tag's manifest, selected index
+//! children and the configs a conversion needs; [`copy::image_plan`] decides,
+//! as a pure function of those reads, the journal and the target tag, what
+//! happens to the image (action, blobs, manifests in push order, predicted
+//! digest, findings). `run` ([`copy::run`]) executes that plan through the
+//! blob transfers ([`copy::blob`]) and the [`journal`]; `check`
+//! ([`report::check`]) builds the same plans with reads only and renders
+//! them. [`convert`] holds the pure conversions the plan calls; [`model`]
+//! and [`oci`] the vocabulary every layer shares.
+//!
+//! The engine emits [`copy::Event`]s: the CLI's progress display renders
+//! them, and the run summary is their sum.
 #![deny(missing_docs)]
 
 pub mod cli;

@@ -2,10 +2,13 @@
 //! and emits [`Event`]s that the CLI renders and the reports count.
 //!
 //! For each tag: resolve the source manifest; skip it if the journal says
-//! it is done and the target still has it; else make every blob present
-//! (`blob`), push child manifests by digest, then the index by digest, and
-//! the tag last, so a tag never points at an incomplete image. Each step is
-//! journaled only after the registry accepted it and the digest matched.
+//! it is done and the target still has it; else read what the image plan
+//! needs (`read`), plan it (`image_plan`, shared with `check`) and execute
+//! the plan: make every blob present (`blob`), push configs, child
+//! manifests by digest, then the index by digest, and the tag last, so a
+//! tag never points at an incomplete image. Each step is journaled only
+//! after the registry accepted it and the digest matched. An image fails
+//! alone, with a kind (`error`); a journal failure stops the run.
 
 pub mod blob;
 pub mod diffid;

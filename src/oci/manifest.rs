@@ -136,6 +136,34 @@ pub enum ManifestError {
     /// A signed schema 1 manifest whose JWS header is malformed.
     #[error("schema 1 signature header is malformed: {0}")]
     BadSignature(String),
+    /// An OCI manifest or index that the OCI image spec's types refuse.
+    #[error("not a valid {kind}: {message}")]
+    InvalidOci {
+        /// The format it was read as.
+        kind: &'static str,
+        /// What oci-spec found wrong.
+        message: String,
+    },
+}
+
+/// Checks an OCI manifest or index against the OCI image spec's own types
+/// (the `oci-spec` crate): required fields, descriptor shapes, digests. The
+/// bytes are only read; what is pushed is still the source bytes or the
+/// Go-compatible writer's output.
+fn validate_oci(kind: ManifestKind, raw: &[u8]) -> Result<(), ManifestError> {
+    let invalid = |e: oci_spec::OciSpecError| ManifestError::InvalidOci {
+        kind: kind.name(),
+        message: e.to_string(),
+    };
+    match kind {
+        ManifestKind::OciManifest => oci_spec::image::ImageManifest::from_reader(raw)
+            .map(|_| ())
+            .map_err(invalid),
+        ManifestKind::OciIndex => oci_spec::image::ImageIndex::from_reader(raw)
+            .map(|_| ())
+            .map_err(invalid),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -230,11 +258,13 @@ impl Manifest {
         };
         match kind {
             ManifestKind::DockerV2 | ManifestKind::OciManifest => {
+                validate_oci(kind, &raw)?;
                 let doc: ImageDoc = serde_json::from_slice(&raw).map_err(json_err)?;
                 m.config = Some(doc.config);
                 m.layers = doc.layers;
             }
             ManifestKind::DockerList | ManifestKind::OciIndex => {
+                validate_oci(kind, &raw)?;
                 let doc: IndexDoc = serde_json::from_slice(&raw).map_err(json_err)?;
                 m.manifests = doc.manifests;
             }
@@ -329,6 +359,39 @@ pub fn schema1_payload(raw: &[u8]) -> Result<Vec<u8>, ManifestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oci_media_type_names_are_the_specs() {
+        use oci_spec::image::MediaType as M;
+        for (ours, spec) in [
+            (media::OCI_MANIFEST, M::ImageManifest),
+            (media::OCI_INDEX, M::ImageIndex),
+            (media::OCI_CONFIG, M::ImageConfig),
+            (media::OCI_LAYER, M::ImageLayer),
+            (media::OCI_LAYER_GZIP, M::ImageLayerGzip),
+            (media::OCI_LAYER_ZSTD, M::ImageLayerZstd),
+        ] {
+            assert_eq!(ours, spec.to_string());
+        }
+    }
+
+    #[test]
+    fn oci_manifests_are_validated_by_the_spec_types() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let good = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{d}","size":0}},"layers":[]}}"#,
+            media::OCI_MANIFEST,
+            media::OCI_CONFIG
+        );
+        assert!(Manifest::parse(Some(media::OCI_MANIFEST), good.clone().into()).is_ok());
+        // A descriptor without its size is not an OCI descriptor.
+        let bad = good.replace(r#","size":0"#, "");
+        let e = Manifest::parse(Some(media::OCI_MANIFEST), bad.into())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("not a valid oci-manifest"), "{e}");
+    }
 
     #[test]
     fn detects_kinds() {
