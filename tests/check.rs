@@ -166,6 +166,19 @@ fn images(f: &Fixture, repos: &[&str]) -> String {
         .collect()
 }
 
+/// `[[images]]` entries copying each of `repos` to `{prefix}-{repo}`.
+fn images_to(f: &Fixture, repos: &[&str], prefix: &str) -> String {
+    repos
+        .iter()
+        .map(|r| {
+            format!(
+                "[[images]]\nsource = \"{}/{r}\"\ntarget = \"{}/{prefix}-{r}\"\n",
+                f.ns, f.ns
+            )
+        })
+        .collect()
+}
+
 fn check_json(plan: &Path) -> (i32, serde_json::Value) {
     let out = cli(&["check", "--format", "json"], plan);
     let v = serde_json::from_slice(&out.stdout)
@@ -346,15 +359,7 @@ fn predicted_digests_are_what_run_pushes() {
         "there",
     ];
     for format in ["oci", "docker"] {
-        let imgs: String = ok
-            .iter()
-            .map(|r| {
-                format!(
-                    "[[images]]\nsource = \"{}/{r}\"\ntarget = \"{}/{format}-{r}\"\n",
-                    f.ns, f.ns
-                )
-            })
-            .collect();
+        let imgs = images_to(&f, &ok, format);
         let plan = h.plan(
             dir.path(),
             PlanOpts {
@@ -523,15 +528,7 @@ fn the_report_is_the_same_whatever_the_concurrency() {
     // Images that share layers (the schema 2 image and its schema 1 copy)
     // and a list, so that byte attribution has a choice to make.
     let repos = ["docker-built", "legacy", "multi", "there", "big", "foreign"];
-    let imgs: String = repos
-        .iter()
-        .map(|r| {
-            format!(
-                "[[images]]\nsource = \"{}/{r}\"\ntarget = \"{}/det-{r}\"\n",
-                f.ns, f.ns
-            )
-        })
-        .collect();
+    let imgs = images_to(&f, &repos, "det");
     let plan = h.plan(
         dir.path(),
         PlanOpts {

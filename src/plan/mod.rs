@@ -394,6 +394,29 @@ fn limits(c: &mut Collector, target: &raw::Endpoint) -> TargetLimits {
     }
 }
 
+/// A whole number from the plan within `range`: `default` when absent;
+/// out of range, a problem is recorded (and the range's start stands in).
+fn in_range(
+    c: &mut Collector,
+    v: &Option<toml::Spanned<i64>>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> i64 {
+    match v {
+        Some(v) if !range.contains(v.get_ref()) => {
+            c.add(
+                Some(v.span()),
+                key,
+                format!("must be between {} and {}", range.start(), range.end()),
+            );
+            *range.start()
+        }
+        Some(v) => *v.get_ref(),
+        None => default,
+    }
+}
+
 /// `[options]`, with their defaults.
 fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Options {
     let format = o
@@ -401,30 +424,8 @@ fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Optio
         .as_ref()
         .map(|f| format_of(c, f, "options.format"))
         .unwrap_or(DEFAULT_FORMAT);
-    let concurrency = match &o.concurrency {
-        Some(v) if !(1..=256).contains(v.get_ref()) => {
-            c.add(
-                Some(v.span()),
-                "options.concurrency",
-                "must be between 1 and 256",
-            );
-            1
-        }
-        Some(v) => *v.get_ref() as usize,
-        None => 8,
-    };
-    let retries = match &o.retries {
-        Some(v) if !(0..=100).contains(v.get_ref()) => {
-            c.add(
-                Some(v.span()),
-                "options.retries",
-                "must be between 0 and 100",
-            );
-            0
-        }
-        Some(v) => *v.get_ref() as u32,
-        None => 5,
-    };
+    let concurrency = in_range(c, &o.concurrency, "options.concurrency", 1..=256, 8) as usize;
+    let retries = in_range(c, &o.retries, "options.retries", 0..=100, 5) as u32;
     let journal = match &o.journal {
         Some(j) => dir.join(j.get_ref()),
         None => {
