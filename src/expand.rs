@@ -2,7 +2,9 @@
 //! of tag jobs, in a stable order (plan order, then tags sorted). Second
 //! step of the flow, between `plan` and `copy`.
 
+use crate::oci::reference::valid_tag;
 use crate::plan::{Format, ImageSpec, Plan, Platforms};
+use crate::registry::error::DisplayUrl;
 use crate::registry::{Client, RegistryError};
 
 /// One tag to migrate.
@@ -72,7 +74,24 @@ pub async fn expand(plan: &Plan, source: &Client) -> (Vec<TagJob>, Vec<ExpandFai
     for (spec, list) in plan.images.iter().zip(lists) {
         match list {
             Ok(all) => {
-                for tag in select_tags(spec, &all) {
+                // A tag that is not a tag never reaches a URL: it fails
+                // alone, named (escaped) in the error.
+                let (good, bad): (Vec<String>, Vec<String>) =
+                    all.into_iter().partition(|t| valid_tag(t));
+                for tag in bad {
+                    failures.push(ExpandFailure {
+                        spec_index: spec.index,
+                        source_repo: spec.source.clone(),
+                        target_repo: spec.target.clone(),
+                        error: RegistryError::Protocol {
+                            url: DisplayUrl::new(&format!("/v2/{}/tags/list", spec.source)),
+                            message: format!(
+                                "the tag list holds {tag:?}, which is not a valid tag; it is skipped"
+                            ),
+                        },
+                    });
+                }
+                for tag in select_tags(spec, &good) {
                     jobs.push(TagJob {
                         spec_index: spec.index,
                         source_repo: spec.source.clone(),

@@ -846,3 +846,52 @@ fn a_journal_write_failure_stops_the_run() {
     assert!(again.failed.is_empty(), "{:?}", again.failed);
     assert_migrated(h, &p);
 }
+
+#[test]
+fn a_hostile_tag_list_fails_those_tags_only_and_builds_no_url_from_them() {
+    let h = harness();
+    let p = seed(h, "hostile");
+    let proxy = h.proxy_r1();
+    // The source's tag list of `worker` gains tags that would climb out of
+    // the repository or overwrite another tag if put into a URL.
+    proxy.add(
+        Some("GET"),
+        "/worker/tags/list",
+        Fault::Replace(
+            "\"v1\"".into(),
+            "\"../../other/manifests/pwn\",\"x?y=1#f\",\"\\u001b[31mred\",\"v1\"".into(),
+        ),
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: &imgs,
+            options: "format = \"preserve\"",
+            ..Default::default()
+        },
+    );
+    let s = run_lib(h, &plan);
+    assert_eq!(s.failed.len(), 3, "{:?}", s.failed);
+    for f in &s.failed {
+        assert!(f.error.contains("is not a valid tag"), "{}", f.error);
+        assert!(
+            !f.error.contains('\u{1b}'),
+            "escape sequence in {:?}",
+            f.error
+        );
+    }
+    // Every real tag was copied, and nothing was asked for by a bad name.
+    assert_migrated(h, &p);
+    for method in ["GET", "HEAD"] {
+        for bad in ["pwn", "x?y", "/other/", "red"] {
+            assert!(proxy.hits(method, bad).is_empty(), "{method} {bad}");
+        }
+    }
+    h.block_on(async {
+        assert!(h.r2.tags(&format!("{}/other", p.ns)).await.is_empty());
+    });
+}

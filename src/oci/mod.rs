@@ -4,6 +4,7 @@
 pub mod digest;
 pub mod manifest;
 pub mod media;
+pub mod reference;
 
 pub use digest::{Digest, DigestVerifier};
 pub use manifest::{Descriptor, Manifest, ManifestKind, Platform};

@@ -169,19 +169,7 @@ impl Collector<'_> {
     }
 }
 
-/// True for a valid repository path (distribution's name grammar).
-pub fn valid_repository(path: &str) -> bool {
-    !path.is_empty()
-        && path.len() <= 255
-        && path.split('/').all(|c| {
-            let b = c.as_bytes();
-            !b.is_empty()
-                && b.iter()
-                    .all(|x| matches!(x, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
-                && b[0].is_ascii_alphanumeric()
-                && b[b.len() - 1].is_ascii_alphanumeric()
-        })
-}
+pub use crate::oci::reference::valid_repository;
 
 fn valid_registry(host: &str) -> bool {
     !host.is_empty()

@@ -6,6 +6,7 @@
 use super::auth::{AfterUnauthorized, Auth, Credentials, Scope};
 use super::error::{body_detail, transport_message, DisplayUrl, RegistryError};
 use super::retry::{is_transient_status, parse_retry_after, RetryPolicy};
+use crate::oci::reference::{valid_reference, valid_repository};
 use crate::oci::{media, Digest, Manifest};
 use bytes::Bytes;
 use reqwest::header::{
@@ -125,6 +126,21 @@ impl Client {
     /// The retry policy for plain requests.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
+    }
+
+    /// The URL of a manifest, built from validated parts only: a name that
+    /// is not a repository path, tag or digest is refused before any
+    /// request (it could otherwise escape the repository, e.g. `../../x`).
+    fn manifest_url(&self, repo: &str, reference: &str) -> Result<String, RegistryError> {
+        if !valid_repository(repo) || !valid_reference(reference) {
+            return Err(RegistryError::Protocol {
+                url: DisplayUrl::new(&self.url("/v2/")),
+                message: format!(
+                    "refusing to build a URL from repository {repo:?} and reference {reference:?}: not a valid name"
+                ),
+            });
+        }
+        Ok(self.url(&format!("/v2/{repo}/manifests/{reference}")))
     }
 
     fn url(&self, path: &str) -> String {
@@ -366,7 +382,7 @@ impl Client {
         reference: &str,
     ) -> Result<Manifest, RegistryError> {
         let scopes = [Scope::pull(repo)];
-        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let url = self.manifest_url(repo, reference)?;
         let req = Request {
             method: Method::GET,
             url: url.clone(),
@@ -429,7 +445,7 @@ impl Client {
         let scopes = [Scope::pull(repo)];
         let req = Request {
             method: Method::HEAD,
-            url: self.url(&format!("/v2/{repo}/manifests/{reference}")),
+            url: self.manifest_url(repo, reference)?,
             headers: Self::accept_headers(),
             body: None,
             scopes: &scopes,
@@ -460,7 +476,7 @@ impl Client {
         }
         let req = Request {
             method: Method::PUT,
-            url: self.url(&format!("/v2/{repo}/manifests/{reference}")),
+            url: self.manifest_url(repo, reference)?,
             headers,
             body: Some(raw),
             scopes: &scopes,

@@ -28,6 +28,9 @@ pub enum Fault {
     /// redirects blob reads to object storage); the redirected request is
     /// served as if its URL were pre-signed.
     RedirectTo(String),
+    /// Serve the upstream answer with `.0` replaced by `.1` in its body (a
+    /// hostile registry's tag list, say).
+    Replace(String, String),
 }
 
 struct Rule {
@@ -263,6 +266,9 @@ async fn handle(
         if k == "transfer-encoding" || k == "connection" {
             continue;
         }
+        if k == "content-length" && matches!(fault, Some(Fault::Replace(..))) {
+            continue;
+        }
         if k == "location" {
             let l = v
                 .to_str()
@@ -283,6 +289,12 @@ async fn handle(
                 let i = b.len() / 2;
                 b[i] ^= 0xff;
             }
+            Full::new(Bytes::from(b))
+                .map_err(|e| -> BoxError { Box::new(e) })
+                .boxed()
+        }
+        Some(Fault::Replace(from, to)) => {
+            let b = String::from_utf8_lossy(&resp.bytes().await?).replace(from.as_str(), &to);
             Full::new(Bytes::from(b))
                 .map_err(|e| -> BoxError { Box::new(e) })
                 .boxed()

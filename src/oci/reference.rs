@@ -1,0 +1,95 @@
+//! The distribution reference grammar for the names that go into URLs:
+//! repository paths, tags and digests. Every name that comes from a plan,
+//! a registry's tag list or catalog, or the journal is checked here before
+//! a URL is built from it.
+
+/// True for a repository path: `/`-separated components of lowercase
+/// alphanumerics joined by `.`, `_`, `__` or runs of `-`, at most 255
+/// characters (distribution's `path-component`).
+pub fn valid_repository(path: &str) -> bool {
+    !path.is_empty() && path.len() <= 255 && path.split('/').all(valid_component)
+}
+
+fn valid_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: &u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(&b[0]) || !alnum(&b[b.len() - 1]) {
+        return false;
+    }
+    // Runs of separators between alphanumeric runs.
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(&b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(&b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok =
+            matches!(sep, "." | "_" | "__") || (!sep.is_empty() && sep.bytes().all(|x| x == b'-'));
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// True for a tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
+}
+
+/// True for a manifest reference: a tag or a digest this build reads.
+pub fn valid_reference(reference: &str) -> bool {
+    valid_tag(reference) || reference.parse::<super::Digest>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories() {
+        for ok in ["a", "proj/app", "a.b/c_d/e__f", "a-b/c---d", "x0/9y"] {
+            assert!(valid_repository(ok), "{ok}");
+        }
+        for bad in [
+            "", "A/b", "a..b", "a._b", "a___b", "-a", "a-", "a//b", "a/../b", "a b", "a?b",
+        ] {
+            assert!(!valid_repository(bad), "{bad}");
+        }
+        assert!(!valid_repository(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn tags_and_references() {
+        for ok in ["v1", "latest", "_x", "1.2-rc_3", &"t".repeat(128)] {
+            assert!(valid_tag(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".x",
+            "-x",
+            "../../other/manifests/pwn",
+            "x?y=1#f",
+            "a/b",
+            "a b",
+            "\u{1b}[31m",
+            &"t".repeat(129),
+        ] {
+            assert!(!valid_tag(bad), "{bad:?}");
+            assert!(!valid_reference(bad), "{bad:?}");
+        }
+        assert!(valid_reference(
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        ));
+    }
+}
