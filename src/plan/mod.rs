@@ -220,7 +220,15 @@ fn build_globs(
 
 fn endpoint(c: &mut Collector, dir: &Path, section: &str, e: &raw::Endpoint) -> Endpoint {
     let host = e.registry.get_ref().trim().to_string();
-    if !valid_registry(&host) {
+    if host.contains('@') {
+        // Userinfo would carry a password into errors, logs and the
+        // journal header: refused without echoing the value.
+        c.add(
+            Some(e.registry.span()),
+            format!("{section}.registry"),
+            "must not hold a user name or password (user:pass@host); use username and password_env, password_file or password_command",
+        );
+    } else if !valid_registry(&host) {
         c.add(
             Some(e.registry.span()),
             format!("{section}.registry"),

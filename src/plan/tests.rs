@@ -135,3 +135,11 @@ fn no_images_is_an_error() {
     let head = GOOD.split("[[images]]").next().unwrap_or("");
     assert!(problems(head).contains("lists no [[images]]"));
 }
+
+#[test]
+fn registry_with_userinfo_is_refused_without_echoing_it() {
+    let text = GOOD.replacen("registry = \"", "registry = \"me:s3cret-pw@", 1);
+    let e = problems(&text);
+    assert!(e.contains("must not hold a user name or password"), "{e}");
+    assert!(!e.contains("s3cret-pw"), "{e}");
+}

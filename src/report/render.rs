@@ -110,8 +110,30 @@ pub fn json(r: &CheckReport) -> String {
     serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
+/// Text from a registry (error bodies, messages) as a Markdown table cell:
+/// every character Markdown or HTML would act on is escaped, and control
+/// characters (terminal escape sequences among them) become spaces.
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&' => {
+                o.push('\\');
+                o.push(ch);
+            }
+            c if c.is_control() => o.push(' '),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A repository reference inside a Markdown code span: no backticks, no
+/// control characters (the names are validated, this is a second fence).
+fn md_code(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '`' || c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Markdown, to paste into a ticket.
@@ -137,8 +159,8 @@ pub fn markdown(r: &CheckReport) -> String {
         o.push_str(&format!(
             "| {} | `{}` | `{}` | {} -> {} | `{}` | {} | {} | {} |\n",
             i.action.name(),
-            md_cell(&i.source),
-            md_cell(&i.target),
+            md_code(&i.source),
+            md_code(&i.target),
             i.source_kind.unwrap_or("?"),
             i.target_kind.unwrap_or("?"),
             short(&i.target_digest),
@@ -353,4 +375,19 @@ pub fn html(r: &CheckReport) -> String {
         chart = chart(r),
         n = r.images.len(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_cells_escape_what_came_from_a_registry() {
+        let got = md_cell("<script>x</script> *b* | [l](u) \u{1b}[31mred\nnext & `c`");
+        assert_eq!(
+            got,
+            "\\<script\\>x\\</script\\> \\*b\\* \\| \\[l\\](u)  \\[31mred next \\& \\`c\\`"
+        );
+        assert_eq!(md_code("a/b:`t`\u{1b}"), "a/b: t  ");
+    }
 }
