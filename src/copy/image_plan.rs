@@ -208,7 +208,7 @@ pub fn done_digest<'a>(
     done: Option<&'a DoneTag>,
     target: &TargetTag,
 ) -> Option<&'a Digest> {
-    let d = done.filter(|d| d.source_digest == *source_digest && d.format == format)?;
+    let d = done.filter(|_| needs_target_lookup(source_digest, format, done))?;
     (*target == TargetTag::At(d.target_digest.clone())).then_some(&d.target_digest)
 }
 
