@@ -211,7 +211,9 @@ impl Replay {
                     },
                 );
             }
-            Record::Blob { repo, digest, .. } => {
+            // Only valid repository names may later become a mount's
+            // `from`; a damaged or edited record is ignored.
+            Record::Blob { repo, digest, .. } if crate::oci::reference::valid_repository(repo) => {
                 let v = self.blobs.entry(digest.clone()).or_default();
                 if !v.contains(repo) {
                     v.push(repo.clone());

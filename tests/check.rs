@@ -8,6 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use support::fixtures::{config, layer, noise, sha256, DOCKER_LIST, DOCKER_MANIFEST};
+use support::proxy::Fault;
 use support::skopeo::{self, Reg};
 use support::{harness, Harness, PlanOpts};
 
@@ -573,4 +574,48 @@ fn the_report_is_the_same_whatever_the_concurrency() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("det-docker-built"), "{text}");
+}
+
+#[test]
+fn a_denied_catalog_is_a_warning_not_a_count_of_zero() {
+    let h = harness();
+    let f = fixture(h);
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_to(&f, &["docker-built", "multi"], "nocat");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    let text = std::fs::read_to_string(&plan)
+        .expect("plan")
+        .replace("[options]", "max_repositories_per_project = 1\n[options]");
+    std::fs::write(&plan, text).expect("plan");
+    let proxy = h.proxy_r2();
+    proxy.add(
+        Some("GET"),
+        "/v2/_catalog",
+        Fault::Status(403, None),
+        usize::MAX,
+    );
+    h.target_via(&plan, &proxy);
+    let (_, v) = check_json(&plan);
+    for repo in ["docker-built", "multi"] {
+        let fs = findings_of(&v, repo);
+        assert!(
+            fs.contains(&("repository-count-unknown", "warning")),
+            "{repo}: {fs:?}"
+        );
+        assert!(
+            !fs.iter().any(|(c, _)| *c == "too-many-repositories"),
+            "{fs:?}"
+        );
+    }
+    assert!(
+        !proxy.hits("GET", "/v2/_catalog").is_empty(),
+        "catalog asked"
+    );
 }

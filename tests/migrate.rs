@@ -571,6 +571,14 @@ fn lists_follow_link_pagination() {
             .expect("push");
     }
     let proxy = h.proxy_r1();
+    // A hostile registry points its next page at another host: only the
+    // path is followed, on the registry's own host.
+    proxy.add(
+        Some("GET"),
+        "/v2/_catalog",
+        Fault::RewriteHeader("link", "</v2/".into(), "<http://evil.invalid/v2/".into()),
+        usize::MAX,
+    );
     let dir = tempfile::tempdir().expect("tmp");
     let plan = h.plan(
         dir.path(),
@@ -736,12 +744,7 @@ fn target_faults_are_retried_and_tags_stay_last() {
             ..Default::default()
         },
     );
-    // Point the target at the proxy (plain HTTP in front of the TLS registry).
-    let text = std::fs::read_to_string(&plan).expect("plan").replace(
-        &format!("registry = \"{}\"", h.rahti2.addr),
-        &format!("registry = \"{}\"\ninsecure = true", proxy.addr),
-    );
-    std::fs::write(&plan, text).expect("plan");
+    h.target_via(&plan, &proxy);
     let s = run_lib(h, &plan);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     assert_migrated(h, &p);

@@ -538,7 +538,7 @@ type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 ///    fewer at the end;
 /// 3. [`DiffIdTap`]: the diff_id of the uncompressed content, when wanted;
 /// 4. [`ProgressTap`]: byte counts, at most every [`PROGRESS_STEP`];
-/// 5. [`DigestCheck`]: sha256 of every byte; the latest chunk is held back
+/// 5. [`DigestCheck`]: the digest (sha256 or sha512) of every byte; the latest chunk is held back
 ///    until the next one arrives or the stream ends with the expected
 ///    digest, so the upload the stream feeds never sends its last bytes,
 ///    and is never committed, unless every check passed;
@@ -583,7 +583,7 @@ where
     });
     let s: Chunks = Box::pin(DigestCheck {
         inner: s,
-        verifier: Some(DigestVerifier::new()),
+        verifier: Some(DigestVerifier::for_algorithm(check.expected.algorithm())),
         held: None,
         expected: check.expected,
         url: check.url,

@@ -427,7 +427,7 @@ fn plan_index(
             ));
             continue;
         }
-        if child.digest != d.digest {
+        if child.digest_like(&d.digest) != d.digest {
             plan.findings.push(finding(
                 "source-error",
                 Severity::Blocker,

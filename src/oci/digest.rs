@@ -1,35 +1,78 @@
-//! Content digests (`sha256:<hex>`) and the streaming verifier that checks
-//! bytes against one while they pass through.
+//! Content digests (`sha256:<hex>` and `sha512:<hex>`) and the streaming
+//! verifier that checks bytes against one while they pass through.
 
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 use std::fmt;
 use std::str::FromStr;
 
-/// A content digest as used by the OCI distribution spec. Only `sha256` is
-/// supported: it is the only algorithm the registries we migrate between use.
+/// A digest algorithm the OCI image spec registers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Algorithm {
+    /// SHA-256, what every registry uses by default.
+    Sha256,
+    /// SHA-512, allowed by the spec and accepted by distribution.
+    Sha512,
+}
+
+impl Algorithm {
+    /// The name before the `:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// Length of the lowercase hex encoding.
+    fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
+        }
+    }
+}
+
+/// A content digest as used by the OCI distribution spec: `sha256` or
+/// `sha512`, with the exact hex length and lowercase hex the spec requires.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
+    algorithm: Algorithm,
     hex: String,
 }
 
-/// A string that is not a valid `sha256:<64 lowercase hex>` digest.
+/// A string that is not a valid digest.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid digest {0:?}: expected sha256:<64 lowercase hex characters>")]
+#[error("invalid digest {0:?}: expected sha256:<64> or sha512:<128 lowercase hex characters>")]
 pub struct InvalidDigest(pub String);
 
 impl Digest {
-    /// The digest of `data`.
+    /// The sha256 digest of `data`.
     pub fn of(data: &[u8]) -> Digest {
         Digest {
+            algorithm: Algorithm::Sha256,
             hex: hex::encode(Sha256::digest(data)),
         }
     }
 
-    /// The digest a finished hasher holds.
+    /// The digest of `data` with this digest's algorithm (to check content
+    /// against a digest whatever its algorithm).
+    pub fn recompute(&self, data: &[u8]) -> Digest {
+        let mut v = DigestVerifier::for_algorithm(self.algorithm);
+        v.update(data);
+        v.finish()
+    }
+
+    /// The sha256 digest a finished hasher holds.
     pub fn of_hasher(h: Sha256) -> Digest {
         Digest {
+            algorithm: Algorithm::Sha256,
             hex: hex::encode(h.finalize()),
         }
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// The hex part, without the algorithm.
@@ -41,13 +84,20 @@ impl Digest {
 impl FromStr for Digest {
     type Err = InvalidDigest;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| InvalidDigest(s.to_string()))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(InvalidDigest(s.to_string()));
+        let bad = || InvalidDigest(s.to_string());
+        let (name, hex) = s.split_once(':').ok_or_else(bad)?;
+        let algorithm = match name {
+            "sha256" => Algorithm::Sha256,
+            "sha512" => Algorithm::Sha512,
+            _ => return Err(bad()),
+        };
+        if hex.len() != algorithm.hex_len()
+            || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(bad());
         }
         Ok(Digest {
+            algorithm,
             hex: hex.to_string(),
         })
     }
@@ -55,13 +105,13 @@ impl FromStr for Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        write!(f, "{}:{}", self.algorithm.name(), self.hex)
     }
 }
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -78,22 +128,44 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
+enum Hasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
 /// Hashes bytes as they stream past and counts them.
-#[derive(Default)]
 pub struct DigestVerifier {
-    hasher: Sha256,
+    hasher: Hasher,
     len: u64,
 }
 
+impl Default for DigestVerifier {
+    fn default() -> Self {
+        Self::for_algorithm(Algorithm::Sha256)
+    }
+}
+
 impl DigestVerifier {
-    /// A verifier that has seen no bytes.
+    /// A sha256 verifier that has seen no bytes.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A verifier hashing with `algorithm`.
+    pub fn for_algorithm(algorithm: Algorithm) -> Self {
+        let hasher = match algorithm {
+            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
+        };
+        DigestVerifier { hasher, len: 0 }
+    }
+
     /// Feeds the next bytes of the stream.
     pub fn update(&mut self, data: &[u8]) {
-        self.hasher.update(data);
+        match &mut self.hasher {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
         self.len += data.len() as u64;
     }
 
@@ -109,9 +181,11 @@ impl DigestVerifier {
 
     /// The digest of everything seen.
     pub fn finish(self) -> Digest {
-        Digest {
-            hex: hex::encode(self.hasher.finalize()),
-        }
+        let (algorithm, hex) = match self.hasher {
+            Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
+            Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
+        };
+        Digest { algorithm, hex }
     }
 }
 
@@ -147,5 +221,23 @@ mod tests {
         v.update(b"world");
         assert_eq!(v.len(), 11);
         assert_eq!(v.finish(), Digest::of(b"hello world"));
+    }
+
+    #[test]
+    fn sha512_digests_parse_and_verify() {
+        let d: Digest = "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+            .parse()
+            .unwrap();
+        assert_eq!(d.algorithm(), Algorithm::Sha512);
+        assert_eq!(d.recompute(b""), d);
+        assert_eq!(d.to_string().parse::<Digest>().ok(), Some(d.clone()));
+        let mut v = DigestVerifier::for_algorithm(Algorithm::Sha512);
+        v.update(b"");
+        assert_eq!(v.finish(), d);
+        // A sha512 name with a sha256-length hex is refused, and the reverse.
+        assert!(format!("sha512:{}", Digest::of(b"").hex())
+            .parse::<Digest>()
+            .is_err());
+        assert!(format!("sha256:{}", d.hex()).parse::<Digest>().is_err());
     }
 }

@@ -333,6 +333,23 @@ pub fn registry_digest(kind: ManifestKind, raw: &[u8]) -> Result<Digest, Manifes
     Ok(Digest::of(&payload))
 }
 
+impl Manifest {
+    /// This manifest's digest computed with `like`'s algorithm (a parent
+    /// may name a child by its sha512 digest), to compare with `like`.
+    pub fn digest_like(&self, like: &Digest) -> Digest {
+        if like.algorithm() == self.digest.algorithm() {
+            return self.digest.clone();
+        }
+        match self.kind {
+            ManifestKind::DockerV1Signed => match schema1_payload(&self.raw) {
+                Ok(p) => like.recompute(&p),
+                Err(_) => self.digest.clone(),
+            },
+            _ => like.recompute(&self.raw),
+        }
+    }
+}
+
 /// The signed-over payload of a signed schema 1 manifest.
 pub fn schema1_payload(raw: &[u8]) -> Result<Vec<u8>, ManifestError> {
     let bad = |m: &str| ManifestError::BadSignature(m.to_string());

@@ -91,6 +91,7 @@ impl Client {
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("rahti-migrate/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
+            .redirect(redirect_policy())
             .read_timeout(READ_TIMEOUT);
         if let Some(ca) = &ep.ca_file {
             let pem = std::fs::read(ca)
@@ -128,33 +129,83 @@ impl Client {
         &self.policy
     }
 
-    /// The URL of a manifest, built from validated parts only: a name that
-    /// is not a repository path, tag or digest is refused before any
+    /// A URL under `/v2/{repo}/`, built from validated parts only: a
+    /// repository that is not a repository path is refused before any
     /// request (it could otherwise escape the repository, e.g. `../../x`).
-    fn manifest_url(&self, repo: &str, reference: &str) -> Result<String, RegistryError> {
-        if !valid_repository(repo) || !valid_reference(reference) {
-            return Err(RegistryError::Protocol {
-                url: DisplayUrl::new(&self.url("/v2/")),
-                message: format!(
-                    "refusing to build a URL from repository {repo:?} and reference {reference:?}: not a valid name"
-                ),
-            });
+    fn repo_url(&self, repo: &str, rest: &str) -> Result<String, RegistryError> {
+        if !valid_repository(repo) {
+            return Err(self.refuse(format!("repository {repo:?}")));
         }
-        Ok(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+        Ok(self.url(&format!("/v2/{repo}/{rest}")))
+    }
+
+    fn refuse(&self, what: String) -> RegistryError {
+        RegistryError::Protocol {
+            url: DisplayUrl::new(&self.url("/v2/")),
+            message: format!("refusing to build a URL from {what}: not a valid name"),
+        }
+    }
+
+    /// The URL of a manifest; the reference must be a tag or a digest.
+    fn manifest_url(&self, repo: &str, reference: &str) -> Result<String, RegistryError> {
+        if !valid_reference(reference) {
+            return Err(self.refuse(format!("reference {reference:?}")));
+        }
+        self.repo_url(repo, &format!("manifests/{reference}"))
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
     }
 
+    /// Resolves an upload `Location` against the registry. It may name
+    /// another host (object storage); then no credentials are sent to it
+    /// (see [`Client::credentials_for`]). Leaving HTTPS for HTTP is refused.
     fn resolve(&self, location: &str) -> Result<String, RegistryError> {
-        self.base
+        let bad = |message: String| RegistryError::Protocol {
+            url: DisplayUrl::new(location),
+            message,
+        };
+        let u = self
+            .base
             .join(location)
-            .map(|u| u.to_string())
-            .map_err(|e| RegistryError::Protocol {
-                url: DisplayUrl::new(location),
-                message: format!("bad Location header: {e}"),
-            })
+            .map_err(|e| bad(format!("bad Location header: {e}")))?;
+        if self.base.scheme() == "https" && u.scheme() != "https" {
+            return Err(bad(format!(
+                "refusing a Location that leaves HTTPS for {}",
+                u.scheme()
+            )));
+        }
+        Ok(u.to_string())
+    }
+
+    /// The next page of a listing from a `Link` header: only its path and
+    /// query are kept, on the registry's own host (as containers/image
+    /// does), so a hostile `Link` can neither send the registry's
+    /// credentials elsewhere nor downgrade to HTTP.
+    fn next_page(&self, link: &str) -> Result<String, RegistryError> {
+        let u = self.base.join(link).map_err(|e| RegistryError::Protocol {
+            url: DisplayUrl::new(link),
+            message: format!("bad Link header: {e}"),
+        })?;
+        if !u.path().starts_with("/v2/") {
+            return Err(RegistryError::Protocol {
+                url: DisplayUrl::new(link),
+                message: "Link header points outside /v2/".into(),
+            });
+        }
+        let mut next = self.base.clone();
+        next.set_path(u.path());
+        next.set_query(u.query());
+        Ok(next.to_string())
+    }
+
+    /// True when a request to `url` may carry this registry's credentials:
+    /// same scheme, host and port as the registry.
+    fn credentials_for(&self, url: &str) -> bool {
+        reqwest::Url::parse(url)
+            .map(|u| u.origin() == self.base.origin())
+            .unwrap_or(false)
     }
 
     /// Sends one request, authenticating as the registry asks and retrying
@@ -168,7 +219,10 @@ impl Client {
         let mut retries = 0u32;
         let mut auth_rounds = 0u32;
         loop {
-            let sent = self.auth.authorize(&self.http, req.scopes).await?;
+            let sent = match self.credentials_for(&req.url) {
+                true => self.auth.authorize(&self.http, req.scopes).await?,
+                false => Default::default(),
+            };
             let mut rb = self
                 .http
                 .request(req.method.clone(), &req.url)
@@ -323,7 +377,7 @@ impl Client {
                 out.extend(items.iter().filter_map(|t| t.as_str().map(str::to_string)));
             }
             next = match link {
-                Some(l) => Some(self.resolve(&l)?),
+                Some(l) => Some(self.next_page(&l)?),
                 None => None,
             };
         }
@@ -343,7 +397,7 @@ impl Client {
     ) -> Result<Vec<String>, RegistryError> {
         let scopes = [Scope::pull(repo)];
         self.paginated(
-            self.url(&format!("/v2/{repo}/tags/list?n={page}")),
+            self.repo_url(repo, &format!("tags/list?n={page}"))?,
             &scopes,
             "tags",
         )
@@ -356,15 +410,26 @@ impl Client {
         self.catalog_paged(TAG_PAGE).await
     }
 
-    /// The catalog, asking for `page` repositories a request.
+    /// The catalog, asking for `page` repositories a request. Names that
+    /// are not repository paths are left out (and logged): nothing may
+    /// build a URL from them.
     pub async fn catalog_paged(&self, page: usize) -> Result<Vec<String>, RegistryError> {
         let scopes = [Scope::catalog()];
-        self.paginated(
-            self.url(&format!("/v2/_catalog?n={page}")),
-            &scopes,
-            "repositories",
-        )
-        .await
+        let mut repos = self
+            .paginated(
+                self.url(&format!("/v2/_catalog?n={page}")),
+                &scopes,
+                "repositories",
+            )
+            .await?;
+        repos.retain(|r| {
+            let ok = valid_repository(r);
+            if !ok {
+                tracing::warn!(registry = %self.registry, repository = ?r, "catalog lists an invalid repository name; ignored");
+            }
+            ok
+        });
+        Ok(repos)
     }
 
     fn accept_headers() -> HeaderMap {
@@ -415,12 +480,13 @@ impl Client {
         })?;
         let expected = reference.parse::<Digest>().ok().or(header_digest);
         if let Some(exp) = expected {
-            if exp != m.digest {
+            let actual = m.digest_like(&exp);
+            if exp != actual {
                 return Err(RegistryError::Mismatch {
                     what: "manifest digest mismatch",
                     url: DisplayUrl::new(&url),
                     expected: exp.to_string(),
-                    actual: m.digest.to_string(),
+                    actual: actual.to_string(),
                 });
             }
         }
@@ -498,7 +564,7 @@ impl Client {
         let scopes = [Scope::pull(repo)];
         let req = Request {
             method: Method::HEAD,
-            url: self.url(&format!("/v2/{repo}/blobs/{digest}")),
+            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
             headers: HeaderMap::new(),
             body: None,
             scopes: &scopes,
@@ -522,7 +588,7 @@ impl Client {
         let scopes = [Scope::pull(repo)];
         let req = Request {
             method: Method::GET,
-            url: self.url(&format!("/v2/{repo}/blobs/{digest}")),
+            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
             headers: HeaderMap::new(),
             body: None,
             scopes: &scopes,
@@ -540,7 +606,7 @@ impl Client {
         limit: usize,
     ) -> Result<Bytes, RegistryError> {
         let scopes = [Scope::pull(repo)];
-        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let url = self.repo_url(repo, &format!("blobs/{digest}"))?;
         let req = Request {
             method: Method::GET,
             url: url.clone(),
@@ -555,7 +621,7 @@ impl Client {
                 url: DisplayUrl::new(&url),
                 message,
             })?;
-        let got = Digest::of(&body);
+        let got = digest.recompute(&body);
         if &got != digest {
             return Err(RegistryError::Mismatch {
                 what: "digest mismatch",
@@ -574,12 +640,13 @@ impl Client {
         digest: &Digest,
         from: &str,
     ) -> Result<MountResult, RegistryError> {
+        if !valid_repository(from) {
+            return Err(self.refuse(format!("mount source repository {from:?}")));
+        }
         let scopes = [Scope::push(repo), Scope::pull(from)];
         let req = Request {
             method: Method::POST,
-            url: self.url(&format!(
-                "/v2/{repo}/blobs/uploads/?mount={digest}&from={from}"
-            )),
+            url: self.repo_url(repo, &format!("blobs/uploads/?mount={digest}&from={from}"))?,
             headers: HeaderMap::new(),
             body: None,
             scopes: &scopes,
@@ -611,7 +678,7 @@ impl Client {
         let scopes = [Scope::push(repo)];
         let req = Request {
             method: Method::POST,
-            url: self.url(&format!("/v2/{repo}/blobs/uploads/")),
+            url: self.repo_url(repo, "blobs/uploads/")?,
             headers: HeaderMap::new(),
             body: None,
             scopes: &scopes,
@@ -642,7 +709,10 @@ impl Client {
     ) -> Result<(), RegistryError> {
         let scopes = [Scope::push(&session.repo)];
         let url = Self::commit_url(session, digest);
-        let sent = self.auth.authorize(&self.http, &scopes).await?;
+        let sent = match self.credentials_for(&url) {
+            true => self.auth.authorize(&self.http, &scopes).await?,
+            false => Default::default(),
+        };
         let mut rb = self
             .http
             .put(&url)
@@ -720,6 +790,23 @@ impl Client {
     }
 }
 
+/// Redirects (blob reads sent to object storage) are followed up to 10
+/// times, never from HTTPS to HTTP. reqwest itself drops `Authorization`
+/// when a redirect leaves the registry's scheme, host or port.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https")
+            && attempt.url().scheme() != "https";
+        if downgrade {
+            attempt.error("refusing a redirect from HTTPS to HTTP")
+        } else if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// Reads at most `limit` bytes of a body; more is an error.
 async fn read_capped(mut resp: Response, limit: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
@@ -759,6 +846,76 @@ mod tests {
             Some("/v2/a/tags/list?last=b&n=2")
         );
         assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
+
+    fn client(registry: &str, insecure: bool) -> Client {
+        let ep = Endpoint {
+            registry: registry.into(),
+            insecure,
+            ca_file: None,
+            credentials: Credentials {
+                username: None,
+                password: super::super::auth::PasswordSource::None,
+            },
+        };
+        match Client::new(&ep, ep.credentials.clone(), RetryPolicy::none()) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_link_keeps_only_its_path_on_the_registry_host() {
+        let c = client("reg.example:5000", false);
+        let next = c.next_page("https://evil.example/v2/a/tags/list?last=b&n=2");
+        assert_eq!(
+            next.ok().as_deref(),
+            Some("https://reg.example:5000/v2/a/tags/list?last=b&n=2")
+        );
+        let next = c.next_page("http://reg.example:5000/v2/_catalog?last=x");
+        assert_eq!(
+            next.ok().as_deref(),
+            Some("https://reg.example:5000/v2/_catalog?last=x")
+        );
+        assert!(c.next_page("/admin/secrets").is_err());
+    }
+
+    #[test]
+    fn credentials_stay_on_the_registry_origin() {
+        let c = client("reg.example:5000", false);
+        assert!(c.credentials_for("https://reg.example:5000/v2/a/blobs/uploads/x"));
+        assert!(!c.credentials_for("https://storage.example/upload/x"));
+        assert!(!c.credentials_for("https://reg.example:5001/v2/"));
+        assert!(!c.credentials_for("http://reg.example:5000/v2/"));
+    }
+
+    #[test]
+    fn a_location_may_not_leave_https() {
+        let c = client("reg.example", false);
+        assert!(c
+            .resolve("http://reg.example/v2/a/blobs/uploads/u")
+            .is_err());
+        assert_eq!(
+            c.resolve("/v2/a/blobs/uploads/u?_state=s").ok().as_deref(),
+            Some("https://reg.example/v2/a/blobs/uploads/u?_state=s")
+        );
+        assert!(c.resolve("https://storage.example/u").is_ok());
+        let plain = client("127.0.0.1:5000", true);
+        assert!(plain
+            .resolve("http://127.0.0.1:5000/v2/a/blobs/uploads/u")
+            .is_ok());
+    }
+
+    #[test]
+    fn urls_are_built_from_valid_names_only() {
+        let c = client("reg.example", false);
+        assert!(c.manifest_url("a/b", "../../other/manifests/pwn").is_err());
+        assert!(c.manifest_url("a/b", "x?y=1#f").is_err());
+        assert!(c.repo_url("a/../b", "tags/list").is_err());
+        assert_eq!(
+            c.manifest_url("a/b", "v1").ok().as_deref(),
+            Some("https://reg.example/v2/a/b/manifests/v1")
+        );
     }
 
     #[test]

@@ -407,12 +407,23 @@ async fn attribute_bytes(
 /// Reports `too-many-repositories` where the plan would push a project over
 /// the target's repository limit.
 async fn repository_limit(plan: &Plan, target: &Client, limit: u64, images: &mut [ImageReport]) {
-    let existing: HashSet<String> = target
-        .catalog()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    let existing: HashSet<String> = match target.catalog().await {
+        Ok(repos) => repos.into_iter().collect(),
+        Err(e) => {
+            // Counting the existing repositories as zero would hide the
+            // very problem the limit is there to find.
+            for im in images.iter_mut() {
+                im.findings.push(finding(
+                    "repository-count-unknown",
+                    Severity::Warning,
+                    format!(
+                        "the limit of {limit} repositories per project was not checked: the target's catalog could not be read ({e})"
+                    ),
+                ));
+            }
+            return;
+        }
+    };
     let mut per_project: BTreeMap<&str, (HashSet<String>, HashSet<String>)> = BTreeMap::new();
     for r in existing.iter() {
         per_project

@@ -288,6 +288,18 @@ password_file = "r2.pass"
         p
     }
 
+    /// Points `plan`'s target at `proxy` (plain HTTP in front of the TLS
+    /// registry).
+    pub fn target_via(&self, plan: &Path, proxy: &proxy::Proxy) {
+        let text = std::fs::read_to_string(plan)
+            .unwrap_or_else(|e| panic!("read {}: {e}", plan.display()))
+            .replace(
+                &format!("registry = \"{}\"", self.rahti2.addr),
+                &format!("registry = \"{}\"\ninsecure = true", proxy.addr),
+            );
+        std::fs::write(plan, text).unwrap_or_else(|e| panic!("write {}: {e}", plan.display()));
+    }
+
     /// The digest `repo:tag` has in the target ("" when it is absent).
     pub fn target_digest(&self, reference: &str) -> String {
         let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, ""));

@@ -31,6 +31,9 @@ pub enum Fault {
     /// Serve the upstream answer with `.0` replaced by `.1` in its body (a
     /// hostile registry's tag list, say).
     Replace(String, String),
+    /// Serve the upstream answer with `.1` replaced by `.2` in header `.0`
+    /// (a `Link` or `Location` pointing elsewhere).
+    RewriteHeader(&'static str, String, String),
 }
 
 struct Rule {
@@ -265,6 +268,17 @@ async fn handle(
     for (k, v) in resp.headers().iter() {
         if k == "transfer-encoding" || k == "connection" {
             continue;
+        }
+        if let Some(Fault::RewriteHeader(name, from, to)) = &fault {
+            if k == *name {
+                let l = v
+                    .to_str()
+                    .unwrap_or("")
+                    .replace(&upstream, &format!("http://{me}"))
+                    .replace(from.as_str(), to);
+                out = out.header(k, l);
+                continue;
+            }
         }
         if k == "content-length" && matches!(fault, Some(Fault::Replace(..))) {
             continue;
