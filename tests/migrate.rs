@@ -898,3 +898,42 @@ fn a_hostile_tag_list_fails_those_tags_only_and_builds_no_url_from_them() {
         assert!(h.r2.tags(&format!("{}/other", p.ns)).await.is_empty());
     });
 }
+
+#[test]
+fn retries_happen_at_one_level_only() {
+    // A target that refuses every upload with 503: each blob's transfer is
+    // attempted `retries + 1` times, and each attempt opens one session
+    // (nested retries sent (retries + 1)^2 POSTs per blob).
+    let h = harness();
+    let repo = h.unique("onelevel/app");
+    let l = vec![layer(8101, 700)];
+    h.block_on(h.r1.image(&repo, "v1", &l, config("amd64", &l)))
+        .expect("push");
+    let proxy = h.proxy_r2();
+    proxy.add(
+        Some("POST"),
+        "/blobs/uploads/",
+        Fault::Status(503, Some(0)),
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &format!("[[images]]\nsource = \"{repo}\"\ntags = [\"v1\"]\n"),
+            options: "format = \"preserve\"\nretries = 3",
+            ..Default::default()
+        },
+    );
+    h.target_via(&plan, &proxy);
+    let s = run_lib(h, &plan);
+    assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
+    let posts = proxy.hits("POST", &format!("{repo}/blobs/uploads/")).len();
+    // The layer and the config: at most 4 sessions each.
+    assert!((4..=8).contains(&posts), "{posts} upload POSTs for 2 blobs");
+    let err = &s.failed[0].error;
+    assert!(
+        err.contains("503") && err.contains("after 3 retries"),
+        "{err}"
+    );
+}

@@ -246,7 +246,7 @@ impl Blobs {
                     (true, Some(s)) => Some(s),
                     (true, None) => Some(
                         self.target
-                            .upload_start(target_repo)
+                            .upload_start_once(target_repo)
                             .await
                             .map_err(BlobError::Target)?,
                     ),
@@ -264,7 +264,7 @@ impl Blobs {
                         retry: retries,
                         error: e.to_string(),
                     });
-                    tokio::time::sleep(self.policy.delay(retries, None)).await;
+                    tokio::time::sleep(self.policy.delay(retries, e.retry_after())).await;
                 }
                 Err(e) => return Err(e.with_retries(retries)),
             }

@@ -37,6 +37,16 @@ impl BlobError {
         }
     }
 
+    /// The wait a registry asked for before another attempt.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            BlobError::Source(e) | BlobError::Target(e) | BlobError::Verification(e) => {
+                e.retry_after()
+            }
+            BlobError::Journal(_) => None,
+        }
+    }
+
     /// Records the retries made before it was final.
     pub fn with_retries(self, n: u32) -> Self {
         match self {

@@ -565,6 +565,7 @@ impl Auth {
                         status: resp.status().as_u16(),
                         detail: String::new(),
                         retries,
+                        retry_after: None,
                     },
                 ),
                 Ok(resp) => {

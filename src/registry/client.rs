@@ -255,11 +255,7 @@ impl Client {
                     if !is_transient_status(status) || retries >= policy.max_retries {
                         return Ok((resp, retries));
                     }
-                    let ra = parse_retry_after(
-                        resp.headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok()),
-                    );
+                    let ra = retry_after_of(&resp);
                     tracing::debug!(status, url = %DisplayUrl::new(&req.url), "transient status, retrying");
                     (ra, None)
                 }
@@ -295,9 +291,8 @@ impl Client {
         if ok.contains(&status) {
             return Ok(resp);
         }
-        let body = read_capped(resp, ERROR_BODY_LIMIT)
-            .await
-            .unwrap_or_default();
+        let retry_after = retry_after_of(&resp).map(|d| d.min(self.policy.max_delay));
+        let body = read_prefix(resp, ERROR_BODY_LIMIT).await;
         let mut detail = body_detail(&body);
         if status == 401 {
             detail.push_str(" (credentials missing or refused)");
@@ -308,6 +303,7 @@ impl Client {
             status,
             detail,
             retries,
+            retry_after,
         })
     }
 
@@ -673,8 +669,22 @@ impl Client {
         })
     }
 
-    /// Opens an upload session in `repo`.
+    /// Opens an upload session in `repo`, retrying by the client's policy.
     pub async fn upload_start(&self, repo: &str) -> Result<UploadSession, RegistryError> {
+        self.upload_start_with(repo, &self.policy).await
+    }
+
+    /// Opens an upload session in `repo` in one attempt, for a caller that
+    /// retries the whole upload itself (one retry level per operation).
+    pub async fn upload_start_once(&self, repo: &str) -> Result<UploadSession, RegistryError> {
+        self.upload_start_with(repo, &RetryPolicy::none()).await
+    }
+
+    async fn upload_start_with(
+        &self,
+        repo: &str,
+        policy: &RetryPolicy,
+    ) -> Result<UploadSession, RegistryError> {
         let scopes = [Scope::push(repo)];
         let req = Request {
             method: Method::POST,
@@ -683,7 +693,8 @@ impl Client {
             body: None,
             scopes: &scopes,
         };
-        let resp = self.call(req, &[202]).await?;
+        let (resp, retries) = self.send(&req, policy).await?;
+        let resp = self.expect(&req, resp, retries, &[202]).await?;
         self.session_from(repo, &resp)
     }
 
@@ -759,7 +770,8 @@ impl Client {
     }
 
     /// Uploads a small blob held in memory (a converted config), retrying
-    /// the whole upload on transient failures.
+    /// the whole upload (session and PUT, each sent once) on transient
+    /// failures: at most `retries + 1` sessions.
     pub async fn upload_bytes(
         &self,
         repo: &str,
@@ -769,7 +781,7 @@ impl Client {
         let mut retries = 0;
         loop {
             let r = async {
-                let s = self.upload_start(repo).await?;
+                let s = self.upload_start_once(repo).await?;
                 self.upload_put(
                     &s,
                     digest,
@@ -782,7 +794,7 @@ impl Client {
             match r {
                 Err(e) if e.is_transient() && retries < self.policy.max_retries => {
                     retries += 1;
-                    tokio::time::sleep(self.policy.delay(retries, None)).await;
+                    tokio::time::sleep(self.policy.delay(retries, e.retry_after())).await;
                 }
                 other => return other.map_err(|e| e.with_retries(retries)),
             }
@@ -805,6 +817,29 @@ fn redirect_policy() -> reqwest::redirect::Policy {
             attempt.follow()
         }
     })
+}
+
+/// The `Retry-After` of a response (seconds or HTTP-date).
+fn retry_after_of(resp: &Response) -> Option<Duration> {
+    parse_retry_after(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Reads the first `limit` bytes of a body (an error body, for its
+/// diagnostics) and drops the rest; a failed read keeps what arrived.
+async fn read_prefix(mut resp: Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = limit - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
 }
 
 /// Reads at most `limit` bytes of a body; more is an error.

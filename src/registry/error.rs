@@ -53,6 +53,8 @@ pub enum RegistryError {
         detail: String,
         /// Retries made before giving up.
         retries: u32,
+        /// The wait the registry asked for (`Retry-After`), already capped.
+        retry_after: Option<std::time::Duration>,
     },
     /// The connection failed (refused, reset, timed out, body cut short).
     #[error("{method} {url}: {message}{}", retries_note(*.retries))]
@@ -117,14 +119,22 @@ fn retries_note(retries: u32) -> String {
 
 impl RegistryError {
     /// True for failures another attempt may cure: connection trouble,
-    /// 408/429/5xx, and content that arrived damaged.
+    /// 408/429/5xx, and content that arrived damaged. A 401 is not: the
+    /// request path already renewed the credentials once before giving it
+    /// (a token that expired mid-upload comes back as a transport error).
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Transport { .. } | RegistryError::Mismatch { .. } => true,
-            RegistryError::Status { status, .. } => {
-                super::retry::is_transient_status(*status) || *status == 401
-            }
+            RegistryError::Status { status, .. } => super::retry::is_transient_status(*status),
             _ => false,
+        }
+    }
+
+    /// The delay the registry asked for with `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 
@@ -231,6 +241,7 @@ mod tests {
             status: 503,
             detail: String::new(),
             retries: 0,
+            retry_after: None,
         }
         .with_retries(3);
         assert_eq!(
@@ -238,5 +249,16 @@ mod tests {
             "GET http://r/v2/: HTTP 503 (after 3 retries)"
         );
         assert!(e.is_transient());
+        for status in [400, 401, 403, 404] {
+            let e = RegistryError::Status {
+                method: "GET".into(),
+                url: DisplayUrl::new("http://r/v2/"),
+                status,
+                detail: String::new(),
+                retries: 0,
+                retry_after: None,
+            };
+            assert!(!e.is_transient(), "{status} is final");
+        }
     }
 }

@@ -63,10 +63,20 @@ pub fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Parses a `Retry-After` header given in seconds (the HTTP-date form is
-/// rare from registries and is ignored, falling back to backoff).
+/// Parses a `Retry-After` header: delay-seconds, or an HTTP-date (the wait
+/// until then; a date in the past means now). The caller caps it with
+/// [`RetryPolicy::max_delay`].
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after_at(value, std::time::SystemTime::now())
+}
+
+fn parse_retry_after_at(value: Option<&str>, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -110,5 +120,21 @@ mod tests {
         assert!(!is_transient_status(401));
         assert_eq!(parse_retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015")), None);
+        assert!(!is_transient_status(400));
+        assert!(!is_transient_status(403));
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").ok();
+        let now = now.unwrap_or(std::time::UNIX_EPOCH);
+        assert_eq!(
+            parse_retry_after_at(Some("Wed, 21 Oct 2015 07:28:05 GMT"), now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after_at(Some("Wed, 21 Oct 2015 07:27:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
     }
 }
