@@ -133,6 +133,12 @@ pub enum JournalError {
         /// The plan's target registry.
         expected: String,
     },
+    /// Another process has the journal open for writing.
+    #[error("journal {} is in use by another run (it holds the journal's lock); wait for it to finish, or give this plan another journal", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
     /// A line in the middle does not parse (the file was edited).
     #[error("journal {}: line {line} is not a journal record: {message}", path.display())]
     Corrupt {
@@ -281,6 +287,16 @@ pub fn read(path: &Path) -> Result<(Replay, u64), JournalError> {
     Ok((replay, good_len))
 }
 
+/// fsyncs the directory holding `path`, so that a newly created entry is
+/// durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d,
+        None => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// A record waiting for the writer, and where to say it is durable.
 type Pending = (Vec<u8>, tokio::sync::oneshot::Sender<Result<(), String>>);
 
@@ -291,6 +307,8 @@ type Pending = (Vec<u8>, tokio::sync::oneshot::Sender<Result<(), String>>);
 pub struct Journal {
     path: PathBuf,
     tx: Mutex<Option<std::sync::mpsc::Sender<Pending>>>,
+    /// The writer thread; it holds the file and its lock.
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Journal {
@@ -305,6 +323,33 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let existed = path.exists();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        // One writer per journal: an advisory lock (flock) on the file,
+        // held until the writer thread closes it. Taken before anything is
+        // read or truncated, so a second run changes nothing.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        if !existed {
+            // The new file's name must survive a crash too.
+            sync_dir(path).map_err(io)?;
+        }
         let (replay, good_len) = read(path)?;
         if let Some(Record::Header {
             target_registry: found,
@@ -319,16 +364,6 @@ impl Journal {
                 });
             }
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
         file.set_len(good_len).map_err(io)?;
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
         let mut good_len = good_len;
@@ -344,13 +379,14 @@ impl Journal {
             good_len += line.len() as u64;
         }
         let (tx, rx) = std::sync::mpsc::channel::<Pending>();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer(file, good_len, rx))
             .map_err(io)?;
         let j = Journal {
             path: path.to_path_buf(),
             tx: Mutex::new(Some(tx)),
+            writer: Some(handle),
         };
         Ok((j, replay))
     }
@@ -411,9 +447,13 @@ impl Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         // Closing the channel ends the writer once it has written what it
-        // was sent.
+        // was sent; waiting for it means the file (and its lock) is closed
+        // when the journal is gone, so the next open finds it free.
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
+        }
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
         }
     }
 }
@@ -508,6 +548,24 @@ mod tests {
         drop(j);
         let (r, _) = read(&p).expect("read");
         assert_eq!(r.records.len(), 3, "torn line replaced, not kept");
+    }
+
+    #[test]
+    fn one_writer_at_a_time() {
+        let p = tmp("locked");
+        let (j, _) = Journal::open(&p, "src", "dst").expect("open");
+        j.append_blocking(&done("v1")).expect("append");
+        let before = std::fs::read(&p).expect("read");
+        let e = Journal::open(&p, "src", "dst").err();
+        assert!(
+            matches!(e, Some(JournalError::Locked { .. })),
+            "second open: {e:?}"
+        );
+        assert_eq!(std::fs::read(&p).expect("read"), before, "file untouched");
+        // Readers are not writers.
+        assert_eq!(read(&p).expect("read").0.records.len(), 2);
+        drop(j);
+        assert!(Journal::open(&p, "src", "dst").is_ok(), "free once closed");
     }
 
     #[test]

@@ -937,3 +937,52 @@ fn retries_happen_at_one_level_only() {
         "{err}"
     );
 }
+
+#[test]
+fn a_second_run_on_a_journal_in_use_exits_2_and_changes_nothing() {
+    let h = harness();
+    let (p, proxy, release, _dir, plan, mut child) = stalled_run(h, "locked");
+    // Let the first run finish all it can: then only the stalled blob is
+    // outstanding and neither the journal nor the request log moves.
+    let read = || std::fs::read(plan.with_extension("journal")).expect("journal");
+    let mut last = (read(), proxy.hits("GET", "/v2/").len());
+    wait_for("the first run to settle", Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_millis(700));
+        let now = (read(), proxy.hits("GET", "/v2/").len());
+        let settled = now == last;
+        last = now;
+        settled
+    });
+    let (journal, requests) = last;
+    let out = cli(&["run", "--no-progress"], &plan);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("in use by another run"), "{err}");
+    assert!(
+        err.contains(".journal"),
+        "the error names the journal: {err}"
+    );
+    assert!(read() == journal, "the second run touched the journal");
+    assert_eq!(
+        proxy.hits("GET", "/v2/").len(),
+        requests,
+        "the second run sent requests"
+    );
+    // status and check still read it while the first run holds it.
+    let st = cli(&["status"], &plan);
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let ck = cli(&["check", "--format", "json"], &plan);
+    assert!(
+        matches!(ck.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&ck.stderr)
+    );
+    release.store(true, std::sync::atomic::Ordering::Relaxed);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "the first run finishes");
+    assert_migrated(h, &p);
+}

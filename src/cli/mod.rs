@@ -158,11 +158,13 @@ fn plan_with(path: &std::path::Path, concurrency: Option<u16>) -> Result<Plan, i
 }
 
 /// The exit code and message of a run-level error: a plan problem found
-/// when credentials were resolved is a usage error (nothing was sent).
+/// when credentials were resolved, or a journal another run holds, is a
+/// usage error (nothing was sent).
 fn run_error(e: &copy::RunError) -> i32 {
     eprintln!("error: {e}");
     match e {
         copy::RunError::Plan(_) => EXIT_USAGE,
+        copy::RunError::Journal(crate::journal::JournalError::Locked { .. }) => EXIT_USAGE,
         _ => EXIT_FAILED,
     }
 }

@@ -299,9 +299,13 @@ pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError
 /// Runs the plan to completion (or until every tag has failed or
 /// succeeded), emitting events to `events`. A journal failure stops the run.
 pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
+    // The journal first: a run that cannot have it sends no request.
+    let (journal, replay) = Journal::open(
+        &plan.options.journal,
+        &plan.source.registry,
+        &plan.target.registry,
+    )?;
     let (source, target) = connect(plan).await?;
-    let (journal, replay) =
-        Journal::open(&plan.options.journal, source.registry(), target.registry())?;
     let journal = Arc::new(journal);
     let (jobs, failures) = expand::expand(plan, &source).await;
     events.send(Event::Expanded {
