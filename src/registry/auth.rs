@@ -10,7 +10,8 @@ use base64::Engine as _;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use tokio::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A password or token. Never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -94,27 +95,7 @@ impl Credentials {
                 Ok(Some(Secret::new(line)))
             }
             PasswordSource::Command(argv) => {
-                let (prog, args) = argv
-                    .split_first()
-                    .ok_or_else(|| err("password_command is empty".to_string()))?;
-                let out = tokio::process::Command::new(prog)
-                    .args(args)
-                    .stdin(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .output()
-                    .await
-                    .map_err(|e| err(format!("running password_command {prog:?}: {e}")))?;
-                if !out.status.success() {
-                    return Err(err(format!(
-                        "password_command {prog:?} failed with {}",
-                        out.status
-                    )));
-                }
-                let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                if s.is_empty() {
-                    return Err(err(format!("password_command {prog:?} printed nothing")));
-                }
-                Ok(Some(Secret::new(s)))
+                run_password_command(argv, PASSWORD_COMMAND_TIMEOUT).await
             }
         }
     }
@@ -126,6 +107,52 @@ impl Credentials {
             PasswordSource::Command(_) | PasswordSource::File(_) | PasswordSource::Env(_)
         )
     }
+}
+
+/// How long `password_command` may run before it is killed.
+pub const PASSWORD_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest token response read (a token is a few KB).
+pub const TOKEN_RESPONSE_LIMIT: usize = 1 << 20;
+
+/// Runs `password_command` (no shell) and takes its first output line,
+/// killing it after `timeout`: a hung `oc whoami -t` must not hang the run.
+async fn run_password_command(
+    argv: &[String],
+    timeout: Duration,
+) -> Result<Option<Secret>, RegistryError> {
+    let err = RegistryError::Credentials;
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| err("password_command is empty".to_string()))?;
+    let child = tokio::process::Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| err(format!("running password_command {prog:?}: {e}")))?;
+    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(r) => r.map_err(|e| err(format!("running password_command {prog:?}: {e}")))?,
+        Err(_) => {
+            return Err(err(format!(
+                "password_command {prog:?} did not finish within {} s; it was stopped",
+                timeout.as_secs_f64()
+            )))
+        }
+    };
+    if !out.status.success() {
+        return Err(err(format!(
+            "password_command {prog:?} failed with {}",
+            out.status
+        )));
+    }
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if s.is_empty() {
+        return Err(err(format!("password_command {prog:?} printed nothing")));
+    }
+    Ok(Some(Secret::new(s)))
 }
 
 /// A header value marked sensitive, so HTTP-level debug output hides it.
@@ -348,11 +375,22 @@ pub enum AfterUnauthorized {
 }
 
 /// Auth state for one registry.
+///
+/// The state lock is only held for short, synchronous bookkeeping: never
+/// across the network or `password_command`. A request whose token is
+/// cached never waits for one that is being fetched. Fetches of the same
+/// token, and runs of `password_command`, are made once at a time through
+/// their own gates (a second caller waits for the first one's result
+/// instead of asking again).
 pub struct Auth {
     registry: String,
     creds: Credentials,
     policy: super::retry::RetryPolicy,
     state: Mutex<State>,
+    /// Held while the password is read (at most one `password_command`).
+    password_gate: tokio::sync::Mutex<()>,
+    /// One gate per token key, held while that token is fetched.
+    fetch_gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -371,16 +409,38 @@ impl Auth {
             creds,
             policy,
             state: Mutex::new(State::default()),
+            password_gate: tokio::sync::Mutex::new(()),
+            fetch_gates: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn password(&self, st: &mut State) -> Result<Option<Secret>, RegistryError> {
-        if let Some(p) = &st.password {
-            return Ok(p.clone());
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The password (read once, and again after a renewal) with the
+    /// generation it belongs to.
+    async fn password(&self) -> Result<(Option<Secret>, u64), RegistryError> {
+        {
+            let st = self.state();
+            if let Some(p) = &st.password {
+                return Ok((p.clone(), st.generation));
+            }
         }
+        let _gate = self.password_gate.lock().await;
+        let generation = {
+            let st = self.state();
+            if let Some(p) = &st.password {
+                return Ok((p.clone(), st.generation));
+            }
+            st.generation
+        };
         let p = self.creds.resolve().await?;
-        st.password = Some(p.clone());
-        Ok(p)
+        let mut st = self.state();
+        if st.generation == generation {
+            st.password = Some(p.clone());
+        }
+        Ok((p, generation))
     }
 
     fn basic(&self, password: &Secret) -> String {
@@ -392,6 +452,13 @@ impl Auth {
         )
     }
 
+    fn cached(&self, key: &str) -> Option<Sent> {
+        self.state().tokens.get(key).map(|t| Sent {
+            header: Some(format!("Bearer {}", t.value.expose())),
+            token_key: Some(key.to_string()),
+        })
+    }
+
     /// The `Authorization` value for a request needing `scopes`, fetching a
     /// token if the registry asked for Bearer and none is cached.
     pub async fn authorize(
@@ -399,10 +466,10 @@ impl Auth {
         http: &reqwest::Client,
         scopes: &[Scope],
     ) -> Result<Sent, RegistryError> {
-        let mut st = self.state.lock().await;
-        match st.challenge.clone() {
+        let challenge = self.state().challenge.clone();
+        match challenge {
             None => Ok(Sent::default()),
-            Some(Challenge::Basic) => match self.password(&mut st).await? {
+            Some(Challenge::Basic) => match self.password().await?.0 {
                 Some(p) => Ok(Sent {
                     token_key: None,
                     header: Some(self.basic(&p)),
@@ -411,26 +478,37 @@ impl Auth {
             },
             Some(Challenge::Bearer { realm, service }) => {
                 let key = scope_key(scopes);
-                if let Some(t) = st.tokens.get(&key) {
-                    return Ok(Sent {
-                        header: Some(format!("Bearer {}", t.value.expose())),
-                        token_key: Some(key),
-                    });
+                if let Some(sent) = self.cached(&key) {
+                    return Ok(sent);
                 }
-                let password = self.password(&mut st).await?;
+                let gate = self
+                    .fetch_gates
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(key.clone())
+                    .or_default()
+                    .clone();
+                let _gate = gate.lock().await;
+                // Someone else may have fetched it while we waited.
+                if let Some(sent) = self.cached(&key) {
+                    return Ok(sent);
+                }
+                let (password, generation) = self.password().await?;
                 let token = self
                     .fetch_token(http, &realm, service.as_deref(), scopes, password.as_ref())
                     .await?;
                 let header = format!("Bearer {}", token.expose());
-                let generation = st.generation;
-                st.tokens.insert(
-                    key.clone(),
-                    Token {
-                        value: token,
-                        proven: false,
-                        generation,
-                    },
-                );
+                let mut st = self.state();
+                if st.generation == generation {
+                    st.tokens.insert(
+                        key.clone(),
+                        Token {
+                            value: token,
+                            proven: false,
+                            generation,
+                        },
+                    );
+                }
                 Ok(Sent {
                     token_key: Some(key),
                     header: Some(header),
@@ -442,7 +520,7 @@ impl Auth {
     /// The request that used `sent` got a non-401 answer: its token works.
     pub async fn accepted(&self, sent: &Sent) {
         if let Some(k) = &sent.token_key {
-            if let Some(t) = self.state.lock().await.tokens.get_mut(k) {
+            if let Some(t) = self.state().tokens.get_mut(k) {
                 t.proven = true;
             }
         }
@@ -454,7 +532,7 @@ impl Auth {
         sent: &Sent,
         www_authenticate: Option<&str>,
     ) -> AfterUnauthorized {
-        let mut st = self.state.lock().await;
+        let mut st = self.state();
         let challenge = www_authenticate.and_then(parse_challenge);
         if sent.header.is_none() {
             // First contact: learn how to authenticate, then try again.
@@ -532,12 +610,12 @@ impl Auth {
             }
             let (retry_after, err) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let body = resp.bytes().await.map_err(|e| RegistryError::Transport {
-                        method: "GET".into(),
-                        url: url.clone(),
-                        message: super::error::transport_message(&e),
-                        retries,
-                    })?;
+                    let body = super::client::read_capped(resp, TOKEN_RESPONSE_LIMIT)
+                        .await
+                        .map_err(|message| RegistryError::Auth {
+                            registry: self.registry.clone(),
+                            reason: format!("token endpoint {url}: {message}"),
+                        })?;
                     let t: TokenResponse =
                         serde_json::from_slice(&body).map_err(|e| RegistryError::Auth {
                             registry: self.registry.clone(),
@@ -664,6 +742,76 @@ mod tests {
             })
         );
         assert_eq!(lookup_auth_file(&f, "other"), None);
+    }
+
+    #[tokio::test]
+    async fn a_hung_password_command_is_stopped() {
+        let argv = vec!["sleep".to_string(), "30".to_string()];
+        let t = std::time::Instant::now();
+        let e = run_password_command(&argv, Duration::from_millis(200))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("did not finish within"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_slow_token_endpoint_does_not_hold_up_cached_tokens() {
+        // A realm that accepts connections and never answers.
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("bind: {e}"),
+        };
+        let realm = format!(
+            "http://{}/token",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        );
+        let _keep = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                held.push(c);
+            }
+        });
+        let auth = Arc::new(Auth::new(
+            "reg",
+            Credentials {
+                username: None,
+                password: PasswordSource::None,
+            },
+            crate::registry::RetryPolicy::none(),
+        ));
+        let www = format!(r#"Bearer realm="{realm}",service="reg""#);
+        assert_eq!(
+            auth.unauthorized(&Sent::default(), Some(&www)).await,
+            AfterUnauthorized::Retry
+        );
+        auth.state().tokens.insert(
+            scope_key(&[Scope::pull("b")]),
+            Token {
+                value: Secret::new("tok-b"),
+                proven: true,
+                generation: 0,
+            },
+        );
+        let http = reqwest::Client::new();
+        let (a2, h2) = (auth.clone(), http.clone());
+        let slow = tokio::spawn(async move { a2.authorize(&h2, &[Scope::pull("a")]).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let fast = tokio::time::timeout(
+            Duration::from_secs(2),
+            auth.authorize(&http, &[Scope::pull("b")]),
+        )
+        .await;
+        assert!(
+            matches!(fast, Ok(Ok(ref s)) if s.header() == Some("Bearer tok-b")),
+            "a cached token waited for another token's fetch"
+        );
+        slow.abort();
     }
 
     #[tokio::test]

@@ -843,7 +843,7 @@ async fn read_prefix(mut resp: Response, limit: usize) -> Vec<u8> {
 }
 
 /// Reads at most `limit` bytes of a body; more is an error.
-async fn read_capped(mut resp: Response, limit: usize) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_capped(mut resp: Response, limit: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| transport_message(&e))? {
         if out.len() + chunk.len() > limit {
