@@ -53,7 +53,14 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-const MAX_DEPTH: usize = 10_000;
+/// The deepest nesting parsed (serde_json's limit too). Go allows 10,000;
+/// parsing, cloning and dropping a `Value` recurse once per level, and at
+/// 10,000 levels that overflows a 2 MiB thread stack. Image manifests and
+/// configs nest fewer than ten levels. At 128 every recursion fits a
+/// 256 KiB stack even in a debug build (tested; 256 levels did not), so
+/// the parser is safe on any thread a library user has. A document nested
+/// deeper is refused where skopeo would read it.
+pub const MAX_DEPTH: usize = 128;
 
 struct Parser<'a> {
     b: &'a [u8],
@@ -216,9 +223,12 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
+        // Exactly four hex digits, as Go reads them (`from_str_radix`
+        // alone would take a sign: `\u+041`).
         let h = self
             .b
             .get(self.i..self.i + 4)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok());
         match h.and_then(|h| u32::from_str_radix(h, 16).ok()) {
             Some(v) => {

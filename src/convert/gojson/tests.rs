@@ -159,3 +159,44 @@ fn decodes_with_go_rules() {
     assert_eq!(s2.list, None, "null resets a slice");
     assert_eq!(e, "field map: a JSON number cannot be stored in a string");
 }
+
+#[test]
+fn unicode_escapes_are_exactly_four_hex_digits() {
+    for bad in [r#""\u+041""#, r#""\u-041""#, r#""\u 041""#, r#""\u04""#, r#""\u004g""#] {
+        assert!(parse(bad.as_bytes()).is_err(), "{bad} accepted");
+    }
+    assert_eq!(
+        parse(br#""\u0041\uD83D\uDE00\uD800x\uDC00""#).ok(),
+        Some(Value::String("A\u{1F600}\u{FFFD}x\u{FFFD}".into()))
+    );
+}
+
+#[test]
+fn the_deepest_document_allowed_fits_a_256_kib_stack() {
+    let nested = |n: usize, open: &str, close: &str| {
+        let mut s = open.repeat(n);
+        s.push_str(&close.repeat(n));
+        s
+    };
+    let worker = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+                let mut ok = open.repeat(MAX_DEPTH);
+                ok.push_str(if open == "[" { "" } else { "0" });
+                ok.push_str(&close.repeat(MAX_DEPTH));
+                let v = parse(ok.as_bytes());
+                assert!(v.is_ok(), "depth {MAX_DEPTH} refused: {v:?}");
+                let copy = v.clone();
+                drop((v, copy));
+            }
+            let deep = nested(MAX_DEPTH + 1, "[", "]");
+            assert!(parse(deep.as_bytes()).is_err(), "deeper than the limit");
+            let hostile = nested(100_000, "[", "]");
+            assert!(parse(hostile.as_bytes()).is_err());
+        });
+    match worker.map(|w| w.join()) {
+        Ok(Ok(())) => {}
+        _ => panic!("the parser overflowed or failed on a 256 KiB stack"),
+    }
+}
