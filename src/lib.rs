@@ -18,8 +18,10 @@
 //! digest, findings). `run` ([`copy::run`]) executes that plan through the
 //! blob transfers ([`copy::blob`]) and the [`journal`]; `check`
 //! ([`report::check`]) builds the same plans with reads only and renders
-//! them. [`convert`] holds the pure conversions the plan calls; [`model`]
-//! and [`oci`] the vocabulary every layer shares.
+//! them. [`convert`] holds the pure conversions the plan calls; [`gojson`]
+//! the Go-compatible JSON reading and writing that the conversions and the
+//! manifest reader ([`oci`]) share; [`model`] and [`oci`] the vocabulary
+//! every layer shares.
 //!
 //! The engine emits [`copy::Event`]s: the CLI's progress display renders
 //! them, and the run summary is their sum.
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod convert;
 pub mod copy;
 pub mod expand;
+pub mod gojson;
 pub mod journal;
 pub mod model;
 pub mod oci;

@@ -12,7 +12,7 @@
 //! OCI index entry without a platform takes the child's config platform).
 
 pub mod config;
-pub mod gojson;
+pub use crate::gojson;
 mod manifests;
 pub mod schema1;
 

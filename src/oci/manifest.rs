@@ -136,6 +136,19 @@ pub enum ManifestError {
     /// A signed schema 1 manifest whose JWS header is malformed.
     #[error("schema 1 signature header is malformed: {0}")]
     BadSignature(String),
+    /// An object with two keys that differ only in case (or not at all):
+    /// Go reads the last, serde the first, so what the manifest references
+    /// would depend on who reads it.
+    #[error("manifest has the key {first:?} and again {second:?} in one object; refusing a manifest that readers would read differently")]
+    AmbiguousKey {
+        /// The first spelling.
+        first: String,
+        /// The repeat.
+        second: String,
+    },
+    /// The manifest is not JSON that Go's decoder reads.
+    #[error("manifest is not valid JSON: {0}")]
+    Syntax(crate::gojson::SyntaxError),
     /// An OCI manifest or index that the OCI image spec's types refuse.
     #[error("not a valid {kind}: {message}")]
     InvalidOci {
@@ -243,6 +256,13 @@ pub fn detect_kind(content_type: Option<&str>, raw: &[u8]) -> Result<ManifestKin
 impl Manifest {
     /// Parses `raw`, served with `content_type`.
     pub fn parse(content_type: Option<&str>, raw: bytes::Bytes) -> Result<Manifest, ManifestError> {
+        // One reading of what the manifest references: serde below and the
+        // Go-compatible conversion must see the same keys.
+        let doc = crate::gojson::parse(&raw).map_err(ManifestError::Syntax)?;
+        if let Some((first, second)) = crate::gojson::ambiguous_key(&doc) {
+            return Err(ManifestError::AmbiguousKey { first, second });
+        }
+        drop(doc);
         let kind = detect_kind(content_type, &raw)?;
         let json_err = |source| ManifestError::Json {
             kind: kind.name(),
@@ -389,6 +409,39 @@ mod tests {
             (media::OCI_LAYER_ZSTD, M::ImageLayerZstd),
         ] {
             assert_eq!(ours, spec.to_string());
+        }
+    }
+
+    #[test]
+    fn keys_that_readers_would_read_differently_are_refused() {
+        let d = Digest::of(b"a");
+        let e = Digest::of(b"b");
+        let doc = |layer: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{d}","size":1}},"layers":[{layer}]}}"#,
+                media::DOCKER_MANIFEST,
+                media::DOCKER_CONFIG
+            )
+        };
+        let good = doc(&format!(
+            r#"{{"mediaType":"{}","digest":"{d}","size":1}}"#,
+            media::DOCKER_LAYER_GZIP
+        ));
+        assert!(Manifest::parse(None, good.into()).is_ok());
+        for twice in [
+            format!(r#""digest":"{d}","Digest":"{e}""#),
+            format!(r#""digest":"{d}","digest":"{e}""#),
+            format!(r#""digest":"{d}","dige\u017ft":"{e}""#),
+        ] {
+            let bad = doc(&format!(
+                r#"{{"mediaType":"{}",{twice},"size":1}}"#,
+                media::DOCKER_LAYER_GZIP
+            ));
+            let r = Manifest::parse(None, bad.into());
+            assert!(
+                matches!(r, Err(ManifestError::AmbiguousKey { .. })),
+                "{twice}: {r:?}"
+            );
         }
     }
 

@@ -336,6 +336,52 @@ pub fn parse(b: &[u8]) -> Result<Value, SyntaxError> {
     Ok(v)
 }
 
+/// A key as Go's decoder compares it with a field name: each character
+/// upper-cased then lower-cased by its simple (one-character) mapping, so
+/// `Digest`, `DIGEST` and `digeſt` (long s) all fold to `digest`.
+pub fn fold_key(key: &str) -> String {
+    fn one(mut it: impl ExactSizeIterator<Item = char>, c: char) -> char {
+        match (it.len(), it.next()) {
+            (1, Some(x)) => x,
+            _ => c,
+        }
+    }
+    key.chars()
+        .map(|c| {
+            let u = one(c.to_uppercase(), c);
+            one(u.to_lowercase(), u)
+        })
+        .collect()
+}
+
+/// The first object member (at any depth) whose key repeats another key of
+/// the same object exactly or under Go's case folding, as `(first, second)`.
+/// Such a document is read differently by Go (case-insensitive, last one
+/// wins) and by serde (exact, first or error), so it is refused where the
+/// two must agree.
+pub fn ambiguous_key(v: &Value) -> Option<(String, String)> {
+    // Iterative: the depth is already bounded by the parser, but a walk
+    // needs no recursion at all.
+    let mut todo = vec![v];
+    while let Some(v) = todo.pop() {
+        match v {
+            Value::Object(members) => {
+                let mut seen: std::collections::HashMap<String, &str> =
+                    std::collections::HashMap::new();
+                for (k, item) in members {
+                    if let Some(first) = seen.insert(fold_key(k), k) {
+                        return Some((first.to_string(), k.clone()));
+                    }
+                    todo.push(item);
+                }
+            }
+            Value::Array(items) => todo.extend(items.iter()),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The top-level members of a JSON object as raw byte slices of their
 /// values (for code that must keep values as written).
 pub fn raw_members(b: &[u8]) -> Result<Vec<(String, &[u8])>, SyntaxError> {

@@ -162,7 +162,13 @@ fn decodes_with_go_rules() {
 
 #[test]
 fn unicode_escapes_are_exactly_four_hex_digits() {
-    for bad in [r#""\u+041""#, r#""\u-041""#, r#""\u 041""#, r#""\u04""#, r#""\u004g""#] {
+    for bad in [
+        r#""\u+041""#,
+        r#""\u-041""#,
+        r#""\u 041""#,
+        r#""\u04""#,
+        r#""\u004g""#,
+    ] {
         assert!(parse(bad.as_bytes()).is_err(), "{bad} accepted");
     }
     assert_eq!(
