@@ -107,3 +107,32 @@ impl FailureKind {
         }
     }
 }
+
+/// Text that came from outside (a registry's error body, a manifest's media
+/// type), made safe to print on a terminal: control characters (C0, DEL,
+/// C1, which include ANSI escape sequences' introducers) and line breaks
+/// are shown escaped (`\u{1b}`), so a registry can neither paint, move the
+/// cursor, nor fake lines of output. Everything else is kept.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(printable("plain: ok ü"), "plain: ok ü");
+        assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(printable("a\nb\rc\u{9b}d"), "a\\nb\\rc\\u{9b}d");
+    }
+}

@@ -986,3 +986,53 @@ fn a_second_run_on_a_journal_in_use_exits_2_and_changes_nothing() {
     assert!(status.success(), "the first run finishes");
     assert_migrated(h, &p);
 }
+
+#[test]
+fn registry_text_reaches_the_terminal_escaped() {
+    let h = harness();
+    let repo = h.unique("ansi/app");
+    let l = vec![layer(8111, 300)];
+    h.block_on(h.r1.image(&repo, "v1", &l, config("amd64", &l)))
+        .expect("push");
+    let proxy = h.proxy_r1();
+    // The registry's error message paints the screen and fakes a line.
+    proxy.add(
+        Some("GET"),
+        &format!("{repo}/manifests/gone"),
+        Fault::Replace(
+            "manifest unknown".into(),
+            "\\u001b[2J\\u001b[31mmanifest unknown\\nok: all done".into(),
+        ),
+        usize::MAX,
+    );
+    proxy.add(
+        Some("GET"),
+        &format!("{repo}/tags/list"),
+        Fault::Replace("\"v1\"".into(), "\"v1\",\"gone\"".into()),
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: &format!("[[images]]\nsource = \"{repo}\"\ntags = [\"v1\", \"gone\"]\n"),
+            ..Default::default()
+        },
+    );
+    let out = cli(&["run", "--no-progress"], &plan);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("manifest unknown"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "an escape sequence reached the terminal: {err:?}"
+    );
+    assert!(!err.lines().any(|l| l.starts_with("ok: all done")), "{err}");
+    let st = cli(&["status"], &plan);
+    let text = String::from_utf8_lossy(&st.stdout).to_string();
+    assert!(
+        text.contains("manifest unknown") && !text.contains('\u{1b}'),
+        "{text:?}"
+    );
+}

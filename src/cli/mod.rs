@@ -248,7 +248,12 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
     }
     eprintln!("failed:");
     for f in &summary.failed {
-        eprintln!("  {} ({} error): {}", f.source, f.kind.name(), f.error);
+        eprintln!(
+            "  {} ({} error): {}",
+            f.source,
+            f.kind.name(),
+            crate::model::printable(&f.error)
+        );
     }
     EXIT_FAILED
 }

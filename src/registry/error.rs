@@ -2,6 +2,7 @@
 //! credentials), the registry's own diagnostics, and how many retries were
 //! made.
 
+use crate::model::printable;
 use std::fmt;
 
 /// A URL shown without its query string (upload `_state`, tokens) and
@@ -187,8 +188,12 @@ struct EnvelopeError {
     message: String,
 }
 
+/// At most this many characters of a registry's diagnostics are shown.
+const DETAIL_CHARS: usize = 500;
+
 /// Turns an error body into ": CODE message; CODE message" (or the start of
-/// the body when it is not the registry envelope).
+/// the body when it is not the registry envelope), shortened and with
+/// control characters escaped: it reaches terminals and logs.
 pub fn body_detail(body: &[u8]) -> String {
     if body.is_empty() {
         return String::new();
@@ -200,12 +205,13 @@ pub fn body_detail(body: &[u8]) -> String {
             .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
             .collect();
         if !parts.is_empty() {
-            return format!(": {}", parts.join("; "));
+            let joined: String = parts.join("; ").chars().take(DETAIL_CHARS).collect();
+            return format!(": {}", printable(&joined));
         }
     }
     let text = String::from_utf8_lossy(body);
-    let text: String = text.chars().take(200).collect();
-    format!(": {}", text.trim())
+    let text: String = text.chars().take(DETAIL_CHARS).collect();
+    format!(": {}", printable(text.trim()))
 }
 
 #[cfg(test)]
@@ -231,6 +237,12 @@ mod tests {
         assert_eq!(body_detail(b), ": BLOB_UNKNOWN blob unknown to registry");
         assert_eq!(body_detail(b"oops"), ": oops");
         assert_eq!(body_detail(b""), "");
+        let hostile = br#"{"errors":[{"code":"DENIED","message":"[2J[31mgive me your token
+error: fake line"}]}"#;
+        let d = body_detail(hostile);
+        assert!(!d.chars().any(char::is_control), "{d:?}");
+        assert!(d.contains("\\u{1b}[2J"), "{d}");
+        assert!(body_detail(&[b'x'; 100_000]).len() < 600);
     }
 
     #[test]

@@ -209,6 +209,7 @@ pub fn render_status_text(s: &Status) -> String {
             short_digest(&i.target_digest)
         ));
         if let Some(e) = &i.error {
+            let e = crate::model::printable(e);
             match i.error_kind {
                 Some(k) => out.push_str(&format!("         {} error: {e}\n", k.name())),
                 None => out.push_str(&format!("         error: {e}\n")),

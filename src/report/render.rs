@@ -5,6 +5,7 @@
 
 use super::check::{CheckReport, Finding, ImageReport, Severity};
 use super::{column_width, human_bytes, short_digest as short};
+use crate::model::printable;
 
 fn duration(secs: f64) -> String {
     let s = secs.round() as u64;
@@ -93,7 +94,7 @@ pub fn text(r: &CheckReport, color: bool) -> String {
                 "",
                 paint(f.severity, severity(f.severity)),
                 f.code,
-                f.message
+                printable(&f.message)
             ));
         }
     }
