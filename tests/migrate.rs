@@ -1036,3 +1036,39 @@ fn registry_text_reaches_the_terminal_escaped() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_trickling_body_fails_the_minimum_rate_and_is_retried() {
+    let h = harness();
+    let p = seed(h, "trickle");
+    let proxy = h.proxy_r1();
+    let blob = format!("/blobs/{}", p.layer["base"]);
+    // 1 KB every 100 ms: 10 KB/s against a minimum of 100 KB/s.
+    proxy.add(
+        Some("GET"),
+        &blob,
+        Fault::Trickle(1000, Duration::from_millis(100)),
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&proxy.addr),
+            images: &imgs,
+            options: "format = \"preserve\"\nstall_timeout = 1\nmin_rate = \"100KB\"",
+            ..Default::default()
+        },
+    );
+    let t = Instant::now();
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    assert_eq!(
+        proxy.hits("GET", &blob).len(),
+        2,
+        "the trickling read was abandoned and read again"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+}

@@ -11,7 +11,10 @@ use crate::journal::{BlobHow, Journal, Record};
 use crate::model::LayerFacts;
 use crate::oci::{Descriptor, Digest, DigestVerifier};
 use crate::registry::error::DisplayUrl;
-use crate::registry::{Client, MountResult, RegistryError, RetryPolicy, UploadSession};
+use crate::registry::retry::RateGuard;
+use crate::registry::{
+    Client, MountResult, RegistryError, RetryPolicy, TransferLimits, UploadSession,
+};
 use bytes::Bytes;
 use futures::{ready, Stream, StreamExt};
 use std::collections::HashMap;
@@ -308,6 +311,7 @@ impl Blobs {
             url,
             outcome: outcome.clone(),
             diff: diff_slot.clone(),
+            limits: self.source.limits(),
         };
         let mut checked = Box::pin(verified(resp.bytes_stream(), check, move |n| {
             c2.fetch_add(n, Ordering::Relaxed);
@@ -526,6 +530,8 @@ pub struct Check {
     pub outcome: Outcome,
     /// When set, the diff_id is computed too and stored here at the end.
     pub diff: Option<DiffSlot>,
+    /// The slowest the body may be.
+    pub limits: TransferLimits,
 }
 
 /// The chunks flowing between the layers of a verified stream.
@@ -533,7 +539,8 @@ type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 
 /// Wraps a body stream in stacked layers, as containers/image stacks its
 /// readers, innermost first:
-/// 1. [`SourceErrors`]: a failed read of the body is a source failure;
+/// 1. [`SourceErrors`]: a failed read of the body, or one slower than the
+///    minimum rate ([`RateGuard`]), is a source failure;
 /// 2. [`SizeCheck`]: no more bytes than the descriptor's size, and not
 ///    fewer at the end;
 /// 3. [`DiffIdTap`]: the diff_id of the uncompressed content, when wanted;
@@ -557,6 +564,7 @@ where
     let s: Chunks = Box::pin(SourceErrors {
         inner,
         url: check.url.clone(),
+        rate: RateGuard::new(check.limits),
     });
     let s: Chunks = match check.size {
         Some(want) => Box::pin(SizeCheck {
@@ -595,10 +603,11 @@ where
     }
 }
 
-/// Layer 1: body read errors become source failures.
+/// Layer 1: body read errors, and trickling bodies, become source failures.
 struct SourceErrors<S> {
     inner: S,
     url: DisplayUrl,
+    rate: RateGuard,
 }
 
 impl<S, E> Stream for SourceErrors<S>
@@ -608,19 +617,22 @@ where
 {
     type Item = Result<Bytes, BlobError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let url = self.url.clone();
-        Pin::new(&mut self.inner).poll_next(cx).map(|o| {
-            o.map(|r| {
-                r.map_err(|e| {
-                    BlobError::Source(RegistryError::Transport {
-                        method: "GET".into(),
-                        url,
-                        message: format!("body failed: {e}"),
-                        retries: 0,
-                    })
-                })
+        let failed = |url: &DisplayUrl, message: String| {
+            BlobError::Source(RegistryError::Transport {
+                method: "GET".into(),
+                url: url.clone(),
+                message,
+                retries: 0,
             })
-        })
+        };
+        let item = ready!(Pin::new(&mut self.inner).poll_next(cx));
+        Poll::Ready(item.map(|r| match r {
+            Ok(chunk) => match self.rate.on_bytes(chunk.len() as u64) {
+                Ok(()) => Ok(chunk),
+                Err(m) => Err(failed(&self.url, m)),
+            },
+            Err(e) => Err(failed(&self.url, format!("body failed: {e}"))),
+        }))
     }
 }
 
@@ -831,6 +843,7 @@ mod tests {
             url: DisplayUrl::new("http://x/b"),
             outcome: outcome.clone(),
             diff: None,
+            limits: TransferLimits::default(),
         };
         let s = verified(inner, check, |_| {});
         let out: Vec<Result<Bytes, String>> =

@@ -267,7 +267,7 @@ pub fn clients(
         ..RetryPolicy::default()
     };
     let mk = |role, ep: &crate::registry::Endpoint, c: Credentials| {
-        Client::new(ep, c, policy.clone())
+        Client::new(ep, c, policy.clone(), plan.options.transfer)
             .map(Arc::new)
             .map_err(|source| RunError::Registry {
                 role,

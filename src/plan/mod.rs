@@ -63,6 +63,8 @@ pub struct Options {
     pub journal: PathBuf,
     /// Default platforms.
     pub platforms: Platforms,
+    /// How slow a response body may be before it counts as failed.
+    pub transfer: crate::registry::TransferLimits,
 }
 
 /// A validated plan.
@@ -357,24 +359,35 @@ fn platforms_of(c: &mut Collector, v: &toml::Spanned<Vec<String>>, key: &str) ->
     Platforms::Only(list.clone())
 }
 
+/// A positive size: a byte count or text such as "5GiB".
+fn size_of(
+    c: &mut Collector,
+    v: &toml::Spanned<raw::Size>,
+    key: &str,
+    example: &str,
+) -> Option<u64> {
+    let n = match v.get_ref() {
+        raw::Size::Bytes(n) if *n > 0 => Some(*n as u64),
+        raw::Size::Text(s) => parse_size(s).filter(|n| *n > 0),
+        _ => None,
+    };
+    if n.is_none() {
+        c.add(
+            Some(v.span()),
+            key,
+            format!("must be a positive byte count or a size such as {example}"),
+        );
+    }
+    n
+}
+
 /// `[target]` limits, for the report.
 fn limits(c: &mut Collector, target: &raw::Endpoint) -> TargetLimits {
     TargetLimits {
-        max_image_size: target.max_image_size.as_ref().and_then(|v| {
-            let n = match v.get_ref() {
-                raw::Size::Bytes(n) if *n > 0 => Some(*n as u64),
-                raw::Size::Text(s) => parse_size(s),
-                _ => None,
-            };
-            if n.is_none() {
-                c.add(
-                    Some(v.span()),
-                    "target.max_image_size",
-                    "must be a positive byte count or a size such as \"5GiB\"",
-                );
-            }
-            n
-        }),
+        max_image_size: target
+            .max_image_size
+            .as_ref()
+            .and_then(|v| size_of(c, v, "target.max_image_size", "\"5GiB\"")),
         max_repositories_per_project: target.max_repositories_per_project.as_ref().and_then(|v| {
             if *v.get_ref() < 1 {
                 c.add(
@@ -437,12 +450,29 @@ fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Optio
         .as_ref()
         .map(|p| platforms_of(c, p, "options.platforms"))
         .unwrap_or(Platforms::All);
+    let defaults = crate::registry::TransferLimits::default();
+    let stall = in_range(
+        c,
+        &o.stall_timeout,
+        "options.stall_timeout",
+        1..=3600,
+        defaults.window.as_secs() as i64,
+    );
+    let min_rate = o
+        .min_rate
+        .as_ref()
+        .and_then(|v| size_of(c, v, "options.min_rate", "\"1KB\" (bytes per second)"))
+        .unwrap_or(defaults.min_rate);
     Options {
         format,
         concurrency,
         retries,
         journal,
         platforms,
+        transfer: crate::registry::TransferLimits {
+            window: std::time::Duration::from_secs(stall as u64),
+            min_rate,
+        },
     }
 }
 

@@ -45,6 +45,8 @@ pub(super) struct Options {
     pub retries: Option<Spanned<i64>>,
     pub journal: Option<Spanned<String>>,
     pub platforms: Option<Spanned<Vec<String>>>,
+    pub stall_timeout: Option<Spanned<i64>>,
+    pub min_rate: Option<Spanned<Size>>,
 }
 
 #[derive(Deserialize)]

@@ -386,6 +386,7 @@ pub struct Auth {
     registry: String,
     creds: Credentials,
     policy: super::retry::RetryPolicy,
+    limits: super::retry::TransferLimits,
     state: Mutex<State>,
     /// Held while the password is read (at most one `password_command`).
     password_gate: tokio::sync::Mutex<()>,
@@ -402,12 +403,19 @@ struct TokenResponse {
 }
 
 impl Auth {
-    /// Auth for `registry` with `creds`; token requests retry by `policy`.
-    pub fn new(registry: &str, creds: Credentials, policy: super::retry::RetryPolicy) -> Self {
+    /// Auth for `registry` with `creds`; token requests retry by `policy`
+    /// and fail when slower than `limits`.
+    pub fn new(
+        registry: &str,
+        creds: Credentials,
+        policy: super::retry::RetryPolicy,
+        limits: super::retry::TransferLimits,
+    ) -> Self {
         Auth {
             registry: registry.to_string(),
             creds,
             policy,
+            limits,
             state: Mutex::new(State::default()),
             password_gate: tokio::sync::Mutex::new(()),
             fetch_gates: Mutex::new(HashMap::new()),
@@ -610,7 +618,7 @@ impl Auth {
             }
             let (retry_after, err) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let body = super::client::read_capped(resp, TOKEN_RESPONSE_LIMIT)
+                    let body = super::client::read_capped(resp, TOKEN_RESPONSE_LIMIT, self.limits)
                         .await
                         .map_err(|message| RegistryError::Auth {
                             registry: self.registry.clone(),
@@ -784,6 +792,7 @@ mod tests {
                 password: PasswordSource::None,
             },
             crate::registry::RetryPolicy::none(),
+            Default::default(),
         ));
         let www = format!(r#"Bearer realm="{realm}",service="reg""#);
         assert_eq!(

@@ -5,7 +5,9 @@
 
 use super::auth::{AfterUnauthorized, Auth, Credentials, Scope};
 use super::error::{body_detail, transport_message, DisplayUrl, RegistryError};
-use super::retry::{is_transient_status, parse_retry_after, RetryPolicy};
+use super::retry::{
+    is_transient_status, parse_retry_after, RateGuard, RetryPolicy, TransferLimits,
+};
 use crate::oci::reference::{valid_reference, valid_repository};
 use crate::oci::{media, Digest, Manifest};
 use bytes::Bytes;
@@ -16,16 +18,15 @@ use reqwest::{Method, Response};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The largest manifest we read. Registries refuse larger ones on push
-/// (distribution: 4 MiB); reading more would only waste memory.
-pub const MANIFEST_READ_LIMIT: usize = 8 << 20;
+/// The largest manifest (or list page) we read: the OpenShift registry's
+/// and distribution's own push limit, so nothing larger could be pushed.
+pub const MANIFEST_READ_LIMIT: usize = 4 << 20;
+/// The most names a tag list or catalog may hold in total (all pages).
+pub const LIST_TOTAL_LIMIT: usize = 100_000;
 /// Tags asked for per tag-list request.
 pub const TAG_PAGE: usize = 1000;
 /// How much of an error body is read for its diagnostics.
 pub const ERROR_BODY_LIMIT: usize = 64 << 10;
-/// A single read on a connection may stall this long before the transfer
-/// is counted as failed (and retried).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where a registry is and how to log in.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +67,7 @@ pub struct Client {
     registry: String,
     auth: Auth,
     policy: RetryPolicy,
+    limits: TransferLimits,
 }
 
 struct Request<'a> {
@@ -78,11 +80,13 @@ struct Request<'a> {
 
 impl Client {
     /// A client for `ep`, logging in with `credentials` (resolved by
-    /// [`super::auth::resolve`]), retrying plain requests by `policy`.
+    /// [`super::auth::resolve`]), retrying plain requests by `policy`,
+    /// failing bodies slower than `limits`.
     pub fn new(
         ep: &Endpoint,
         credentials: Credentials,
         policy: RetryPolicy,
+        limits: TransferLimits,
     ) -> Result<Client, RegistryError> {
         let setup = |message: String| RegistryError::Setup {
             registry: ep.registry.clone(),
@@ -92,7 +96,7 @@ impl Client {
             .user_agent(concat!("rahti-migrate/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .redirect(redirect_policy())
-            .read_timeout(READ_TIMEOUT);
+            .read_timeout(limits.window);
         if let Some(ca) = &ep.ca_file {
             let pem = std::fs::read(ca)
                 .map_err(|e| setup(format!("reading ca_file {}: {e}", ca.to_string_lossy())))?;
@@ -114,14 +118,20 @@ impl Client {
             http,
             base,
             registry: ep.registry.clone(),
-            auth: Auth::new(&ep.registry, credentials, policy.clone()),
+            auth: Auth::new(&ep.registry, credentials, policy.clone(), limits),
             policy,
+            limits,
         })
     }
 
     /// `host[:port]` of this registry.
     pub fn registry(&self) -> &str {
         &self.registry
+    }
+
+    /// The slowest a body may be.
+    pub fn limits(&self) -> TransferLimits {
+        self.limits
     }
 
     /// The retry policy for plain requests.
@@ -358,12 +368,12 @@ impl Client {
                 .get("link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let body = read_capped(resp, MANIFEST_READ_LIMIT).await.map_err(|e| {
-                RegistryError::Protocol {
+            let body = read_capped(resp, MANIFEST_READ_LIMIT, self.limits)
+                .await
+                .map_err(|e| RegistryError::Protocol {
                     url: DisplayUrl::new(&self.url("/v2/")),
                     message: e,
-                }
-            })?;
+                })?;
             let v: serde_json::Value =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
                     url: DisplayUrl::new(&self.url("/v2/")),
@@ -371,6 +381,12 @@ impl Client {
                 })?;
             if let Some(items) = v.get(field).and_then(|t| t.as_array()) {
                 out.extend(items.iter().filter_map(|t| t.as_str().map(str::to_string)));
+            }
+            if out.len() > LIST_TOTAL_LIMIT {
+                return Err(RegistryError::Protocol {
+                    url: DisplayUrl::new(&self.url("/v2/")),
+                    message: format!("the list holds more than {LIST_TOTAL_LIMIT} names"),
+                });
             }
             next = match link {
                 Some(l) => Some(self.next_page(&l)?),
@@ -462,7 +478,7 @@ impl Client {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Digest>().ok());
-        let raw = read_capped(resp, MANIFEST_READ_LIMIT)
+        let raw = read_capped(resp, MANIFEST_READ_LIMIT, self.limits)
             .await
             .map_err(|message| RegistryError::Protocol {
                 url: DisplayUrl::new(&url),
@@ -611,7 +627,7 @@ impl Client {
             scopes: &scopes,
         };
         let resp = self.call(req, &[200]).await?;
-        let body = read_capped(resp, limit)
+        let body = read_capped(resp, limit, self.limits)
             .await
             .map_err(|message| RegistryError::Protocol {
                 url: DisplayUrl::new(&url),
@@ -842,13 +858,20 @@ async fn read_prefix(mut resp: Response, limit: usize) -> Vec<u8> {
     out
 }
 
-/// Reads at most `limit` bytes of a body; more is an error.
-pub(crate) async fn read_capped(mut resp: Response, limit: usize) -> Result<Vec<u8>, String> {
+/// Reads at most `limit` bytes of a body, no slower than `limits`; more,
+/// or slower, is an error.
+pub(crate) async fn read_capped(
+    mut resp: Response,
+    limit: usize,
+    limits: TransferLimits,
+) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
+    let mut rate = RateGuard::new(limits);
     while let Some(chunk) = resp.chunk().await.map_err(|e| transport_message(&e))? {
         if out.len() + chunk.len() > limit {
             return Err(format!("response larger than {limit} bytes"));
         }
+        rate.on_bytes(chunk.len() as u64)?;
         out.extend_from_slice(&chunk);
     }
     Ok(out)
@@ -893,7 +916,12 @@ mod tests {
                 password: super::super::auth::PasswordSource::None,
             },
         };
-        match Client::new(&ep, ep.credentials.clone(), RetryPolicy::none()) {
+        match Client::new(
+            &ep,
+            ep.credentials.clone(),
+            RetryPolicy::none(),
+            TransferLimits::default(),
+        ) {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         }

@@ -9,4 +9,4 @@ pub mod retry;
 pub use auth::{Credentials, PasswordSource, Secret};
 pub use client::{Client, Endpoint, MountResult, UploadSession};
 pub use error::RegistryError;
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, TransferLimits};

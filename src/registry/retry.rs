@@ -58,6 +58,69 @@ impl RetryPolicy {
     }
 }
 
+/// How slow a response may be. Every body (blob streams, manifests, lists,
+/// tokens) must deliver at least `min_rate` bytes per second, measured over
+/// each `window`; a connection silent for a whole `window` fails too. A
+/// slow body fails as a transport error, so the operation's one retry
+/// level tries again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TransferLimits {
+    /// Minimum bytes per second over a window.
+    pub min_rate: u64,
+    /// The measuring window, and the longest silence allowed.
+    pub window: Duration,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        TransferLimits {
+            min_rate: 1000,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Watches one body's progress against [`TransferLimits`].
+#[derive(Debug)]
+pub struct RateGuard {
+    limits: TransferLimits,
+    window_start: std::time::Instant,
+    in_window: u64,
+}
+
+impl RateGuard {
+    /// Starts watching now.
+    pub fn new(limits: TransferLimits) -> Self {
+        RateGuard {
+            limits,
+            window_start: std::time::Instant::now(),
+            in_window: 0,
+        }
+    }
+
+    /// Counts `n` more bytes; an error once a whole window has passed with
+    /// fewer than `min_rate * window` bytes.
+    pub fn on_bytes(&mut self, n: u64) -> Result<(), String> {
+        self.in_window = self.in_window.saturating_add(n);
+        let elapsed = self.window_start.elapsed();
+        if elapsed < self.limits.window {
+            return Ok(());
+        }
+        let need = (self.limits.min_rate as f64 * elapsed.as_secs_f64()) as u64;
+        if self.in_window < need {
+            return Err(format!(
+                "body slower than the minimum rate: {} bytes in {:.1} s (min_rate is {} bytes/s)",
+                self.in_window,
+                elapsed.as_secs_f64(),
+                self.limits.min_rate
+            ));
+        }
+        self.window_start = std::time::Instant::now();
+        self.in_window = 0;
+        Ok(())
+    }
+}
+
 /// Statuses that say "try again": timeouts, rate limits and server errors.
 pub fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
@@ -122,6 +185,22 @@ mod tests {
         assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015")), None);
         assert!(!is_transient_status(400));
         assert!(!is_transient_status(403));
+    }
+
+    #[test]
+    fn a_trickle_fails_the_rate_guard_and_a_steady_body_does_not() {
+        let limits = TransferLimits {
+            min_rate: 1000,
+            window: Duration::from_millis(50),
+        };
+        let mut trickle = RateGuard::new(limits);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(trickle.on_bytes(1).is_err());
+        let mut steady = RateGuard::new(limits);
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(30));
+            assert!(steady.on_bytes(10_000).is_ok());
+        }
     }
 
     #[test]

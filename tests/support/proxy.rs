@@ -31,6 +31,8 @@ pub enum Fault {
     /// Serve the upstream answer with `.0` replaced by `.1` in its body (a
     /// hostile registry's tag list, say).
     Replace(String, String),
+    /// Serve the body `.0` bytes at a time, one piece every `.1`.
+    Trickle(usize, Duration),
     /// Serve the upstream answer with `.1` replaced by `.2` in header `.0`
     /// (a `Link` or `Location` pointing elsewhere).
     RewriteHeader(&'static str, String, String),
@@ -312,6 +314,15 @@ async fn handle(
             Full::new(Bytes::from(b))
                 .map_err(|e| -> BoxError { Box::new(e) })
                 .boxed()
+        }
+        Some(Fault::Trickle(piece, every)) => {
+            let b = resp.bytes().await?;
+            let pieces: Vec<Bytes> = b.chunks(piece.max(1)).map(Bytes::copy_from_slice).collect();
+            let s = futures::stream::iter(pieces).then(move |p| async move {
+                tokio::time::sleep(every).await;
+                Ok::<_, BoxError>(Frame::data(p))
+            });
+            BodyExt::boxed(StreamBody::new(s))
         }
         Some(Fault::Truncate(n)) => {
             let b = resp.bytes().await?;
