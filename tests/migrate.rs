@@ -758,6 +758,12 @@ fn target_faults_are_retried_and_tags_stay_last() {
         proxy.hits("PUT", "/blobs/uploads/").contains(&500),
         "500 fired"
     );
+    // The two sessions whose uploads failed were cancelled.
+    let deletes = proxy.hits("DELETE", "/blobs/uploads/");
+    assert!(
+        deletes.len() >= 2,
+        "abandoned sessions cancelled: {deletes:?}"
+    );
     assert!(
         proxy
             .hits("PUT", &format!("{}/app/manifests/sha256:", p.ns))
@@ -1071,4 +1077,79 @@ fn a_trickling_body_fails_the_minimum_rate_and_is_retried() {
         "the trickling read was abandoned and read again"
     );
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+}
+
+/// A plan for `p` with 100 KB upload chunks (the 316 KB base layer goes in
+/// four chunks), through the given proxies.
+fn chunked_plan(h: &Harness, p: &Project, dir: &Path, source: Option<&str>) -> PathBuf {
+    let imgs = images_toml(p);
+    h.plan(
+        dir,
+        PlanOpts {
+            source_addr: source,
+            images: &imgs,
+            options: "format = \"preserve\"\nchunk_size = \"100KB\"\nretries = 3",
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn a_failed_chunk_resumes_from_the_registrys_offset_without_reading_again() {
+    let h = harness();
+    let p = seed(h, "chunkpatch");
+    let target = h.proxy_r2();
+    // The second chunk of the first chunked upload is cut off.
+    target.add_after(Some("PATCH"), "/blobs/uploads/", Fault::Reset, 1, 1);
+    let source = h.proxy_r1();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = chunked_plan(h, &p, dir.path(), Some(&source.addr));
+    h.target_via(&plan, &target);
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    let base = format!("/blobs/{}", p.layer["base"]);
+    assert_eq!(source.hits("GET", &base).len(), 1, "the blob was read once");
+    let patches = target.hits("PATCH", "/blobs/uploads/");
+    assert_eq!(patches.len(), 5, "four chunks and one resent: {patches:?}");
+    assert!(patches.contains(&0), "the reset fired");
+    assert_eq!(
+        target
+            .hits("GET", "/blobs/uploads/")
+            .iter()
+            .filter(|s| **s == 204)
+            .count(),
+        1,
+        "the session's offset was asked once"
+    );
+}
+
+#[test]
+fn an_interrupted_download_resumes_with_range() {
+    let h = harness();
+    let p = seed(h, "chunkrange");
+    let source = h.proxy_r1();
+    let base = format!("/blobs/{}", p.layer["base"]);
+    source.add(Some("GET"), &base, Fault::Truncate(150_000), 1);
+    let target = h.proxy_r2();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = chunked_plan(h, &p, dir.path(), Some(&source.addr));
+    h.target_via(&plan, &target);
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    assert_eq!(
+        source.ranges(&base),
+        vec![None, Some("bytes=150000-".to_string())],
+        "the read went on from the byte where it stopped"
+    );
+    assert_eq!(
+        target.hits("PATCH", "/blobs/uploads/").len(),
+        4,
+        "no byte was uploaded twice"
+    );
+    assert!(
+        target.hits("DELETE", "/blobs/uploads/").is_empty(),
+        "the session was kept"
+    );
 }

@@ -30,6 +30,17 @@ const PROGRESS_STEP: u64 = 256 << 10;
 /// Once-only work, keyed.
 type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
 
+/// How blob transfers are made.
+#[derive(Debug, Clone)]
+pub struct BlobOptions {
+    /// The retry budget of one blob transfer.
+    pub policy: RetryPolicy,
+    /// Transfers in flight.
+    pub concurrency: usize,
+    /// Blobs larger than this are uploaded in chunks of this size.
+    pub chunk_size: u64,
+}
+
 /// Shared state of all blob transfers in a run.
 pub struct Blobs {
     source: Arc<Client>,
@@ -48,6 +59,8 @@ pub struct Blobs {
     /// link file on each commit, and a manifest push reading it at that
     /// moment fails with "blob unknown").
     in_repo: Cells<(String, Digest), ()>,
+    /// Blobs larger than this are uploaded in chunks of this size.
+    chunk_size: u64,
     /// Layer facts (size, diff_id) known so far.
     facts: Mutex<HashMap<Digest, LayerFacts>>,
     /// The first computation of each digest's facts.
@@ -66,10 +79,14 @@ impl Blobs {
         target: Arc<Client>,
         journal: Arc<Journal>,
         events: Events,
-        policy: RetryPolicy,
-        concurrency: usize,
+        opts: BlobOptions,
         replay: &crate::journal::Replay,
     ) -> Self {
+        let BlobOptions {
+            policy,
+            concurrency,
+            chunk_size,
+        } = opts;
         Blobs {
             source,
             target,
@@ -77,12 +94,25 @@ impl Blobs {
             events,
             policy,
             limit: Semaphore::new(concurrency.max(1)),
+            chunk_size: chunk_size.max(1),
             first: Mutex::new(HashMap::new()),
             known: Mutex::new(replay.blobs.clone()),
             in_repo: Mutex::new(HashMap::new()),
             facts: Mutex::new(replay.facts.clone()),
             facts_cells: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(super) fn source(&self) -> &Client {
+        &self.source
+    }
+
+    pub(super) fn target(&self) -> &Client {
+        &self.target
+    }
+
+    pub(super) fn events(&self) -> &Events {
+        &self.events
     }
 
     /// The layer facts known so far (from the journal and this run).
@@ -241,37 +271,64 @@ impl Blobs {
         upload: bool,
         want_diff: bool,
     ) -> Result<(u64, Option<DiffId>), BlobError> {
-        let mut retries = 0;
-        loop {
-            let r = async {
-                let s = match (upload, session.take()) {
-                    (false, _) => None,
-                    (true, Some(s)) => Some(s),
-                    (true, None) => Some(
-                        self.target
-                            .upload_start_once(target_repo)
-                            .await
-                            .map_err(BlobError::Target)?,
-                    ),
-                };
-                self.stream_once(source_repo, s.as_ref(), desc, want_diff)
+        if upload && !want_diff {
+            if let Some(size) = desc.size.filter(|s| *s > self.chunk_size) {
+                let chunk = usize::try_from(self.chunk_size).unwrap_or(usize::MAX);
+                return self
+                    .transfer_chunked(source_repo, target_repo, desc, session, size, chunk)
                     .await
-            }
-            .await;
-            match r {
-                Ok(n) => return Ok(n),
-                Err(e) if e.is_transient() && retries < self.policy.max_retries => {
-                    retries += 1;
-                    self.events.send(Event::Retry {
-                        what: format!("blob {}", desc.digest),
-                        retry: retries,
-                        error: e.to_string(),
-                    });
-                    tokio::time::sleep(self.policy.delay(retries, e.retry_after())).await;
-                }
-                Err(e) => return Err(e.with_retries(retries)),
+                    .map(|n| (n, None));
             }
         }
+        let mut retries = 0;
+        loop {
+            let s = match (upload, session.take()) {
+                (false, _) => None,
+                (true, Some(s)) => Some(s),
+                (true, None) => match self.target.upload_start_once(target_repo).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        self.retry_or_fail(&mut retries, desc, BlobError::Target(e))
+                            .await?;
+                        continue;
+                    }
+                },
+            };
+            let r = self
+                .stream_once(source_repo, s.as_ref(), desc, want_diff)
+                .await;
+            match r {
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    // The session will not be used again.
+                    if let Some(s) = &s {
+                        self.target.upload_cancel(s).await;
+                    }
+                    self.retry_or_fail(&mut retries, desc, e).await?;
+                }
+            }
+        }
+    }
+
+    /// Counts one more retry of a blob transfer and waits before it, or
+    /// gives `e` back when it is final or the budget is spent.
+    pub(super) async fn retry_or_fail(
+        &self,
+        retries: &mut u32,
+        desc: &Descriptor,
+        e: BlobError,
+    ) -> Result<(), BlobError> {
+        if !e.is_transient() || *retries >= self.policy.max_retries {
+            return Err(e.with_retries(*retries));
+        }
+        *retries += 1;
+        self.events.send(Event::Retry {
+            what: format!("blob {}", desc.digest),
+            retry: *retries,
+            error: e.to_string(),
+        });
+        tokio::time::sleep(self.policy.delay(*retries, e.retry_after())).await;
+        Ok(())
     }
 
     /// One attempt: GET from the source, checked in the stream, and PUT

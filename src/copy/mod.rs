@@ -11,6 +11,7 @@
 //! alone, with a kind (`error`); a journal failure stops the run.
 
 pub mod blob;
+mod chunked;
 pub mod diffid;
 pub mod error;
 mod image;
@@ -329,8 +330,11 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         target.clone(),
         journal.clone(),
         events.clone(),
-        source.policy().clone(),
-        plan.options.concurrency,
+        blob::BlobOptions {
+            policy: source.policy().clone(),
+            concurrency: plan.options.concurrency,
+            chunk_size: plan.options.chunk_size,
+        },
         &replay,
     ));
     let ctx = image::Ctx {

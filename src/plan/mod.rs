@@ -65,6 +65,8 @@ pub struct Options {
     pub platforms: Platforms,
     /// How slow a response body may be before it counts as failed.
     pub transfer: crate::registry::TransferLimits,
+    /// Blobs larger than this are uploaded in resumable chunks of this size.
+    pub chunk_size: u64,
 }
 
 /// A validated plan.
@@ -359,6 +361,10 @@ fn platforms_of(c: &mut Collector, v: &toml::Spanned<Vec<String>>, key: &str) ->
     Platforms::Only(list.clone())
 }
 
+/// Blobs larger than this are uploaded in chunks of this size: what one
+/// failed `PATCH` costs, and the memory one large transfer holds.
+pub const DEFAULT_CHUNK_SIZE: u64 = 16 << 20;
+
 /// A positive size: a byte count or text such as "5GiB".
 fn size_of(
     c: &mut Collector,
@@ -463,12 +469,18 @@ fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Optio
         .as_ref()
         .and_then(|v| size_of(c, v, "options.min_rate", "\"1KB\" (bytes per second)"))
         .unwrap_or(defaults.min_rate);
+    let chunk_size = o
+        .chunk_size
+        .as_ref()
+        .and_then(|v| size_of(c, v, "options.chunk_size", "\"16MiB\""))
+        .unwrap_or(DEFAULT_CHUNK_SIZE);
     Options {
         format,
         concurrency,
         retries,
         journal,
         platforms,
+        chunk_size,
         transfer: crate::registry::TransferLimits {
             window: std::time::Duration::from_secs(stall as u64),
             min_rate,

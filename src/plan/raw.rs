@@ -47,6 +47,7 @@ pub(super) struct Options {
     pub platforms: Option<Spanned<Vec<String>>>,
     pub stall_timeout: Option<Spanned<i64>>,
     pub min_rate: Option<Spanned<Size>>,
+    pub chunk_size: Option<Spanned<Size>>,
 }
 
 #[derive(Deserialize)]

@@ -785,6 +785,157 @@ impl Client {
         self.expect(&req, resp, 0, &[201]).await.map(|_| ())
     }
 
+    /// Starts reading a blob at byte `offset` (`Range: bytes=offset-`), in
+    /// one attempt. The answer may be 206 (the range) or 200 (the registry
+    /// ignores ranges: the whole blob); [`Client::range_start`] says which.
+    pub async fn blob_get_from(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<Response, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        let mut headers = HeaderMap::new();
+        if offset > 0 {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes={offset}-")) {
+                headers.insert(reqwest::header::RANGE, v);
+            }
+        }
+        let req = Request {
+            method: Method::GET,
+            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
+            headers,
+            body: None,
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
+        self.expect(&req, resp, retries, &[200, 206]).await
+    }
+
+    /// Where a blob response starts: 0 for a 200, the first byte of
+    /// `Content-Range` for a 206 (`None` when that header is unreadable).
+    pub fn range_start(resp: &Response) -> Option<u64> {
+        if resp.status().as_u16() == 200 {
+            return Some(0);
+        }
+        let v = resp
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)?
+            .to_str()
+            .ok()?;
+        let range = v.trim().strip_prefix("bytes ")?;
+        range.split(['-', '/']).next()?.trim().parse().ok()
+    }
+
+    /// Sends one chunk of an upload (`PATCH` with `Content-Range`), in one
+    /// attempt. Returns the session to continue with (its `Location`
+    /// changes on every chunk).
+    pub async fn upload_patch(
+        &self,
+        session: &UploadSession,
+        start: u64,
+        data: Bytes,
+    ) -> Result<UploadSession, RegistryError> {
+        let scopes = [Scope::push(&session.repo)];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let end = (start + data.len() as u64).saturating_sub(1);
+        if let Ok(v) = HeaderValue::from_str(&format!("{start}-{end}")) {
+            headers.insert(reqwest::header::CONTENT_RANGE, v);
+        }
+        let req = Request {
+            method: Method::PATCH,
+            url: session.location.clone(),
+            headers,
+            body: Some(data),
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
+        let resp = self.expect(&req, resp, retries, &[202]).await?;
+        self.session_from(&session.repo, &resp)
+    }
+
+    /// How many bytes an upload session holds (`GET` on it: `Range: 0-N`
+    /// means N + 1, except that distribution also says `0-0` for none),
+    /// with the session to continue with.
+    pub async fn upload_status(
+        &self,
+        session: &UploadSession,
+    ) -> Result<(u64, UploadSession), RegistryError> {
+        let scopes = [Scope::push(&session.repo)];
+        let req = Request {
+            method: Method::GET,
+            url: session.location.clone(),
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
+        let resp = self.expect(&req, resp, retries, &[204]).await?;
+        let held = resp
+            .headers()
+            .get(reqwest::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once('-'))
+            .and_then(|(_, end)| end.trim().parse::<u64>().ok())
+            .ok_or_else(|| RegistryError::Protocol {
+                url: DisplayUrl::new(&session.location),
+                message: "upload status without a readable Range header".into(),
+            })?;
+        let next = match resp.headers().get("location") {
+            Some(_) => self.session_from(&session.repo, &resp)?,
+            None => session.clone(),
+        };
+        Ok((held + 1, next))
+    }
+
+    /// Commits a chunked upload under `digest` (`PUT` with no body), in one
+    /// attempt.
+    pub async fn upload_finish(
+        &self,
+        session: &UploadSession,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let scopes = [Scope::push(&session.repo)];
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let req = Request {
+            method: Method::PUT,
+            url: Self::commit_url(session, digest),
+            headers,
+            body: Some(Bytes::new()),
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
+        self.expect(&req, resp, retries, &[201]).await.map(|_| ())
+    }
+
+    /// Cancels an abandoned upload session (`DELETE`), so the registry can
+    /// drop what it holds. Best effort: one attempt, a failure is logged.
+    pub async fn upload_cancel(&self, session: &UploadSession) {
+        let scopes = [Scope::push(&session.repo)];
+        let req = Request {
+            method: Method::DELETE,
+            url: session.location.clone(),
+            headers: HeaderMap::new(),
+            body: None,
+            scopes: &scopes,
+        };
+        let r = match self.send(&req, &RetryPolicy::none()).await {
+            Ok((resp, retries)) => self
+                .expect(&req, resp, retries, &[204, 404])
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "cancelling an abandoned upload failed");
+        }
+    }
+
     /// Uploads a small blob held in memory (a converted config), retrying
     /// the whole upload (session and PUT, each sent once) on transient
     /// failures: at most `retries + 1` sessions.

@@ -42,6 +42,8 @@ struct Rule {
     method: Option<String>,
     path: String,
     fault: Fault,
+    /// Matching requests to let through before the rule fires.
+    skip: usize,
     remaining: usize,
 }
 
@@ -52,6 +54,8 @@ struct State {
     expired: HashSet<String>,
     challenge: Option<String>,
     log: Vec<(String, String, u16)>,
+    /// Path and `Range` header of every GET.
+    ranges: Vec<(String, Option<String>)>,
     /// Credentials of the requests that were redirected, by path.
     presigned: std::collections::HashMap<String, Option<String>>,
     /// For each redirected request: the Authorization header it carried.
@@ -98,12 +102,36 @@ impl Proxy {
     /// Adds a rule that fires `times` times for requests whose path
     /// contains `path` (and whose method is `method`, if given).
     pub fn add(&self, method: Option<&str>, path: &str, fault: Fault, times: usize) {
+        self.add_after(method, path, fault, 0, times);
+    }
+
+    /// [`Proxy::add`], letting the first `skip` matching requests through.
+    pub fn add_after(
+        &self,
+        method: Option<&str>,
+        path: &str,
+        fault: Fault,
+        skip: usize,
+        times: usize,
+    ) {
         lock(&self.state).rules.push(Rule {
             method: method.map(str::to_string),
             path: path.to_string(),
             fault,
+            skip,
             remaining: times,
         });
+    }
+
+    /// The `Range` headers of the requests whose path contains `path`, in
+    /// order (`None` for a request without one).
+    pub fn ranges(&self, path: &str) -> Vec<Option<String>> {
+        lock(&self.state)
+            .ranges
+            .iter()
+            .filter(|(p, _)| p.contains(path))
+            .map(|(_, r)| r.clone())
+            .collect()
     }
 
     pub fn clear(&self) {
@@ -181,6 +209,14 @@ async fn handle(
         pq = path.clone();
         auth = None;
     }
+    if method == "GET" {
+        let range = req
+            .headers()
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        lock(&state).ranges.push((path.clone(), range));
+    }
     let (fault, expired, challenge) = {
         let mut s = lock(&state);
         let expired = auth
@@ -195,17 +231,22 @@ async fn handle(
         let mut fault = if expired {
             None
         } else {
-            s.rules
-                .iter_mut()
-                .find(|r| {
-                    r.remaining > 0
-                        && r.method.as_deref().map(|m| m == method).unwrap_or(true)
-                        && path.contains(&r.path)
-                })
-                .map(|r| {
+            let rule = s.rules.iter_mut().find(|r| {
+                r.remaining > 0
+                    && r.method.as_deref().map(|m| m == method).unwrap_or(true)
+                    && path.contains(&r.path)
+            });
+            match rule {
+                Some(r) if r.skip > 0 => {
+                    r.skip -= 1;
+                    None
+                }
+                Some(r) => {
                     r.remaining -= 1;
-                    r.fault.clone()
-                })
+                    Some(r.fault.clone())
+                }
+                None => None,
+            }
         };
         let mut expired = expired;
         if let Some(Fault::ExpireTokens) = fault {
@@ -327,10 +368,18 @@ async fn handle(
         Some(Fault::Truncate(n)) => {
             let b = resp.bytes().await?;
             let cut = b.slice(..n.min(b.len()));
+            // The cut part is flushed before the connection fails, so the
+            // client holds exactly `n` bytes.
             let s = futures::stream::iter(vec![
                 Ok::<_, BoxError>(Frame::data(cut)),
                 Err::<Frame<Bytes>, BoxError>("injected truncation".into()),
-            ]);
+            ])
+            .then(|item| async move {
+                if item.is_err() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                item
+            });
             BodyExt::boxed(StreamBody::new(s))
         }
         _ => {
