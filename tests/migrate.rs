@@ -1126,11 +1126,23 @@ fn a_failed_chunk_resumes_from_the_registrys_offset_without_reading_again() {
 
 #[test]
 fn an_interrupted_download_resumes_with_range() {
+    interrupted_download(false);
+}
+
+#[test]
+fn an_interrupted_download_from_a_source_ignoring_range_skips_what_it_has() {
+    interrupted_download(true);
+}
+
+fn interrupted_download(ignore_range: bool) {
     let h = harness();
     let p = seed(h, "chunkrange");
     let source = h.proxy_r1();
     let base = format!("/blobs/{}", p.layer["base"]);
     source.add(Some("GET"), &base, Fault::Truncate(150_000), 1);
+    if ignore_range {
+        source.add(Some("GET"), &base, Fault::IgnoreRange, 1);
+    }
     let target = h.proxy_r2();
     let dir = tempfile::tempdir().expect("tmp");
     let plan = chunked_plan(h, &p, dir.path(), Some(&source.addr));

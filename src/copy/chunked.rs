@@ -276,6 +276,8 @@ impl super::blob::Blobs {
         let start = Client::range_start(&resp);
         let (resp, skip) = match start {
             Some(s) if s == pos => (resp, 0),
+            // The whole blob (Range ignored): skip what was taken.
+            Some(0) => (resp, pos),
             _ => {
                 // Another range than asked for: read it all, skip what we have.
                 drop(resp);

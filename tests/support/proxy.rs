@@ -31,6 +31,9 @@ pub enum Fault {
     /// Serve the upstream answer with `.0` replaced by `.1` in its body (a
     /// hostile registry's tag list, say).
     Replace(String, String),
+    /// Forward the request without its `Range` header (a registry that
+    /// ignores ranges).
+    IgnoreRange,
     /// Serve the body `.0` bytes at a time, one piece every `.1`.
     Trickle(usize, Duration),
     /// Serve the upstream answer with `.1` replaced by `.2` in header `.0`
@@ -297,6 +300,9 @@ async fn handle(
     let body = body.collect().await?.to_bytes();
     let mut rb = http.request(parts.method.clone(), format!("{upstream}{pq}"));
     for (k, v) in parts.headers.iter() {
+        if matches!(fault, Some(Fault::IgnoreRange)) && k == "range" {
+            continue;
+        }
         if k != "host" && k != "connection" && k != "content-length" {
             rb = rb.header(k, v);
         }
