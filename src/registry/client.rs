@@ -317,6 +317,50 @@ impl Client {
         })
     }
 
+    /// One attempt at reading a whole response body: the request is sent
+    /// once (auth rounds aside), a status other than 200 is an error, and
+    /// the body is read up to `limit` bytes at the minimum rate.
+    async fn read_once(
+        &self,
+        req: &Request<'_>,
+        limit: usize,
+    ) -> Result<(HeaderMap, Vec<u8>), RegistryError> {
+        let (resp, retries) = self.send(req, &RetryPolicy::none()).await?;
+        let resp = self.expect(req, resp, retries, &[200]).await?;
+        let headers = resp.headers().clone();
+        let body = read_capped(resp, limit, self.limits)
+            .await
+            .map_err(|e| e.at(&req.method, &req.url))?;
+        Ok((headers, body))
+    }
+
+    /// Reads a whole response and decodes it, retrying the read and the
+    /// decoding together on transient failures (statuses, connection and
+    /// body failures, content that arrived damaged): the one retry level of
+    /// every operation that reads a body whole.
+    async fn read_decoded<T>(
+        &self,
+        req: &Request<'_>,
+        limit: usize,
+        decode: impl Fn(&HeaderMap, Vec<u8>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut retries = 0;
+        loop {
+            let r = match self.read_once(req, limit).await {
+                Ok((headers, body)) => decode(&headers, body),
+                Err(e) => Err(e),
+            };
+            match r {
+                Err(e) if e.is_transient() && retries < self.policy.max_retries => {
+                    retries += 1;
+                    tracing::debug!(error = %e, "read failed, retrying");
+                    tokio::time::sleep(self.policy.delay(retries, e.retry_after())).await;
+                }
+                other => return other.map_err(|e| e.with_retries(retries)),
+            }
+        }
+    }
+
     async fn call(&self, req: Request<'_>, ok: &[u16]) -> Result<Response, RegistryError> {
         let (resp, retries) = self.send(&req, &self.policy).await?;
         self.expect(&req, resp, retries, ok).await
@@ -362,26 +406,32 @@ impl Client {
                 body: None,
                 scopes,
             };
-            let resp = self.call(req, &[200]).await?;
-            let link = resp
-                .headers()
-                .get("link")
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link);
-            let body = read_capped(resp, MANIFEST_READ_LIMIT, self.limits)
-                .await
-                .map_err(|e| RegistryError::Protocol {
-                    url: DisplayUrl::new(&self.url("/v2/")),
-                    message: e,
-                })?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                    url: DisplayUrl::new(&self.url("/v2/")),
-                    message: format!("bad JSON in list: {e}"),
-                })?;
-            if let Some(items) = v.get(field).and_then(|t| t.as_array()) {
-                out.extend(items.iter().filter_map(|t| t.as_str().map(str::to_string)));
-            }
+            let (link, items) = self
+                .read_decoded(&req, MANIFEST_READ_LIMIT, |headers, body| {
+                    let link = headers
+                        .get("link")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(next_link);
+                    // A page that does not decode arrived damaged, or the
+                    // registry is broken: either way another read may help.
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&body).map_err(|e| RegistryError::Damaged {
+                            url: DisplayUrl::new(&req.url),
+                            message: format!("bad JSON in list: {e}"),
+                        })?;
+                    let items: Vec<String> = v
+                        .get(field)
+                        .and_then(|t| t.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|t| t.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Ok((link, items))
+                })
+                .await?;
+            out.extend(items);
             if out.len() > LIST_TOTAL_LIMIT {
                 return Err(RegistryError::Protocol {
                     url: DisplayUrl::new(&self.url("/v2/")),
@@ -467,42 +517,42 @@ impl Client {
             body: None,
             scopes: &scopes,
         };
-        let resp = self.call(req, &[200]).await?;
-        let ct = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let header_digest = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<Digest>().ok());
-        let raw = read_capped(resp, MANIFEST_READ_LIMIT, self.limits)
-            .await
-            .map_err(|message| RegistryError::Protocol {
+        let by_digest = reference.parse::<Digest>().ok();
+        self.read_decoded(&req, MANIFEST_READ_LIMIT, |headers, raw| {
+            let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let header_digest = headers
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<Digest>().ok());
+            let expected = by_digest.clone().or(header_digest);
+            let mismatch = |exp: &Digest, actual: &Digest| RegistryError::Mismatch {
+                what: "manifest digest mismatch",
                 url: DisplayUrl::new(&url),
-                message,
-            })?;
-        let m = Manifest::parse(ct.as_deref(), Bytes::from(raw)).map_err(|e| {
-            RegistryError::Protocol {
-                url: DisplayUrl::new(&url),
-                message: e.to_string(),
-            }
-        })?;
-        let expected = reference.parse::<Digest>().ok().or(header_digest);
-        if let Some(exp) = expected {
-            let actual = m.digest_like(&exp);
-            if exp != actual {
-                return Err(RegistryError::Mismatch {
-                    what: "manifest digest mismatch",
+                expected: exp.to_string(),
+                actual: actual.to_string(),
+            };
+            let raw = Bytes::from(raw);
+            match (Manifest::parse(ct, raw.clone()), expected) {
+                (Ok(m), Some(exp)) => {
+                    let actual = m.digest_like(&exp);
+                    if exp != actual {
+                        return Err(mismatch(&exp, &actual));
+                    }
+                    Ok(m)
+                }
+                (Ok(m), None) => Ok(m),
+                // Bytes that do not parse and do not match their digest
+                // were damaged on the way.
+                (Err(_), Some(exp)) if exp.recompute(&raw) != exp => {
+                    Err(mismatch(&exp, &exp.recompute(&raw)))
+                }
+                (Err(e), _) => Err(RegistryError::Protocol {
                     url: DisplayUrl::new(&url),
-                    expected: exp.to_string(),
-                    actual: actual.to_string(),
-                });
+                    message: e.to_string(),
+                }),
             }
-        }
-        Ok(m)
+        })
+        .await
     }
 
     /// Sends a HEAD: `None` on 404, the response on 200.
@@ -626,23 +676,19 @@ impl Client {
             body: None,
             scopes: &scopes,
         };
-        let resp = self.call(req, &[200]).await?;
-        let body = read_capped(resp, limit, self.limits)
-            .await
-            .map_err(|message| RegistryError::Protocol {
-                url: DisplayUrl::new(&url),
-                message,
-            })?;
-        let got = digest.recompute(&body);
-        if &got != digest {
-            return Err(RegistryError::Mismatch {
-                what: "digest mismatch",
-                url: DisplayUrl::new(&url),
-                expected: digest.to_string(),
-                actual: got.to_string(),
-            });
-        }
-        Ok(Bytes::from(body))
+        self.read_decoded(&req, limit, |_, body| {
+            let got = digest.recompute(&body);
+            if &got != digest {
+                return Err(RegistryError::Mismatch {
+                    what: "digest mismatch",
+                    url: DisplayUrl::new(&url),
+                    expected: digest.to_string(),
+                    actual: got.to_string(),
+                });
+            }
+            Ok(Bytes::from(body))
+        })
+        .await
     }
 
     /// Asks the registry to mount `digest` into `repo` from `from`.
@@ -1009,20 +1055,61 @@ async fn read_prefix(mut resp: Response, limit: usize) -> Vec<u8> {
     out
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The connection failed or the body was too slow.
+    Failed(String),
+    /// The body is larger than allowed.
+    TooLarge(usize),
+}
+
+impl ReadError {
+    /// As a registry error for the request `method url`.
+    pub(crate) fn at(self, method: &Method, url: &str) -> RegistryError {
+        match self {
+            ReadError::Failed(message) => RegistryError::Transport {
+                method: method.to_string(),
+                url: DisplayUrl::new(url),
+                message,
+                retries: 0,
+            },
+            ReadError::TooLarge(limit) => RegistryError::Protocol {
+                url: DisplayUrl::new(url),
+                message: format!("response larger than {limit} bytes"),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Failed(m) => f.write_str(m),
+            ReadError::TooLarge(limit) => write!(f, "response larger than {limit} bytes"),
+        }
+    }
+}
+
 /// Reads at most `limit` bytes of a body, no slower than `limits`; more,
 /// or slower, is an error.
 pub(crate) async fn read_capped(
     mut resp: Response,
     limit: usize,
     limits: TransferLimits,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ReadError> {
     let mut out = Vec::new();
     let mut rate = RateGuard::new(limits);
-    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_message(&e))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ReadError::Failed(transport_message(&e)))?
+    {
         if out.len() + chunk.len() > limit {
-            return Err(format!("response larger than {limit} bytes"));
+            return Err(ReadError::TooLarge(limit));
         }
-        rate.on_bytes(chunk.len() as u64)?;
+        rate.on_bytes(chunk.len() as u64)
+            .map_err(ReadError::Failed)?;
         out.extend_from_slice(&chunk);
     }
     Ok(out)

@@ -92,6 +92,15 @@ pub enum RegistryError {
         /// What arrived.
         actual: String,
     },
+    /// An answer that arrived damaged (a list page that does not decode):
+    /// worth another read.
+    #[error("{url}: {message}")]
+    Damaged {
+        /// Where.
+        url: DisplayUrl,
+        /// What was wrong.
+        message: String,
+    },
     /// The registry's answer does not make sense (missing header, bad JSON).
     #[error("{url}: {message}")]
     Protocol {
@@ -125,7 +134,9 @@ impl RegistryError {
     /// (a token that expired mid-upload comes back as a transport error).
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Transport { .. } | RegistryError::Mismatch { .. } => true,
+            RegistryError::Transport { .. }
+            | RegistryError::Mismatch { .. }
+            | RegistryError::Damaged { .. } => true,
             RegistryError::Status { status, .. } => super::retry::is_transient_status(*status),
             _ => false,
         }
