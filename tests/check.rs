@@ -7,6 +7,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
+use support::cli::{bin, cli};
 use support::fixtures::{config, layer, noise, sha256, DOCKER_LIST, DOCKER_MANIFEST};
 use support::proxy::Fault;
 use support::skopeo::{self, Reg};
@@ -14,19 +15,6 @@ use support::{harness, Harness, PlanOpts};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-
-/// Runs the binary with `args`, then the plan path, and waits for it.
-fn cli(args: &[&str], plan: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
-    bin()
-        .args(args)
-        .arg(plan)
-        .output()
-        .unwrap_or_else(|e| panic!("rahti-migrate: {e}"))
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rahti-migrate"))
-}
 
 /// Pushes an OCI image whose single layer has `layer_type` (and `urls`).
 fn oci_image(h: &Harness, repo: &str, data: &[u8], layer_type: &str, urls: Option<&str>) {

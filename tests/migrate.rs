@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::cli::{bin, cli};
 use support::fixtures::{config, layer, Pusher};
 use support::project::{seed, Project};
 use support::proxy::Fault;
@@ -73,21 +74,6 @@ fn assert_migrated(h: &Harness, p: &Project) {
             }
         }
     });
-}
-
-/// Runs the binary with `args`, then the plan path, and waits for it.
-fn cli(args: &[&str], plan: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
-    bin()
-        .args(args)
-        .arg(plan)
-        .output()
-        .unwrap_or_else(|e| panic!("rahti-migrate: {e}"))
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rahti-migrate"));
-    c.stdin(Stdio::null());
-    c
 }
 
 fn journal_text(plan: &Path) -> String {

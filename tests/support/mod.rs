@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod cli;
 pub mod fixtures;
 pub mod project;
 pub mod proxy;

@@ -31,6 +31,10 @@ pub enum Fault {
     /// Serve the upstream answer with `.0` replaced by `.1` in its body (a
     /// hostile registry's tag list, say).
     Replace(String, String),
+    /// Wait this long, then forward.
+    Delay(Duration),
+    /// Answer 429 with `Retry-After` as an HTTP-date (now).
+    TooManyUntilNow,
     /// Forward the request without its `Range` header (a registry that
     /// ignores ranges).
     IgnoreRange,
@@ -59,10 +63,79 @@ struct State {
     log: Vec<(String, String, u16)>,
     /// Path and `Range` header of every GET.
     ranges: Vec<(String, Option<String>)>,
+    /// Every request, in arrival order.
+    seen: Vec<Seen>,
+    clock: u64,
+    schedule: Option<Schedule>,
+    /// How many times each (method, path) was asked, for the schedule.
+    asked: std::collections::HashMap<(String, String), u64>,
+    injected: u64,
+    /// Writes (POST, PUT, PATCH, DELETE) answered so far.
+    writes: u64,
+    kill: Option<KillAt>,
     /// Credentials of the requests that were redirected, by path.
     presigned: std::collections::HashMap<String, Option<String>>,
     /// For each redirected request: the Authorization header it carried.
     redirected_auth: Vec<Option<String>>,
+}
+
+/// One request as the proxy saw it, for ordering checks.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// Order in which requests arrived.
+    pub start: u64,
+    /// Order in which answers were complete (headers received upstream).
+    pub end: u64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+    /// The body of a manifest PUT.
+    pub body: Option<Bytes>,
+}
+
+/// A seeded schedule of random faults: whether the n-th request with a
+/// given method and path gets a fault depends only on the seed, so a
+/// failing schedule replays whatever the interleaving.
+#[derive(Clone, Copy)]
+pub struct Schedule {
+    pub seed: u64,
+    /// Faults per thousand requests.
+    pub per_mille: u64,
+}
+
+fn mix(seed: u64, parts: &[&str], n: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // DefaultHasher::new() has fixed keys: the same on every run.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut h);
+    parts.hash(&mut h);
+    n.hash(&mut h);
+    h.finish()
+}
+
+impl Schedule {
+    fn pick(&self, method: &str, path: &str, n: u64) -> Option<Fault> {
+        let x = mix(self.seed, &[method, path], n);
+        if x % 1000 >= self.per_mille {
+            return None;
+        }
+        let y = mix(self.seed ^ 0x5eed, &[method, path], n);
+        Some(match y % 6 {
+            0 => Fault::Status(503, Some(0)),
+            1 => Fault::TooManyUntilNow,
+            2 => Fault::Reset,
+            3 => Fault::Truncate((y >> 8) as usize % 4096),
+            4 => Fault::Corrupt,
+            _ => Fault::Delay(Duration::from_millis(30)),
+        })
+    }
+}
+
+/// Kills a process right after the registry answered its n-th write.
+struct KillAt {
+    writes: u64,
+    pid: Arc<std::sync::atomic::AtomicI32>,
 }
 
 #[derive(Clone)]
@@ -124,6 +197,44 @@ impl Proxy {
             skip,
             remaining: times,
         });
+    }
+
+    /// Injects random faults by `schedule` from now on.
+    pub fn random(&self, schedule: Schedule) {
+        lock(&self.state).schedule = Some(schedule);
+    }
+
+    /// Every `Authorization: Bearer` value seen so far.
+    pub fn tokens(&self) -> Vec<String> {
+        let s = lock(&self.state);
+        s.seen_tokens
+            .iter()
+            .chain(s.expired.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// Faults the random schedule injected.
+    pub fn injected(&self) -> u64 {
+        lock(&self.state).injected
+    }
+
+    /// Requests seen.
+    pub fn requests(&self) -> Vec<Seen> {
+        lock(&self.state).seen.clone()
+    }
+
+    /// Writes answered so far.
+    pub fn writes(&self) -> u64 {
+        lock(&self.state).writes
+    }
+
+    /// SIGKILLs the process whose id `pid` will hold once the registry has
+    /// answered the `writes`-th write (the answer is then not delivered).
+    pub fn kill_after_writes(&self, writes: u64, pid: Arc<std::sync::atomic::AtomicI32>) {
+        let mut s = lock(&self.state);
+        s.writes = 0;
+        s.kill = Some(KillAt { writes, pid });
     }
 
     /// The `Range` headers of the requests whose path contains `path`, in
@@ -220,6 +331,12 @@ async fn handle(
             .map(str::to_string);
         lock(&state).ranges.push((path.clone(), range));
     }
+    let query = req.uri().query().unwrap_or("").to_string();
+    let start = {
+        let mut s = lock(&state);
+        s.clock += 1;
+        s.clock
+    };
     let (fault, expired, challenge) = {
         let mut s = lock(&state);
         let expired = auth
@@ -251,6 +368,15 @@ async fn handle(
                 None => None,
             }
         };
+        if let (None, Some(sched)) = (&fault, s.schedule) {
+            let n = s.asked.entry((method.clone(), path.clone())).or_insert(0);
+            *n += 1;
+            let n = *n;
+            fault = sched.pick(&method, &path, n);
+            if fault.is_some() {
+                s.injected += 1;
+            }
+        }
         let mut expired = expired;
         if let Some(Fault::ExpireTokens) = fault {
             let seen: Vec<String> = s.seen_tokens.drain().collect();
@@ -277,6 +403,16 @@ async fn handle(
             log(0);
             return Err("injected reset".into());
         }
+        Some(Fault::TooManyUntilNow) => {
+            log(429);
+            let mut r = status_reply(429, None, None);
+            let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+            if let Ok(v) = now.parse() {
+                r.headers_mut().insert("retry-after", v);
+            }
+            return Ok(r);
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
         Some(Fault::RedirectTo(host)) => {
             log(307);
             lock(&state).presigned.insert(path.clone(), auth.clone());
@@ -310,9 +446,46 @@ async fn handle(
     if let Some(a) = forward_auth {
         rb = rb.header("authorization", a);
     }
+    let manifest_put = method == "PUT" && path.contains("/manifests/");
+    let sent_body = manifest_put.then(|| body.clone());
     let resp = rb.body(body).send().await?;
     let status = resp.status().as_u16();
     log(status);
+    let is_write = matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+    let kill = {
+        let mut s = lock(&state);
+        s.clock += 1;
+        let end = s.clock;
+        s.seen.push(Seen {
+            start,
+            end,
+            method: method.clone(),
+            path: path.clone(),
+            query: query.clone(),
+            status,
+            body: sent_body,
+        });
+        if is_write {
+            s.writes += 1;
+        }
+        match &s.kill {
+            Some(k) if is_write && s.writes == k.writes => Some(k.pid.clone()),
+            _ => None,
+        }
+    };
+    if let Some(pid) = kill {
+        // The pid is set right after the spawn; wait for it if needed.
+        let until = Instant::now() + Duration::from_secs(10);
+        while pid.load(Ordering::SeqCst) == 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let p = pid.load(Ordering::SeqCst);
+        if p > 0 {
+            // SAFETY: kill(2) on the child process the test spawned.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        return Err("killed the client".into());
+    }
     let mut out = Response::builder().status(status);
     for (k, v) in resp.headers().iter() {
         if k == "transfer-encoding" || k == "connection" {

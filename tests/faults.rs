@@ -1,0 +1,440 @@
+//! The fault and crash suite: whole runs through the fault proxy, against
+//! the real test registries.
+//! - random faults on 5% of requests (seeded: `FAULT_SEED=n` replays one
+//!   schedule), on both registries: every image completes and every journal
+//!   record is true of the target;
+//! - a kill-point sweep: the run is SIGKILLed right after each of its first
+//!   30 registry writes, then resumed;
+//! - ordering, from the proxy's request log;
+//! - canary secrets at `RAHTI_MIGRATE_LOG=trace`.
+//!
+//! Each test prints one `RELIABILITY` line with its figures; `bench/reliability.sh`
+//! collects them for the README.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use support::cli::{bin, cli};
+use support::project::{seed, Project};
+use support::proxy::{Proxy, Schedule, Seen};
+use support::{harness, Harness, PlanOpts};
+
+/// `[[images]]` for every repository of `p`, into `prefix`-named targets.
+fn images_into(p: &Project, prefix: &str) -> String {
+    let repos: std::collections::BTreeSet<&String> = p.tags.iter().map(|(r, _, _)| r).collect();
+    repos
+        .iter()
+        .map(|r| format!("[[images]]\nsource = \"{r}\"\ntarget = \"{prefix}{r}\"\n"))
+        .collect()
+}
+
+fn plan_via(
+    h: &Harness,
+    dir: &Path,
+    imgs: &str,
+    source: &Proxy,
+    target: &Proxy,
+    opts: &str,
+) -> PathBuf {
+    let plan = h.plan(
+        dir,
+        PlanOpts {
+            source_addr: Some(&source.addr),
+            images: imgs,
+            options: opts,
+            ..Default::default()
+        },
+    );
+    h.target_via(&plan, target);
+    plan
+}
+
+fn journal_records(plan: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(plan.with_extension("journal"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("journal line {l:?}: {e}")))
+        .collect()
+}
+
+/// Checks every record of the journal against the target: a `done` tag
+/// points at the digest recorded, a `blob` is in its repository with its
+/// size, a `manifest` is there by digest. Returns how many were checked.
+fn verify_journal(h: &Harness, plan: &Path) -> usize {
+    let mut checked = 0;
+    for r in journal_records(plan) {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        match r["kind"].as_str() {
+            Some("done") => {
+                let target = s("target");
+                let (repo, tag) = target.rsplit_once(':').unwrap_or((&target, ""));
+                let got = h.block_on(h.r2.get_manifest(repo, tag));
+                assert_eq!(
+                    got.map(|g| g.digest).as_deref(),
+                    Some(s("target_digest").as_str()),
+                    "journal says {target} is done, the target disagrees"
+                );
+            }
+            Some("blob") => {
+                let size = h.block_on(h.r2.blob_size(&s("repo"), &s("digest")));
+                assert_eq!(
+                    size,
+                    r["size"].as_u64(),
+                    "journal blob {r} not in the target"
+                );
+            }
+            Some("manifest") => {
+                let got = h.block_on(h.r2.get_manifest(&s("repo"), &s("digest")));
+                assert!(got.is_some(), "journal manifest {r} not in the target");
+            }
+            _ => continue,
+        }
+        checked += 1;
+    }
+    checked
+}
+
+/// Every tag under the repositories of `p` renamed with `prefix` points at
+/// an image whose manifests and blobs are all in the target.
+fn assert_no_tag_points_at_a_partial_image(h: &Harness, p: &Project, prefix: &str) -> usize {
+    let repos: HashSet<&String> = p.tags.iter().map(|(r, _, _)| r).collect();
+    let mut tags = 0;
+    for r in repos {
+        let repo = format!("{prefix}{r}");
+        for tag in h.block_on(h.r2.tags(&repo)) {
+            tags += 1;
+            let mut todo = vec![tag.clone()];
+            while let Some(reference) = todo.pop() {
+                let Some(m) = h.block_on(h.r2.get_manifest(&repo, &reference)) else {
+                    panic!("{repo}:{tag} points at a missing manifest {reference}");
+                };
+                let v: serde_json::Value = serde_json::from_slice(&m.body).expect("manifest json");
+                for d in v["manifests"].as_array().into_iter().flatten() {
+                    todo.push(d["digest"].as_str().unwrap_or("").to_string());
+                }
+                let blobs = v["layers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(v.get("config"));
+                for b in blobs {
+                    let d = b["digest"].as_str().unwrap_or("");
+                    assert_eq!(
+                        h.block_on(h.r2.blob_size(&repo, d)),
+                        b["size"].as_u64(),
+                        "{repo}:{tag} points at an image missing blob {d}"
+                    );
+                }
+            }
+        }
+    }
+    tags
+}
+
+/// The target digests of `p`'s tags under `prefix`, keyed without it.
+fn target_digests(h: &Harness, p: &Project, prefix: &str) -> BTreeMap<String, String> {
+    p.tags
+        .iter()
+        .map(|(r, t, _)| {
+            let d = h.target_digest(&format!("{prefix}{r}:{t}"));
+            (format!("{r}:{t}"), d)
+        })
+        .collect()
+}
+
+#[test]
+fn random_faults_on_5_percent_of_requests_every_image_completes() {
+    let h = harness();
+    let seed_value: u64 = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261129);
+    let mut images = 0;
+    let mut records = 0;
+    let mut injected = 0;
+    let mut requests = 0;
+    // Four projects, in every format.
+    for (i, format) in ["oci", "preserve", "docker", "oci"].iter().enumerate() {
+        let p = seed(h, "random");
+        let source = h.proxy_r1();
+        let target = h.proxy_r2();
+        let dir = tempfile::tempdir().expect("tmp");
+        let plan = plan_via(
+            h,
+            dir.path(),
+            &images_into(&p, ""),
+            &source,
+            &target,
+            &format!("format = \"{format}\"\nretries = 6\nconcurrency = 4\nchunk_size = \"100KB\""),
+        );
+        source.random(Schedule {
+            seed: seed_value + i as u64,
+            per_mille: 50,
+        });
+        target.random(Schedule {
+            seed: seed_value + 100 + i as u64,
+            per_mille: 50,
+        });
+        let out = cli(&["run", "--no-progress"], &plan);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            out.status.success(),
+            "seed {seed_value}, format {format}: the run failed\n{err}"
+        );
+        assert!(err.contains(&format!("{} copied", p.tags.len())), "{err}");
+        images += p.tags.len();
+        records += verify_journal(h, &plan);
+        assert_no_tag_points_at_a_partial_image(h, &p, "");
+        injected += source.injected() + target.injected();
+        requests += source.requests().len() + target.requests().len();
+    }
+    assert!(injected > 0, "no fault was injected");
+    eprintln!(
+        "RELIABILITY random-faults seed={seed_value} requests={requests} faults={injected} images={images} completed={images} records_checked={records}"
+    );
+}
+
+#[test]
+fn killed_after_each_of_the_first_30_writes_a_resumed_run_ends_like_a_clean_one() {
+    let h = harness();
+    let p = seed(h, "sweep");
+    let source = h.proxy_r1();
+    let opts = "format = \"oci\"\nconcurrency = 2\nchunk_size = \"100KB\"";
+    // A clean run: the digests to end with, and the number of writes.
+    let clean = {
+        let target = h.proxy_r2();
+        let dir = tempfile::tempdir().expect("tmp");
+        let plan = plan_via(
+            h,
+            dir.path(),
+            &images_into(&p, "clean-"),
+            &source,
+            &target,
+            opts,
+        );
+        let out = cli(&["run", "--no-progress"], &plan);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        check_order(&target.requests());
+        (target_digests(h, &p, "clean-"), target.writes())
+    };
+    let (want, writes) = clean;
+    let points = writes.min(30);
+    assert!(points >= 10, "only {writes} writes in a clean run");
+    let mut tags_checked = 0;
+    for k in 1..=points {
+        let prefix = format!("kill{k}-");
+        let target = h.proxy_r2();
+        let dir = tempfile::tempdir().expect("tmp");
+        let plan = plan_via(
+            h,
+            dir.path(),
+            &images_into(&p, &prefix),
+            &source,
+            &target,
+            opts,
+        );
+        let pid = Arc::new(AtomicI32::new(0));
+        target.kill_after_writes(k, pid.clone());
+        let mut child = bin()
+            .args(["run", "--no-progress"])
+            .arg(&plan)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        pid.store(child.id() as i32, Ordering::SeqCst);
+        let status = child.wait().expect("wait");
+        assert!(!status.success(), "kill point {k}: the run was not killed");
+        tags_checked += assert_no_tag_points_at_a_partial_image(h, &p, &prefix);
+        // Resume, with no more kills.
+        target.kill_after_writes(u64::MAX, Arc::new(AtomicI32::new(-1)));
+        let out = cli(&["run", "--no-progress"], &plan);
+        assert!(
+            out.status.success(),
+            "kill point {k}: the resumed run failed\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            target_digests(h, &p, &prefix),
+            want,
+            "kill point {k}: the resumed run ended elsewhere"
+        );
+        verify_journal(h, &plan);
+    }
+    eprintln!(
+        "RELIABILITY kill-sweep kill_points={points} writes_in_clean_run={writes} resumed={points} tags_checked_after_kill={tags_checked}"
+    );
+}
+
+/// From the target's request log: every manifest PUT starts only after
+/// every blob and child manifest it references was written into (or found
+/// in) its repository, and a tag is written after everything of its image.
+fn check_order(log: &[Seen]) -> usize {
+    let repo_of = |path: &str, marker: &str| -> String {
+        path.trim_start_matches("/v2/")
+            .split(marker)
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    // When each (repo, digest) became present: the end of its write.
+    let mut present: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in log {
+        let digest_in_query = |key: &str| {
+            r.query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(key))
+                .map(|d| d.replace("%3A", ":"))
+        };
+        let at = match (r.method.as_str(), r.status) {
+            ("PUT", 201) if r.path.contains("/blobs/uploads/") => digest_in_query("digest="),
+            ("POST", 201) if r.path.contains("/blobs/uploads/") => digest_in_query("mount="),
+            ("HEAD", 200) if r.path.contains("/blobs/") => {
+                r.path.rsplit('/').next().map(str::to_string)
+            }
+            ("PUT", 201) if r.path.contains("/manifests/sha256:") => {
+                r.path.rsplit('/').next().map(str::to_string)
+            }
+            _ => None,
+        };
+        if let Some(d) = at {
+            let repo = repo_of(&r.path, "/blobs/");
+            let repo = if r.path.contains("/manifests/") {
+                repo_of(&r.path, "/manifests/")
+            } else {
+                repo
+            };
+            present.entry((repo, d)).or_insert(r.end);
+        }
+    }
+    let mut checked = 0;
+    for r in log
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/") && r.status == 201)
+    {
+        let repo = repo_of(&r.path, "/manifests/");
+        let v: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}"))
+            .expect("pushed manifest json");
+        let refs = v["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(v.get("config"))
+            .chain(v["manifests"].as_array().into_iter().flatten());
+        for d in refs.filter_map(|d| d["digest"].as_str()) {
+            let when = present.get(&(repo.clone(), d.to_string()));
+            assert!(
+                when.is_some_and(|w| *w < r.start),
+                "PUT {} started before {d} was in {repo}",
+                r.path
+            );
+            checked += 1;
+        }
+        let reference = r.path.rsplit('/').next().unwrap_or("");
+        if !reference.starts_with("sha256:") {
+            // A tag: its image was pushed by digest first (children first).
+            let top = r
+                .body
+                .as_deref()
+                .map(support::fixtures::sha256)
+                .unwrap_or_default();
+            let when = present.get(&(repo.clone(), top.clone()));
+            assert!(
+                when.is_some_and(|w| *w < r.start),
+                "tag {} written before its manifest {top}",
+                r.path
+            );
+        }
+    }
+    eprintln!("RELIABILITY ordering manifest_puts_checked={checked}");
+    checked
+}
+
+#[test]
+fn canary_secrets_never_reach_output_logs_journal_or_reports() {
+    let h = harness();
+    let p = seed(h, "canary");
+    let source = h.proxy_r1();
+    let target = h.proxy_r2();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = plan_via(
+        h,
+        dir.path(),
+        &images_into(&p, ""),
+        &source,
+        &target,
+        "format = \"oci\"",
+    );
+    // Faults make the error paths speak too.
+    source.random(Schedule {
+        seed: 7,
+        per_mille: 100,
+    });
+    let mut texts = Vec::new();
+    for args in [
+        &["run", "--no-progress"][..],
+        &["status"],
+        &["status", "--format", "json"],
+        &["check"],
+        &["check", "--format", "json"],
+        &["check", "--format", "markdown"],
+        &["check", "--format", "html"],
+    ] {
+        let out = bin()
+            .env("RAHTI_MIGRATE_LOG", "trace")
+            .args(args)
+            .arg(&plan)
+            .output()
+            .expect("run");
+        texts.push((
+            format!("{args:?} stdout"),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        ));
+        texts.push((
+            format!("{args:?} stderr"),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        ));
+    }
+    texts.push((
+        "journal".into(),
+        std::fs::read_to_string(plan.with_extension("journal")).unwrap_or_default(),
+    ));
+    let b64 = |u: &str, p: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+    };
+    let mut canaries: Vec<String> = vec![
+        support::R1_PASS.into(),
+        support::R2_PASS.into(),
+        b64(support::R1_USER, support::R1_PASS),
+        b64(support::R2_USER, support::R2_PASS),
+    ];
+    // Every bearer token the registries saw.
+    for r in [&source, &target] {
+        canaries.extend(
+            r.tokens()
+                .into_iter()
+                .map(|t| t.trim_start_matches("Bearer ").to_string()),
+        );
+    }
+    assert!(canaries.len() > 4, "no token was seen");
+    let trace_lines: usize = texts.iter().map(|(_, t)| t.lines().count()).sum();
+    assert!(trace_lines > 100, "trace logging was not on");
+    for (what, text) in &texts {
+        for c in &canaries {
+            assert!(!text.contains(c.as_str()), "a secret reached {what}");
+        }
+    }
+    eprintln!(
+        "RELIABILITY canaries secrets={} outputs={} lines={trace_lines} leaks=0",
+        canaries.len(),
+        texts.len()
+    );
+}
