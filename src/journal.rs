@@ -242,7 +242,16 @@ pub fn read(path: &Path) -> Result<(Replay, u64), JournalError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Replay::default(), 0)),
         Err(e) => return Err(io(e)),
     };
-    let mut reader = std::io::BufReader::new(f);
+    replay_from(path, std::io::BufReader::new(f))
+}
+
+/// Replays journal lines from `reader` (`path` names it in errors): the
+/// records up to a torn last line, and the byte length of that good part.
+pub fn replay_from(path: &Path, mut reader: impl BufRead) -> Result<(Replay, u64), JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut replay = Replay::default();
     let mut good_len = 0u64;
     let mut line = Vec::new();

@@ -1,0 +1,3 @@
+//! Fuzz targets for rahti-migrate; see `checks`.
+
+pub mod checks;
