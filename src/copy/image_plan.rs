@@ -437,7 +437,7 @@ fn plan_index(
         }
         let s = plan_single(child, read, opts, facts, &mut plan.findings);
         plan.layers += s.layers;
-        plan.bytes += s.bytes;
+        plan.bytes = plan.bytes.saturating_add(s.bytes);
         plan.dropped.extend(s.dropped);
         for b in s.blobs {
             if seen.insert(b.desc.digest.clone()) {

@@ -143,3 +143,33 @@ fn registry_with_userinfo_is_refused_without_echoing_it() {
     assert!(e.contains("must not hold a user name or password"), "{e}");
     assert!(!e.contains("s3cret-pw"), "{e}");
 }
+
+#[test]
+fn transfer_options_have_defaults_and_are_checked() {
+    let p = parse(GOOD).expect("valid plan");
+    assert_eq!(p.options.chunk_size, DEFAULT_CHUNK_SIZE);
+    assert_eq!(
+        p.options.transfer,
+        crate::registry::TransferLimits::default()
+    );
+    let set = GOOD.replace(
+        "concurrency = 4",
+        "concurrency = 4\nstall_timeout = 5\nmin_rate = \"10KB\"\nchunk_size = \"1MiB\"",
+    );
+    let p = parse(&set).expect("valid plan");
+    assert_eq!(p.options.chunk_size, 1 << 20);
+    assert_eq!(p.options.transfer.min_rate, 10_000);
+    assert_eq!(p.options.transfer.window, std::time::Duration::from_secs(5));
+    let bad = GOOD.replace(
+        "concurrency = 4",
+        "concurrency = 4\nstall_timeout = 0\nmin_rate = \"fast\"\nchunk_size = 0",
+    );
+    let e = parse(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+    for key in [
+        "options.stall_timeout",
+        "options.min_rate",
+        "options.chunk_size",
+    ] {
+        assert!(e.contains(key), "{key} not named in: {e}");
+    }
+}

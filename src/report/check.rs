@@ -323,9 +323,11 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
         }
         let repo = im.target.split(':').next().unwrap_or("").to_string();
         let e = repos.entry(repo).or_default();
-        e.0 += im.bytes;
-        e.1 += im.bytes_to_transfer;
-        summary.bytes_to_transfer += im.bytes_to_transfer;
+        e.0 = e.0.saturating_add(im.bytes);
+        e.1 = e.1.saturating_add(im.bytes_to_transfer);
+        summary.bytes_to_transfer = summary
+            .bytes_to_transfer
+            .saturating_add(im.bytes_to_transfer);
     }
     summary.repositories = repos
         .into_iter()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The figures of README's "Reliability" section: runs the fault and crash
+# suite (tests/faults.rs) against the local test registries, then every
+# fuzz target for FUZZ_SECONDS each (default 600; 0 skips fuzzing), and
+# prints the table.
+#   bench/reliability.sh            # FAULT_SEED=n replays one fault schedule
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/run --install-only >/dev/null
+log="$(mktemp)"
+cargo test --release --test faults -- --nocapture --test-threads=1 2>&1 | tee "$log" | grep -E "^test |RELIABILITY" || true
+grep -q "test result: ok" "$log" || { echo "the fault suite failed; see $log" >&2; exit 1; }
+fuzz=()
+if [ "${FUZZ_SECONDS:-600}" != 0 ]; then
+  mapfile -t fuzz < <(fuzz/run.sh "${FUZZ_SECONDS:-600}")
+fi
+field() { grep -o "$2=[^ ]*" <<<"$1" | head -1 | cut -d= -f2; }
+line() { grep "RELIABILITY $1" "$log" | head -1; }
+r=$(line random-faults); k=$(line kill-sweep); o=$(line ordering); c=$(line canaries)
+echo
+echo "| scenario | figures |"
+echo "|---|---|"
+echo "| random faults, 5% of requests on both registries (seed $(field "$r" seed)) | $(field "$r" faults) faults in $(field "$r" requests) requests; $(field "$r" completed) of $(field "$r" images) images completed; $(field "$r" records_checked) journal records checked against the target |"
+echo "| SIGKILL after each of the first writes, then resume | $(field "$k" kill_points) kill points (a clean run makes $(field "$k" writes_in_clean_run) writes); $(field "$k" resumed) resumed runs ended with the clean run's digests; $(field "$k" tags_checked_after_kill) tags checked after kills, none pointing at a partial image |"
+echo "| ordering, from the proxy's request log | $(field "$o" manifest_puts_checked) references of pushed manifests checked: each written before the manifest, each tag after its image |"
+echo "| canary secrets at RAHTI_MIGRATE_LOG=trace | $(field "$c" secrets) secrets searched in $(field "$c" outputs) outputs ($(field "$c" lines) lines): $(field "$c" leaks) found |"
+for f in "${fuzz[@]}"; do
+  echo "| fuzz \`$(field "$f" target)\` | $(field "$f" executions) executions in $(field "$f" seconds) s, $(field "$f" crashes) crashes |"
+done
+rm -f "$log"
