@@ -57,6 +57,10 @@ fn fixture(h: &Harness) -> Fixture {
     let mut c = config("amd64", &ls);
     c["config"]["Healthcheck"] = serde_json::json!({"Test": ["CMD", "true"]});
     c["config"]["OnBuild"] = serde_json::json!(["RUN x"]);
+    // Build metadata, which changes nothing at run time.
+    c["container_config"] =
+        serde_json::json!({"Hostname": "b0c1", "Cmd": ["/bin/sh", "-c", "#(nop) COPY x"]});
+    c["docker_version"] = serde_json::json!("20.10.24");
     c["history"] = serde_json::json!([{"created_by": "a"}, {"created_by": "b"}]);
     h.block_on(r1.image(&format!("{ns}/docker-built"), "t", &ls, c.clone()))
         .expect("docker-built");
@@ -276,6 +280,31 @@ fn every_finding_code_is_reported_and_nothing_is_written() {
         );
     };
     has("docker-built", "config-fields-dropped", "warning");
+    has("docker-built", "config-fields-dropped", "info");
+    // Behaviour in the warning, build metadata in the information.
+    let dropped = |sev: &str| -> String {
+        image_of(&v, "docker-built")["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["code"] == "config-fields-dropped" && f["severity"] == sev)
+            .map(|f| f["message"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let (warning, info) = (dropped("warning"), dropped("info"));
+    assert!(
+        warning.contains("config.Healthcheck") && warning.contains("config.OnBuild"),
+        "{warning}"
+    );
+    assert!(
+        !warning.contains("container_config") && !warning.contains("docker_version"),
+        "{warning}"
+    );
+    assert!(
+        info.contains("container_config") && info.contains("docker_version"),
+        "{info}"
+    );
+    assert!(!info.contains("Healthcheck"), "{info}");
     has("docker-built", "digest-changes", "info");
     has("legacy", "schema1-manifest", "warning");
     has("legacy", "config-fields-dropped", "warning");

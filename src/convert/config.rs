@@ -309,6 +309,37 @@ pub enum ConfigError {
     Field(DecodeError),
 }
 
+/// Dropped fields that are build metadata: they say how the image was made
+/// and change nothing about how a container from it runs. Any other
+/// dropped field may change behaviour (`config.Healthcheck`,
+/// `config.OnBuild`, `config.Shell`, `config.StopTimeout`,
+/// `config.Domainname`, `config.MacAddress`, `config.NetworkDisabled`, and
+/// any field this list does not know).
+pub const BUILD_METADATA_FIELDS: &[&str] = &[
+    "container",
+    "container_config",
+    "parent",
+    "docker_version",
+    "id",
+    "config.Hostname",
+    "config.Image",
+    "config.AttachStdin",
+    "config.AttachStdout",
+    "config.AttachStderr",
+    "config.Tty",
+    "config.OpenStdin",
+    "config.StdinOnce",
+    "config.ArgsEscaped",
+];
+
+/// True for a dropped field (as [`dropped_fields`] names it) that may
+/// change how a container runs.
+pub fn changes_runtime(field: &str) -> bool {
+    !BUILD_METADATA_FIELDS
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(field))
+}
+
 /// The keys of a Docker config that the OCI config has no place for,
 /// e.g. `container_config`, `config.Healthcheck`, `config.OnBuild`.
 /// Keys with empty values (`""`, `null`, `false`, `[]`, `{}`) lose nothing

@@ -320,14 +320,31 @@ pub fn plan_image(
     plan.pending = plan.manifests.is_empty() && plan.target_digest_reason.is_some();
     plan.dropped.sort();
     plan.dropped.dedup();
-    if !plan.dropped.is_empty() {
+    // Fields that change how a container runs are a warning; build
+    // metadata only information, so the warning keeps its meaning.
+    let (runtime, metadata): (Vec<&String>, Vec<&String>) = plan
+        .dropped
+        .iter()
+        .partition(|f| crate::convert::config::changes_runtime(f));
+    for (fields, severity, what) in [
+        (
+            runtime,
+            Severity::Warning,
+            "fields that change how a container runs",
+        ),
+        (metadata, Severity::Info, "build metadata"),
+    ] {
+        if fields.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
         plan.findings.push(finding(
             "config-fields-dropped",
-            Severity::Warning,
+            severity,
             format!(
-                "the {} conversion drops {}; set format = \"docker\" or \"preserve\" for this image to keep them",
+                "the {} conversion drops {what}: {}; set format = \"docker\" or \"preserve\" for this image to keep them",
                 opts.format.name(),
-                plan.dropped.join(", ")
+                names.join(", ")
             ),
         ));
     }
