@@ -481,17 +481,35 @@ fn a_layer_docker_cannot_express_fails_that_image_only() {
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": ld, "size": z.len()}]});
         h.r1.manifest(&repo, "t", "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&m).expect("json")).await.expect("manifest");
     });
-    let (s, _d) = run(
-        h,
-        "format = \"docker\"",
-        &format!("[[images]]\nsource = \"{ns}/ok\"\n[[images]]\nsource = \"{ns}/zs\"\n"),
-    );
+    let images = format!("[[images]]\nsource = \"{ns}/ok\"\n[[images]]\nsource = \"{ns}/zs\"\n");
+    let (s, dir) = run(h, "format = \"docker\"", &images);
     assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
     let e = &s.failed[0].error;
     assert!(
-        e.contains(&format!("{ns}/zs:t")) && e.contains("zstd"),
+        e.contains(&format!("{ns}/zs:t"))
+            && e.contains("zstd")
+            && e.contains("\"oci\" or \"preserve\""),
         "{e}"
     );
+    // The report names the blocker for what it is, and counts no bytes.
+    let plan = Plan::load(&dir.path().join("migration.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let r = h
+        .block_on(check::check(&plan, 100_000_000))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let zs = r
+        .images
+        .iter()
+        .find(|i| i.source == format!("{ns}/zs:t"))
+        .expect("zs in the report");
+    assert!(
+        zs.findings
+            .iter()
+            .any(|f| f.code == "unsupported-compression" && f.severity == check::Severity::Blocker),
+        "{:?}",
+        zs.findings
+    );
+    assert!(!zs.findings.iter().any(|f| f.code == "unknown-media-type"));
+    assert_eq!(zs.bytes_to_transfer, 0);
     assert_eq!(s.copied, 1);
     h.block_on(async {
         assert!(h.r2.tags(&format!("{ns}/zs")).await.is_empty());

@@ -192,10 +192,9 @@ fn oci_layer_to_docker(d: &Desc) -> Result<&'static str, ConvertError> {
         media::OCI_NONDIST_LAYER => media::DOCKER_FOREIGN_LAYER,
         media::OCI_NONDIST_LAYER_GZIP => media::DOCKER_FOREIGN_LAYER_GZIP,
         _ if t.ends_with("+zstd") => {
-            return Err(ConvertError::Layer {
+            return Err(ConvertError::Compression {
                 digest: d.digest.clone(),
                 media_type: t.to_string(),
-                reason: "uses zstd compression, which Docker format does not support",
             })
         }
         _ => {

@@ -119,6 +119,15 @@ pub enum ConvertError {
         /// Why.
         reason: &'static str,
     },
+    /// A layer compression the target format cannot hold (zstd, and
+    /// zstd:chunked, into Docker; skopeo refuses it too).
+    #[error("layer {digest} is compressed with zstd ({media_type}), which Docker format cannot hold; use format = \"oci\" or \"preserve\" for this image")]
+    Compression {
+        /// Layer digest.
+        digest: String,
+        /// Its media type.
+        media_type: String,
+    },
     /// An OCI artifact, not an image.
     #[error("config media type {0:?} is not an image config: an artifact cannot be converted to Docker format")]
     Artifact(String),

@@ -676,10 +676,10 @@ fn plan_single(
             });
         }
         Err(e) => {
-            let code = if matches!(e, ConvertError::Layer { .. } | ConvertError::Artifact(_)) {
-                "unknown-media-type"
-            } else {
-                "conversion-error"
+            let code = match e {
+                ConvertError::Compression { .. } => "unsupported-compression",
+                ConvertError::Layer { .. } | ConvertError::Artifact(_) => "unknown-media-type",
+                _ => "conversion-error",
             };
             findings.push(finding(
                 code,
