@@ -104,7 +104,7 @@ fn a_zstd_layer_blocks_docker_before_anything_moves() {
     assert_eq!(p.action, PlanAction::Blocked);
     assert!(p.manifests.is_empty());
     let codes: Vec<&str> = p.blockers().map(|f| f.code).collect();
-    assert_eq!(codes, vec!["unknown-media-type"]);
+    assert_eq!(codes, vec!["unsupported-compression"]);
     // Under oci it is kept as it is.
     let p = plan(&read, Format::Oci);
     assert_eq!(p.action, PlanAction::Copy);
