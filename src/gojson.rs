@@ -642,7 +642,9 @@ pub fn field_index(names: &[&str], key: &str) -> Option<usize> {
 }
 
 /// A `time.Time` as Go keeps it for a JSON round trip: wall clock, offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Its default is Go's zero time, what a struct field holds when the JSON
+/// has no such key (old schema 1 builders wrote no `created`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GoTime {
     year: u32,
     month: u32,
@@ -655,6 +657,12 @@ pub struct GoTime {
     offset: i32,
 }
 
+impl Default for GoTime {
+    fn default() -> Self {
+        GoTime::zero()
+    }
+}
+
 impl GoTime {
     /// Go's zero time, `0001-01-01T00:00:00Z`.
     pub fn zero() -> GoTime {
@@ -662,7 +670,11 @@ impl GoTime {
             year: 1,
             month: 1,
             day: 1,
-            ..GoTime::default()
+            hour: 0,
+            minute: 0,
+            second: 0,
+            nanos: 0,
+            offset: 0,
         }
     }
 

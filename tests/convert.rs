@@ -84,9 +84,21 @@ fn digest_in_r2(h: &Harness, repo: &str, tag: &str) -> String {
 /// Converts `repos` (each with tag `t`) with rahti-migrate into `ours-*`
 /// and with skopeo into `sk-*`, and compares the digests.
 fn compare(h: &Harness, ns: &str, repos: &[&str], format: &str, skopeo_format: &str) -> RunSummary {
+    compare_as(h, ns, repos, format, skopeo_format, "")
+}
+
+/// [`compare`] into `{label}ours-*` and `{label}sk-*`.
+fn compare_as(
+    h: &Harness,
+    ns: &str,
+    repos: &[&str],
+    format: &str,
+    skopeo_format: &str,
+    label: &str,
+) -> RunSummary {
     let images: String = repos
         .iter()
-        .map(|r| format!("[[images]]\nsource = \"{ns}/{r}\"\ntarget = \"{ns}/ours-{r}\"\n"))
+        .map(|r| format!("[[images]]\nsource = \"{ns}/{r}\"\ntarget = \"{ns}/{label}ours-{r}\"\n"))
         .collect();
     let (s, _dir) = run(
         h,
@@ -99,11 +111,11 @@ fn compare(h: &Harness, ns: &str, repos: &[&str], format: &str, skopeo_format: &
             h,
             &["--all", "-f", skopeo_format],
             (Reg::Rahti1, &format!("{ns}/{r}:t")),
-            (Reg::Rahti2, &format!("{ns}/sk-{r}:t")),
+            (Reg::Rahti2, &format!("{ns}/{label}sk-{r}:t")),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let ours = digest_in_r2(h, &format!("{ns}/ours-{r}"), "t");
-        let theirs = digest_in_r2(h, &format!("{ns}/sk-{r}"), "t");
+        let ours = digest_in_r2(h, &format!("{ns}/{label}ours-{r}"), "t");
+        let theirs = digest_in_r2(h, &format!("{ns}/{label}sk-{r}"), "t");
         assert_eq!(
             ours, theirs,
             "{r}: our {format} digest differs from skopeo -f {skopeo_format}"
@@ -519,4 +531,106 @@ fn a_layer_docker_cannot_express_fails_that_image_only() {
             "nothing was pushed for it"
         );
     });
+}
+
+/// A `v1Compatibility` with every field an old or new builder may write.
+fn full_compat(i: u64, parent: Option<u64>) -> serde_json::Value {
+    let id = |n: u64| format!("{:064x}", n);
+    let mut c = serde_json::json!({
+        "id": id(i),
+        "created": format!("2020-01-02T03:04:0{i}.{i}5Z"),
+        "author": format!("Builder {i} <b@x>"),
+        "comment": format!("step {i}"),
+        "container_config": {"Cmd": ["/bin/sh", "-c", format!("echo {i} > /f")]},
+        "config": {"Cmd": ["sh"], "Env": ["A=1", "PATH=/bin"], "Labels": {"l": "v"}},
+        "os": "linux",
+        "architecture": "amd64",
+        "Size": 100 + i,
+        "docker_version": "1.13.1",
+        "throwaway": false,
+    });
+    if let Some(p) = parent {
+        c["parent"] = serde_json::json!(id(p));
+    }
+    c
+}
+
+#[test]
+fn schema1_images_with_absent_or_zero_fields_convert_like_skopeo() {
+    let h = harness();
+    let ns = h.unique("s1edge");
+    let fields = [
+        "created",
+        "author",
+        "comment",
+        "throwaway",
+        "Size",
+        "container_config",
+        "config",
+        "os",
+        "architecture",
+    ];
+    let zero = |k: &str| match k {
+        "created" => serde_json::json!("0001-01-01T00:00:00Z"),
+        "throwaway" => serde_json::json!(false),
+        "Size" => serde_json::json!(0),
+        "container_config" | "config" => serde_json::json!({}),
+        _ => serde_json::json!(""),
+    };
+    // Three entries, top first: the top, an empty (throwaway) step, the base.
+    let layers = vec![layer(71_001, 3_000), layer(71_002, 0), layer(71_003, 5_000)];
+    let base = vec![
+        full_compat(3, Some(2)),
+        full_compat(2, Some(1)),
+        full_compat(1, None),
+    ];
+    let mut cases: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    for f in fields {
+        let mut absent = base.clone();
+        let mut zeroed = base.clone();
+        for (a, z) in absent.iter_mut().zip(zeroed.iter_mut()) {
+            if let Some(o) = a.as_object_mut() {
+                o.remove(f);
+            }
+            z[f] = zero(f);
+        }
+        cases.push((format!("no-{}", f.to_lowercase().replace('_', "-")), absent));
+        cases.push((
+            format!("zero-{}", f.to_lowercase().replace('_', "-")),
+            zeroed,
+        ));
+    }
+    let mut all_absent = base.clone();
+    let mut all_zero = base.clone();
+    for f in fields {
+        for (a, z) in all_absent.iter_mut().zip(all_zero.iter_mut()) {
+            if let Some(o) = a.as_object_mut() {
+                o.remove(f);
+            }
+            z[f] = zero(f);
+        }
+    }
+    cases.push(("all-absent".into(), all_absent));
+    cases.push(("all-zero".into(), all_zero));
+    // And the empty step marked as such, as builders write it.
+    let mut thrown = base.clone();
+    thrown[1]["throwaway"] = serde_json::json!(true);
+    cases.push(("throwaway".into(), thrown));
+    for (name, compat) in &cases {
+        h.block_on(support::schema1::push(
+            &h.r1,
+            &format!("{ns}/{name}"),
+            "t",
+            &layers,
+            compat,
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let repos: Vec<&str> = cases.iter().map(|(n, _)| n.as_str()).collect();
+    compare_as(h, &ns, &repos, "oci", "oci", "o-");
+    compare_as(h, &ns, &repos, "docker", "v2s2", "d-");
+    eprintln!(
+        "{} schema 1 cases converted like skopeo, in oci and docker",
+        cases.len()
+    );
 }

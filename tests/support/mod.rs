@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod project;
 pub mod proxy;
 pub mod registry;
+pub mod schema1;
 pub mod skopeo;
 pub mod token;
 
