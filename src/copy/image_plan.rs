@@ -628,6 +628,25 @@ fn plan_single(
                     .is_some_and(|f| f.diff_id.is_some())
             });
             if !known {
+                // Everything but the diff_ids is known: a trial conversion
+                // with stand-in facts finds every other failure now, before
+                // any blob of the image is read or uploaded.
+                let stand_in: HashMap<Digest, LayerFacts> = s
+                    .blobs
+                    .iter()
+                    .map(|b| {
+                        let f = LayerFacts {
+                            size: b.size.unwrap_or(0),
+                            diff_id: Some(b.desc.digest.clone()),
+                            compressed: true,
+                        };
+                        (b.desc.digest.clone(), f)
+                    })
+                    .collect();
+                if let Err(e) = convert::image(action, m.kind, &m.raw, None, &stand_in) {
+                    findings.push(conversion_blocker(&e, &opts));
+                    return s;
+                }
                 if action == Action::ToOci {
                     s.dropped = convert::schema1::dropped_fields(&m.raw).unwrap_or_default();
                 }
@@ -675,20 +694,23 @@ fn plan_single(
                 children: Vec::new(),
             });
         }
-        Err(e) => {
-            let code = match e {
-                ConvertError::Compression { .. } => "unsupported-compression",
-                ConvertError::Layer { .. } | ConvertError::Artifact(_) => "unknown-media-type",
-                _ => "conversion-error",
-            };
-            findings.push(finding(
-                code,
-                Severity::Blocker,
-                format!("cannot convert to {}: {e}", opts.format.name()),
-            ));
-        }
+        Err(e) => findings.push(conversion_blocker(&e, &opts)),
     }
     s
+}
+
+/// The blocker a failed conversion is, named for its cause.
+fn conversion_blocker(e: &ConvertError, opts: &ImageOptions) -> Finding {
+    let code = match e {
+        ConvertError::Compression { .. } => "unsupported-compression",
+        ConvertError::Layer { .. } | ConvertError::Artifact(_) => "unknown-media-type",
+        _ => "conversion-error",
+    };
+    finding(
+        code,
+        Severity::Blocker,
+        format!("cannot convert to {}: {e}", opts.format.name()),
+    )
 }
 
 /// Findings about a manifest's layers: foreign, non-distributable, unknown.

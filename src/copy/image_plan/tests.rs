@@ -193,6 +193,21 @@ fn schema1_is_pending_until_the_diff_ids_are_known() {
 }
 
 #[test]
+fn a_schema1_conversion_that_fails_whatever_the_diff_ids_blocks_before_any_read() {
+    // Built by Docker 1.6: skopeo refuses it, and so do we, before a layer
+    // is read for its diff_id.
+    let raw =
+        include_str!("../../../tests/golden/c1.schema1-manifest.json").replace("18.09.7", "1.6.0");
+    assert!(raw.contains("1.6.0"), "fixture edited");
+    let read = read_of(parse(media::DOCKER_V1, raw), vec![], &[]);
+    let p = plan(&read, Format::Oci);
+    assert_eq!(p.action, PlanAction::Blocked);
+    assert!(!p.pending);
+    let codes: Vec<&str> = p.blockers().map(|f| f.code).collect();
+    assert_eq!(codes, vec!["conversion-error"]);
+}
+
+#[test]
 fn missing_source_blob_and_size_limit_block() {
     let cfg = config("amd64");
     let mut read = read_of(oci_image(&cfg, media::OCI_LAYER_GZIP), vec![], &[&cfg]);
