@@ -63,6 +63,9 @@ pub struct Blobs {
     chunk_size: u64,
     /// Layer facts (size, diff_id) known so far.
     facts: Mutex<HashMap<Digest, LayerFacts>>,
+    /// Blobs whose diff_id a schema 1 conversion will need: whichever
+    /// image transfers one first computes it in that one stream.
+    diff_wanted: Mutex<std::collections::HashSet<Digest>>,
     /// The first computation of each digest's facts.
     facts_cells: Cells<Digest, LayerFacts>,
 }
@@ -99,6 +102,7 @@ impl Blobs {
             known: Mutex::new(replay.blobs.clone()),
             in_repo: Mutex::new(HashMap::new()),
             facts: Mutex::new(replay.facts.clone()),
+            diff_wanted: Mutex::new(Default::default()),
             facts_cells: Mutex::new(HashMap::new()),
         }
     }
@@ -113,6 +117,23 @@ impl Blobs {
 
     pub(super) fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// Marks blobs whose diff_id a schema 1 image of this run needs (the
+    /// run reads every tag's manifest first, so this is known before any
+    /// transfer).
+    pub fn want_diff_ids(&self, digests: impl IntoIterator<Item = Digest>) {
+        let known = lock(&self.facts);
+        let mut w = lock(&self.diff_wanted);
+        w.extend(
+            digests
+                .into_iter()
+                .filter(|d| known.get(d).is_none_or(|f| f.diff_id.is_none())),
+        );
+    }
+
+    fn diff_wanted(&self, digest: &Digest) -> bool {
+        lock(&self.diff_wanted).contains(digest)
     }
 
     /// The layer facts known so far (from the journal and this run).
@@ -211,9 +232,13 @@ impl Blobs {
                             digest: digest.clone(),
                             size: desc.size,
                         });
-                        let (n, _) = self
-                            .transfer(source_repo, target_repo, desc, session, true, false)
+                        let want_diff = self.diff_wanted(digest);
+                        let (n, diff) = self
+                            .transfer(source_repo, target_repo, desc, session, true, want_diff)
                             .await?;
+                        if let Some(d) = diff {
+                            self.store_facts(digest, n, d).await?;
+                        }
                         (BlobHow::Uploaded, n)
                     }
                 }
@@ -410,19 +435,31 @@ impl Blobs {
 
     /// The size and diff_id of a layer, making it present in `target_repo`
     /// on the way (schema 1 conversion needs both). Known facts (from this
-    /// run or the journal) are reused; otherwise the diff_id is computed
-    /// while the blob streams to the target, or, when the target already
-    /// has it, by reading it once from the source.
+    /// run or the journal) are reused. Otherwise the blob is made present
+    /// the usual way, and its first transfer in this run computes the
+    /// diff_id in its stream; only a blob that got there without being read
+    /// (already in the target, or mounted) is read once, for the facts.
     pub async fn layer_facts(
         &self,
         source_repo: &str,
         target_repo: &str,
         digest: &Digest,
     ) -> Result<LayerFacts, BlobError> {
-        let known = lock(&self.facts).get(digest).cloned();
-        if let Some(f) = known {
-            let desc = blob_desc(digest, Some(f.size));
-            self.ensure(source_repo, target_repo, &desc).await?;
+        let known = |d: &Digest| {
+            lock(&self.facts)
+                .get(d)
+                .filter(|f| f.diff_id.is_some())
+                .cloned()
+        };
+        if let Some(f) = known(digest) {
+            self.ensure(source_repo, target_repo, &blob_desc(digest, Some(f.size)))
+                .await?;
+            return Ok(f);
+        }
+        self.want_diff_ids([digest.clone()]);
+        self.ensure(source_repo, target_repo, &blob_desc(digest, None))
+            .await?;
+        if let Some(f) = known(digest) {
             return Ok(f);
         }
         let cell = lock(&self.facts_cells)
@@ -431,75 +468,23 @@ impl Blobs {
             .clone();
         let f = cell
             .get_or_try_init(|| async {
-                // Computing the facts may write the blob into the repository:
-                // that goes through the repository's cell. If the blob got
-                // there another way, the facts are computed by reading only.
-                let mut computed = None;
-                self.repo_cell(target_repo, digest)
-                    .get_or_try_init(|| async {
-                        computed = Some(
-                            self.compute_facts(source_repo, target_repo, digest, true)
-                                .await?,
-                        );
-                        Ok::<_, BlobError>(())
-                    })
-                    .await?;
-                match computed {
+                match known(digest) {
                     Some(f) => Ok(f),
-                    None => {
-                        self.compute_facts(source_repo, target_repo, digest, false)
-                            .await
-                    }
+                    None => self.compute_facts(source_repo, digest).await,
                 }
             })
             .await?
             .clone();
-        self.ensure(source_repo, target_repo, &blob_desc(digest, Some(f.size)))
-            .await?;
         Ok(f)
     }
 
-    /// Reads the blob for its diff_id; with `may_upload`, uploads it on the
-    /// way if the target repository lacks it.
-    async fn compute_facts(
+    /// Journals and remembers a layer's facts learnt from its stream.
+    async fn store_facts(
         &self,
-        source_repo: &str,
-        target_repo: &str,
         digest: &Digest,
-        may_upload: bool,
+        size: u64,
+        d: DiffId,
     ) -> Result<LayerFacts, BlobError> {
-        let _permit = self.permit().await;
-        let desc = blob_desc(digest, None);
-        let present = match may_upload {
-            true => self
-                .target
-                .blob_head(target_repo, digest)
-                .await
-                .map_err(BlobError::Target)?,
-            false => Some(0),
-        };
-        if present.is_none() {
-            self.events.send(Event::BlobStarted {
-                digest: digest.clone(),
-                size: None,
-            });
-        }
-        let (size, diff) = self
-            .transfer(
-                source_repo,
-                target_repo,
-                &desc,
-                None,
-                present.is_none(),
-                true,
-            )
-            .await?;
-        let d = diff.ok_or_else(|| {
-            BlobError::Verification(RegistryError::Protocol {
-                url: DisplayUrl::new(""),
-                message: format!("no diff_id computed for {digest}"),
-            })
-        })?;
         let facts = LayerFacts {
             size,
             diff_id: Some(d.diff_id.clone()),
@@ -513,16 +498,29 @@ impl Blobs {
                 compressed: d.compressed,
             })
             .await?;
-        if may_upload {
-            let how = if present.is_some() {
-                BlobHow::Present
-            } else {
-                BlobHow::Uploaded
-            };
-            self.record(target_repo, digest, size, how).await?;
-        }
         lock(&self.facts).insert(digest.clone(), facts.clone());
         Ok(facts)
+    }
+
+    /// Reads the blob once, only for its diff_id (it is already in the
+    /// target).
+    async fn compute_facts(
+        &self,
+        source_repo: &str,
+        digest: &Digest,
+    ) -> Result<LayerFacts, BlobError> {
+        let _permit = self.permit().await;
+        let desc = blob_desc(digest, None);
+        let (size, diff) = self
+            .transfer(source_repo, "", &desc, None, false, true)
+            .await?;
+        let d = diff.ok_or_else(|| {
+            BlobError::Verification(RegistryError::Protocol {
+                url: DisplayUrl::new(""),
+                message: format!("no diff_id computed for {digest}"),
+            })
+        })?;
+        self.store_facts(digest, size, d).await
     }
 
     /// Makes a small in-memory blob (a converted config) present in

@@ -1,4 +1,5 @@
-//! One tag job: read what the image plan needs, plan it (the pure
+//! One tag job (its manifest already read by the run): read what else the
+//! image plan needs, plan it (the pure
 //! `image_plan::plan_image`, the same one `check` uses), and execute the
 //! plan: make every blob present, push the configs, the child manifests by
 //! digest, then the index, and the tag last, so a tag never points at an
@@ -13,7 +14,7 @@ use super::{Event, Events};
 use crate::expand::TagJob;
 use crate::journal::{Journal, Record, Replay};
 use crate::model::FailureKind;
-use crate::oci::Digest;
+use crate::oci::{Digest, Manifest};
 use crate::registry::{Client, RegistryError};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -60,8 +61,13 @@ fn blocker_kind(plan: &ImagePlan) -> FailureKind {
 }
 
 impl Ctx<'_> {
-    pub async fn copy_tag<'j>(&self, job: &'j TagJob) -> (&'j TagJob, Result<Outcome, CopyError>) {
-        (job, self.copy_tag_inner(job).await)
+    /// Copies one tag whose manifest was read (`top`).
+    pub async fn copy_tag<'j>(
+        &self,
+        job: &'j TagJob,
+        top: Result<Manifest, RegistryError>,
+    ) -> (&'j TagJob, Result<Outcome, CopyError>) {
+        (job, self.copy_tag_inner(job, top).await)
     }
 
     fn err(&self, image: &str, kind: FailureKind) -> impl Fn(RegistryError) -> CopyError + '_ {
@@ -85,13 +91,13 @@ impl Ctx<'_> {
         }
     }
 
-    async fn copy_tag_inner(&self, job: &TagJob) -> Result<Outcome, CopyError> {
+    async fn copy_tag_inner(
+        &self,
+        job: &TagJob,
+        top: Result<Manifest, RegistryError>,
+    ) -> Result<Outcome, CopyError> {
         let image = job.source_ref();
-        let top = self
-            .source
-            .manifest_get(&job.source_repo, &job.tag)
-            .await
-            .map_err(self.err(&image, FailureKind::Source))?;
+        let top = top.map_err(self.err(&image, FailureKind::Source))?;
         let done = self.replay.done.get(&(job.source_ref(), job.target_ref()));
         // The done test needs the target tag only when the journal has a
         // matching record; otherwise nothing more than the manifest is read.

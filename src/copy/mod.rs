@@ -337,6 +337,25 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         },
         &replay,
     ));
+    // Every tag's manifest first: the schema 1 images among them say which
+    // blobs need a diff_id, so that the one transfer of each blob computes
+    // it, whichever image makes that transfer.
+    let tops: Vec<Result<crate::oci::Manifest, crate::registry::RegistryError>> =
+        futures::stream::iter(
+            jobs.iter()
+                .map(|j| source.manifest_get(&j.source_repo, &j.tag)),
+        )
+        .buffered(plan.options.concurrency)
+        .collect()
+        .await;
+    for (j, m) in jobs.iter().zip(&tops) {
+        if let Ok(m) = m {
+            let action = crate::convert::decide(j.format, m.kind);
+            if image_plan::is_schema1(m.kind) && action != crate::convert::Action::Keep {
+                blobs.want_diff_ids(m.layers.iter().map(|l| l.digest.clone()));
+            }
+        }
+    }
     let ctx = image::Ctx {
         source,
         target,
@@ -348,8 +367,9 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         manifest_locks: Default::default(),
         pushed: Default::default(),
     };
-    let mut results = futures::stream::iter(jobs.iter().map(|j| ctx.copy_tag(j)))
-        .buffer_unordered(plan.options.concurrency);
+    let mut results =
+        futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| ctx.copy_tag(j, top)))
+            .buffer_unordered(plan.options.concurrency);
     while let Some((job, r)) = results.next().await {
         let job: &TagJob = job;
         if let Err(e) = r {
