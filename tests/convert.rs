@@ -634,3 +634,94 @@ fn schema1_images_with_absent_or_zero_fields_convert_like_skopeo() {
         cases.len()
     );
 }
+
+#[test]
+fn blobs_shared_by_schema1_and_schema2_images_are_read_and_uploaded_once() {
+    let h = harness();
+    let ns = h.unique("s1share");
+    let ls = vec![layer(72_001, 40_000), layer(72_002, 20_000)];
+    h.block_on(h.r1.image(&format!("{ns}/s2"), "t", &ls, history_config(&ls, true)))
+        .expect("schema 2");
+    // The same image as schema 1: the same layer blobs, plus empty ones.
+    skopeo::copy(
+        h,
+        &["-f", "v2s1"],
+        (Reg::Rahti1, &format!("{ns}/s2:t")),
+        (Reg::Rahti1, &format!("{ns}/s1:t")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let source = h.proxy_r1();
+    let target = h.proxy_r2();
+    let dir = tempfile::tempdir().expect("tmp");
+    // Schema 2 first in the plan, one image at a time: its transfers come
+    // first, before the schema 1 image asks for any diff_id.
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&source.addr),
+            images: &format!(
+                "[[images]]\nsource = \"{ns}/s2\"\n[[images]]\nsource = \"{ns}/s1\"\n"
+            ),
+            options: "format = \"oci\"\nconcurrency = 1",
+            ..Default::default()
+        },
+    );
+    h.target_via(&plan, &target);
+    let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
+    let s = h
+        .block_on(copy::run(&plan, Events::none()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    // Source: each blob GET at most once, whatever repository it came from.
+    let mut reads: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in source.requests() {
+        if r.method == "GET" && r.path.contains("/blobs/sha256:") {
+            let d = r.path.rsplit('/').next().unwrap_or("").to_string();
+            *reads.entry(d).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = reads.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "blobs read more than once: {twice:?}");
+    for l in &ls {
+        let d = support::fixtures::sha256(l);
+        assert_eq!(reads.get(&d), Some(&1), "layer {d} read once");
+    }
+    // Target: each blob committed by an upload at most once; the other
+    // repository got it by a mount.
+    let mut uploads: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut mounts = 0;
+    for r in target.requests() {
+        let digest_of = |key: &str| {
+            r.query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(key))
+                .map(|d| d.replace("%3A", ":"))
+        };
+        if r.method == "PUT" && r.status == 201 {
+            if let Some(d) = digest_of("digest=") {
+                *uploads.entry(d).or_default() += 1;
+            }
+        }
+        if r.method == "POST" && r.status == 201 && digest_of("mount=").is_some() {
+            mounts += 1;
+        }
+    }
+    let twice: Vec<_> = uploads.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "blobs uploaded more than once: {twice:?}");
+    assert!(mounts >= ls.len(), "{mounts} mounts");
+    // Both converted like skopeo.
+    for r in ["s2", "s1"] {
+        skopeo::copy(
+            h,
+            &["-f", "oci"],
+            (Reg::Rahti1, &format!("{ns}/{r}:t")),
+            (Reg::Rahti2, &format!("{ns}/sk-{r}:t")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            digest_in_r2(h, &format!("{ns}/{r}"), "t"),
+            digest_in_r2(h, &format!("{ns}/sk-{r}"), "t"),
+            "{r}"
+        );
+    }
+}
