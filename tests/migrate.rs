@@ -1151,3 +1151,58 @@ fn interrupted_download(ignore_range: bool) {
         "the session was kept"
     );
 }
+
+#[test]
+fn every_blob_and_config_is_read_once_per_run() {
+    // app:latest and app:v2 are one image: its config is read once for the
+    // conversion, each layer once for the copy; `check` reads each config
+    // once too.
+    let h = harness();
+    let p = seed(h, "readonce");
+    let source = h.proxy_r1();
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&source.addr),
+            images: &imgs,
+            options: "format = \"oci\"\nconcurrency = 4",
+            ..Default::default()
+        },
+    );
+    let gets = |source: &support::proxy::Proxy| {
+        let mut n: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in source.requests() {
+            if r.method == "GET" && r.path.contains("/blobs/sha256:") {
+                *n.entry(r.path.rsplit('/').next().unwrap_or("").to_string())
+                    .or_default() += 1;
+            }
+        }
+        n
+    };
+    let ck = cli(&["check", "--format", "json"], &plan);
+    assert_eq!(
+        ck.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ck.stderr)
+    );
+    let by_check = gets(&source);
+    assert!(!by_check.is_empty(), "check read the configs");
+    assert!(by_check.values().all(|n| *n == 1), "check: {by_check:?}");
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let all = gets(&source);
+    let by_run: Vec<(&String, usize)> = all
+        .iter()
+        .map(|(d, n)| (d, n - by_check.get(d).copied().unwrap_or(0)))
+        .collect();
+    assert!(by_run.iter().all(|(_, n)| *n <= 1), "run: {by_run:?}");
+    for (repo, tag, _) in &p.tags {
+        assert!(
+            !h.target_digest(&format!("{repo}:{tag}")).is_empty(),
+            "{repo}:{tag} not migrated"
+        );
+    }
+}

@@ -36,6 +36,8 @@ pub(super) struct Ctx<'a> {
     pub manifest_locks: ManifestLocks,
     /// (repo, digest) of manifests pushed by digest in this run.
     pub pushed: Mutex<HashSet<(String, Digest)>>,
+    /// Config blobs read in this run.
+    pub configs: super::read::Configs,
 }
 
 pub(super) enum Outcome {
@@ -117,6 +119,7 @@ impl Ctx<'_> {
         }
         let read = super::read::read_rest(
             &self.source,
+            &self.configs,
             &job.source_repo,
             top,
             job.format,

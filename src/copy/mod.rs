@@ -366,6 +366,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         max_image_size: plan.limits.max_image_size,
         manifest_locks: Default::default(),
         pushed: Default::default(),
+        configs: Default::default(),
     };
     let mut results =
         futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| ctx.copy_tag(j, top)))

@@ -9,6 +9,8 @@ use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
 /// Largest config blob read for conversion (distribution refuses larger
 /// manifests and configs on push).
@@ -17,10 +19,40 @@ pub const CONFIG_LIMIT: usize = 4 << 20;
 /// Index children fetched at once for one image.
 const CHILDREN_IN_FLIGHT: usize = 4;
 
+/// Config blobs read in this run, by digest: a config shared by several
+/// tags is read once (content-addressed, so the copy from any repository
+/// serves them all). Configs are a few KB; they are kept for the run.
+#[derive(Default)]
+pub struct Configs {
+    cells: Mutex<HashMap<Digest, Arc<OnceCell<Bytes>>>>,
+}
+
+impl Configs {
+    /// The config `digest`, read from `repo` unless read before.
+    pub async fn get(
+        &self,
+        source: &Client,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Bytes, RegistryError> {
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| source.blob_bytes(repo, digest, CONFIG_LIMIT))
+            .await
+            .cloned()
+    }
+}
+
 /// Reads the selected children of `top` (an index) and every config the
-/// conversion under `format` needs.
+/// conversion under `format` needs (through `configs`).
 pub async fn read_rest(
     source: &Client,
+    configs_read: &Configs,
     repo: &str,
     top: Manifest,
     format: Format,
@@ -51,7 +83,7 @@ pub async fn read_rest(
         if configs.contains_key(&d) {
             continue;
         }
-        let b = source.blob_bytes(repo, &d, CONFIG_LIMIT).await?;
+        let b = configs_read.get(source, repo, &d).await?;
         configs.insert(d, b);
     }
     Ok(SourceRead {

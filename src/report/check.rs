@@ -168,6 +168,8 @@ struct Walk<'a> {
     target: &'a Client,
     replay: &'a Replay,
     heads: Heads,
+    /// Config blobs read, once each.
+    configs: read::Configs,
 }
 
 impl Walk<'_> {
@@ -211,6 +213,7 @@ impl Walk<'_> {
         );
         let mut read = read::read_rest(
             self.source,
+            &self.configs,
             &job.source_repo,
             top,
             job.format,
@@ -270,6 +273,7 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
         target: &target,
         replay: &replay,
         heads: Default::default(),
+        configs: Default::default(),
     };
     // In plan order, whatever order the reads finish in.
     let rows: Vec<(ImageReport, Option<ImagePlan>)> =
