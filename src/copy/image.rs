@@ -271,8 +271,28 @@ impl Ctx<'_> {
         self.target
             .manifest_put(&job.target_repo, reference, p.raw.clone(), p.media_type)
             .await
-            .map_err(self.err(&job.source_ref(), FailureKind::Target))?;
+            .map_err(|e| self.put_err(job, p, e))?;
         Ok(())
+    }
+
+    /// A refused manifest push, explained where the cause is likely the
+    /// format: many registries no longer take schema 1 (distribution
+    /// answers it with a misleading `DIGEST_INVALID`).
+    fn put_err(&self, job: &TagJob, p: &PushStep, e: RegistryError) -> CopyError {
+        let schema1 = matches!(
+            p.media_type,
+            crate::oci::media::DOCKER_V1 | crate::oci::media::DOCKER_V1_SIGNED
+        );
+        match &e {
+            RegistryError::Status { status: 400, .. } if schema1 => CopyError::Blocked {
+                image: job.source_ref(),
+                kind: FailureKind::Target,
+                message: format!(
+                    "{e}; the target refused a schema 1 manifest (many registries no longer accept schema 1): use format = \"oci\" or \"docker\" for this image"
+                ),
+            },
+            _ => self.err(&job.source_ref(), FailureKind::Target)(e),
+        }
     }
 
     /// Pushes `p` by digest (once per run and repository), checks the
@@ -292,7 +312,7 @@ impl Ctx<'_> {
                 p.media_type,
             )
             .await
-            .map_err(self.err(&job.source_ref(), FailureKind::Target))?;
+            .map_err(|e| self.put_err(job, p, e))?;
         if let Some(g) = got.filter(|g| *g != p.digest) {
             return Err(CopyError::Verification {
                 image: job.source_ref(),

@@ -14,7 +14,8 @@ pub enum Reg {
     Rahti2,
 }
 
-fn cert_dir(h: &Harness) -> String {
+/// A directory with the test CA as `ca.crt`, for `--cert-dir`.
+pub fn cert_dir(h: &Harness) -> String {
     let dir = h.dir.path().join("skopeo-certs");
     if !dir.join("ca.crt").exists() {
         let _ = std::fs::create_dir_all(&dir);
