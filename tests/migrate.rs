@@ -1206,3 +1206,98 @@ fn every_blob_and_config_is_read_once_per_run() {
         );
     }
 }
+
+#[test]
+fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_every_tag() {
+    let h = harness();
+    let p = seed(h, "verify");
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    let out = cli(&["run", "--no-progress"], &plan);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = cli(&["verify"], &plan);
+    let text = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert_eq!(ok.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("verified {} images", p.tags.len()))
+            && text.contains("everything is in place"),
+        "{text}"
+    );
+    // The digest map: one row per tag, with both full references.
+    let map = cli(&["map", "--format", "json"], &plan);
+    let rows: serde_json::Value = serde_json::from_slice(&map.stdout).expect("map json");
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), p.tags.len());
+    for (repo, tag, digest) in &p.tags {
+        let row = rows
+            .iter()
+            .find(|r| {
+                r["source"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(&format!("/{repo}:{tag}@"))
+            })
+            .unwrap_or_else(|| panic!("{repo}:{tag} not in the map"));
+        assert_eq!(
+            row["source"],
+            format!("{}/{repo}:{tag}@{digest}", h.rahti1.addr)
+        );
+        let target = h.target_digest(&format!("{repo}:{tag}"));
+        assert_eq!(
+            row["target"],
+            format!("{}/{repo}:{tag}@{target}", h.rahti2.addr)
+        );
+    }
+    let csv = cli(&["map"], &plan);
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout).lines().count(),
+        p.tags.len() + 1
+    );
+    // Break the target and move a source tag.
+    let worker = format!("{}/worker", p.ns);
+    let app = format!("{}/app", p.ns);
+    h.block_on(async {
+        h.r2.delete_blob(&worker, &p.layer["work"])
+            .await
+            .expect("delete");
+        let v1 = h.r2.get_manifest(&app, "v1").await.expect("v1");
+        h.r2.manifest(&app, "latest", &v1.content_type, &v1.body)
+            .await
+            .expect("re-point latest");
+        let s1 = h.r1.get_manifest(&app, "v1").await.expect("source v1");
+        h.r1.manifest(&app, "v2", &s1.content_type, &s1.body)
+            .await
+            .expect("re-point source v2");
+    });
+    let bad = cli(&["verify", "--format", "json"], &plan);
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("verify json");
+    let problems: Vec<(String, String)> = v["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["source"].as_str().unwrap_or("").to_string(),
+                p["code"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let has = |src: &str, code: &str| problems.contains(&(src.to_string(), code.to_string()));
+    assert!(has(&format!("{worker}:v1"), "blob-missing"), "{problems:?}");
+    assert!(has(&format!("{app}:latest"), "tag-moved"), "{problems:?}");
+    assert!(has(&format!("{app}:v2"), "source-changed"), "{problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
+}

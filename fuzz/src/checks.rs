@@ -62,7 +62,9 @@ fn same(g: &Value, s: &serde_json::Value) -> bool {
         // fuzzer: `9999...9` with 54 nines), so allow one unit in the last
         // place there.
         (Value::Number(a), serde_json::Value::Number(b)) => match (a.parse::<f64>(), b.as_f64()) {
-            (Ok(x), Some(y)) => x == y || (x - y).abs() <= 2.0 * f64::EPSILON * x.abs().max(y.abs()),
+            (Ok(x), Some(y)) => {
+                x == y || (x - y).abs() <= 2.0 * f64::EPSILON * x.abs().max(y.abs())
+            }
             _ => false,
         },
         (Value::Array(a), serde_json::Value::Array(b)) => {

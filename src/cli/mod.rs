@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `status`, `init`, one function each. Raw arguments become settings
+//! The command line: `run`, `check`, `status`, `verify`, `map`, `init`,
+//! one function each. Raw arguments become settings
 //! here; the work is done by the library modules, and engine events are
 //! rendered by [`progress`].
 
@@ -80,8 +81,40 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Prove that what the journal records as done is in the target
+    /// (reads only)
+    ///
+    /// For every done tag: the target tag resolves to the migrated digest,
+    /// every manifest, config and layer of it is there with its size, a
+    /// preserved image kept its digest, and the source tag has not moved
+    /// since. Exit 1 when anything is wrong.
+    Verify {
+        /// The plan file.
+        plan: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Print the digest map: source and target reference of every migrated
+    /// tag, with registry and digest (from the journal; offline).
+    Map {
+        /// The plan file.
+        plan: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = MapFormat::Csv)]
+        format: MapFormat,
+    },
     /// Print a commented starter plan.
     Init,
+}
+
+/// Output formats of `map`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapFormat {
+    /// One line per tag, with a header.
+    Csv,
+    /// A JSON array.
+    Json,
 }
 
 /// Output formats of `check`.
@@ -124,6 +157,8 @@ pub async fn main(cli: Cli) -> i32 {
             EXIT_OK
         }
         Command::Status { plan, format } => status(&plan, format),
+        Command::Verify { plan, format } => verify(&plan, format).await,
+        Command::Map { plan, format } => map(&plan, format),
         Command::Check {
             plan,
             format,
@@ -198,6 +233,69 @@ fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
     } else {
         EXIT_OK
     }
+}
+
+/// Prints `value` as pretty JSON; false when it cannot be encoded.
+fn print_json<T: serde::Serialize>(value: &T) -> bool {
+    match serde_json::to_string_pretty(value) {
+        Ok(j) => {
+            println!("{j}");
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// `verify`: what the journal records as done, checked in the target.
+async fn verify(plan: &std::path::Path, format: OutputFormat) -> i32 {
+    let plan = match load_plan(plan) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let r = match report::verify::verify(&plan).await {
+        Ok(r) => r,
+        Err(e) => return run_error(&e),
+    };
+    let printed = match format {
+        OutputFormat::Text => {
+            print!("{}", report::verify::render_text(&r));
+            true
+        }
+        OutputFormat::Json => print_json(&r),
+    };
+    if !printed || !r.problems.is_empty() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `map`: the digest map, from the journal.
+fn map(plan: &std::path::Path, format: MapFormat) -> i32 {
+    let plan = match load_plan(plan) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (replay, _) = match journal::read(&plan.options.journal) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let rows = report::map::rows(&replay, &plan.source.registry, &plan.target.registry);
+    match format {
+        MapFormat::Csv => print!("{}", report::map::render_csv(&rows)),
+        MapFormat::Json => {
+            if !print_json(&rows) {
+                return EXIT_FAILED;
+            }
+        }
+    }
+    EXIT_OK
 }
 
 /// `run`: the copy, with progress, until done or Ctrl-C.

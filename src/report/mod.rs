@@ -1,9 +1,13 @@
 //! Reports: `status` (what the journal says is done, failed and pending,
-//! with blob totals) and `check` (the dry-run compatibility report, in
-//! [`check`], rendered by [`render`]). Last step of the flow; reads only.
+//! with blob totals), `check` (the dry-run compatibility report, in
+//! [`check`], rendered by [`render`]), `verify` (the journal's done tags
+//! checked in the target, [`verify`]) and `map` (the digest map,
+//! [`map`]). Last step of the flow; reads only.
 
 pub mod check;
+pub mod map;
 pub mod render;
+pub mod verify;
 
 use crate::journal::{BlobHow, Record, Replay};
 use crate::model::FailureKind;

@@ -169,6 +169,21 @@ impl Pusher {
         })
     }
 
+    /// Deletes a blob from a repository (the registry allows deletes).
+    pub async fn delete_blob(&self, repo: &str, digest: &str) -> Result<(), String> {
+        let r = self
+            .http
+            .delete(format!("{}/v2/{repo}/blobs/{digest}", self.base))
+            .header("authorization", self.auth(&format!("repository:{repo}:*")))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.status().as_u16() {
+            202 => Ok(()),
+            s => Err(format!("DELETE blob {digest}: HTTP {s}")),
+        }
+    }
+
     pub async fn blob_size(&self, repo: &str, digest: &str) -> Option<u64> {
         let r = self
             .http

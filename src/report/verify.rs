@@ -1,0 +1,214 @@
+//! `verify`: after a run, proves with reads only that what the journal
+//! records as done is in the target. For every done tag: the target tag
+//! resolves to the recorded digest; every child manifest, config and layer
+//! it references is there with its size; under `preserve` the digest is the
+//! source's; and the source tag has not moved since it was copied. Reads
+//! the journal and both registries; writes nothing.
+
+use crate::copy::{connect, RunError};
+use crate::journal::{self, DoneTag};
+use crate::model::Format;
+use crate::oci::{Digest, Manifest};
+use crate::registry::{Client, RegistryError};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// One thing wrong with one migrated tag.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// `repo:tag` in the source.
+    pub source: String,
+    /// `repo:tag` in the target.
+    pub target: String,
+    /// Stable code: `tag-missing`, `tag-moved`, `manifest-missing`,
+    /// `blob-missing`, `blob-size`, `digest-changed`, `source-changed`,
+    /// `unreadable`.
+    pub code: &'static str,
+    /// What is wrong, with the digests involved.
+    pub message: String,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VerifyReport {
+    /// Tags the journal records as done, all checked.
+    pub images: usize,
+    /// Manifests read from the target.
+    pub manifests: usize,
+    /// Blobs looked up in the target (each (repository, digest) once).
+    pub blobs: usize,
+    /// Everything wrong, in journal order of the tags.
+    pub problems: Vec<Problem>,
+}
+
+/// Blob sizes looked up in the target, by (repository, digest).
+type Sizes = Mutex<HashMap<(String, Digest), Option<u64>>>;
+
+struct Verifier<'a> {
+    source: &'a Client,
+    target: &'a Client,
+    sizes: Sizes,
+}
+
+/// Verifies every tag the plan's journal records as done.
+pub async fn verify(plan: &crate::plan::Plan) -> Result<VerifyReport, RunError> {
+    let (replay, _) = journal::read(&plan.options.journal)?;
+    let (source, target) = connect(plan).await?;
+    let v = Verifier {
+        source: &source,
+        target: &target,
+        sizes: Mutex::new(HashMap::new()),
+    };
+    let mut done: Vec<(&(String, String), &DoneTag)> = replay.done.iter().collect();
+    done.sort_by(|a, b| a.0.cmp(b.0));
+    let results: Vec<(Vec<Problem>, usize)> =
+        futures::stream::iter(done.iter().map(|((s, t), d)| v.one(s, t, d)))
+            .buffered(plan.options.concurrency)
+            .collect()
+            .await;
+    let mut report = VerifyReport {
+        images: done.len(),
+        ..VerifyReport::default()
+    };
+    for (problems, manifests) in results {
+        report.manifests += manifests;
+        report.problems.extend(problems);
+    }
+    report.blobs = v.sizes.lock().map(|s| s.len()).unwrap_or(0);
+    Ok(report)
+}
+
+impl Verifier<'_> {
+    /// Checks one done tag; returns its problems and the manifests read.
+    async fn one(&self, source: &str, target: &str, done: &DoneTag) -> (Vec<Problem>, usize) {
+        let mut problems = Vec::new();
+        let mut say = |code: &'static str, message: String| {
+            problems.push(Problem {
+                source: source.to_string(),
+                target: target.to_string(),
+                code,
+                message,
+            })
+        };
+        let (Some((src_repo, src_tag)), Some((repo, tag))) =
+            (source.rsplit_once(':'), target.rsplit_once(':'))
+        else {
+            say("unreadable", "the journal names no tag".into());
+            return (problems, 0);
+        };
+        if done.format == Format::Preserve && done.source_digest != done.target_digest {
+            say(
+                "digest-changed",
+                format!(
+                    "copied with format preserve, but the target digest {} is not the source's {}",
+                    done.target_digest, done.source_digest
+                ),
+            );
+        }
+        match self.source.manifest_head(src_repo, src_tag).await {
+            Ok(Some(d)) if d != done.source_digest => say(
+                "source-changed",
+                format!(
+                    "the source tag moved since it was copied: now {d}, copied {}",
+                    done.source_digest
+                ),
+            ),
+            Ok(None) => say("source-changed", "the source tag is gone".into()),
+            Ok(Some(_)) => {}
+            Err(e) => say("unreadable", format!("source: {e}")),
+        }
+        match self.target.manifest_head(repo, tag).await {
+            Ok(Some(d)) if d == done.target_digest => {}
+            Ok(Some(d)) => say(
+                "tag-moved",
+                format!(
+                    "the target tag points at {d}, not at the migrated {}",
+                    done.target_digest
+                ),
+            ),
+            Ok(None) => say("tag-missing", "the target tag is gone".into()),
+            Err(e) => say("unreadable", format!("target: {e}")),
+        }
+        // The migrated image itself, by digest, whatever the tag says now.
+        let mut manifests = 0;
+        let mut todo = vec![done.target_digest.clone()];
+        while let Some(d) = todo.pop() {
+            let m = match self.target.manifest_get(repo, &d.to_string()).await {
+                Ok(m) => m,
+                Err(e) => {
+                    say("manifest-missing", format!("manifest {d}: {}", short(&e)));
+                    continue;
+                }
+            };
+            manifests += 1;
+            todo.extend(m.manifests.iter().map(|c| c.digest.clone()));
+            for (blob, want) in blobs_of(&m) {
+                match self.size(repo, &blob).await {
+                    Ok(Some(n)) if want.is_none_or(|w| w == n) => {}
+                    Ok(Some(n)) => say(
+                        "blob-size",
+                        format!("blob {blob} has {n} bytes, the manifest says {want:?}"),
+                    ),
+                    Ok(None) => say("blob-missing", format!("blob {blob} is not in {repo}")),
+                    Err(e) => say("unreadable", format!("blob {blob}: {e}")),
+                }
+            }
+        }
+        (problems, manifests)
+    }
+
+    /// The size of a blob in the target, looked up once per run.
+    async fn size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        let key = (repo.to_string(), digest.clone());
+        if let Some(n) = self.sizes.lock().ok().and_then(|s| s.get(&key).copied()) {
+            return Ok(n);
+        }
+        let n = self.target.blob_head(repo, digest).await?;
+        if let Ok(mut s) = self.sizes.lock() {
+            s.insert(key, n);
+        }
+        Ok(n)
+    }
+}
+
+/// The blobs a manifest references (config and layers, not foreign ones),
+/// with their sizes where it gives them.
+fn blobs_of(m: &Manifest) -> Vec<(Digest, Option<u64>)> {
+    m.config
+        .iter()
+        .chain(m.layers.iter().filter(|l| l.urls.is_empty()))
+        .map(|d| (d.digest.clone(), d.size))
+        .collect()
+}
+
+fn short(e: &RegistryError) -> String {
+    crate::model::printable(&e.to_string())
+}
+
+/// `verify` as text: one line per problem, then a summary.
+pub fn render_text(r: &VerifyReport) -> String {
+    let mut out = String::new();
+    for p in &r.problems {
+        out.push_str(&format!(
+            "{} -> {}: {}: {}\n",
+            p.source,
+            p.target,
+            p.code,
+            crate::model::printable(&p.message)
+        ));
+    }
+    out.push_str(&format!(
+        "verified {} images ({} manifests, {} blobs): {}\n",
+        r.images,
+        r.manifests,
+        r.blobs,
+        match r.problems.len() {
+            0 => "everything is in place".to_string(),
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
+        }
+    ));
+    out
+}
