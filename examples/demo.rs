@@ -129,6 +129,16 @@ fn main() {
     failed |= step("Copy everything", &["run", "--no-progress", "PLAN"], &plan) != 0;
     failed |= step("What the journal says", &["status", "PLAN"], &plan) != 0;
     failed |= step(
+        "Proof that everything arrived (reads only)",
+        &["verify", "PLAN"],
+        &plan,
+    ) != 0;
+    failed |= step(
+        "The digest map, for deployments that pin digests",
+        &["map", "PLAN"],
+        &plan,
+    ) != 0;
+    failed |= step(
         "Run again: nothing left to move",
         &["run", "--no-progress", "PLAN"],
         &plan,
