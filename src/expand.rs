@@ -3,6 +3,7 @@
 //! step of the flow, between `plan` and `copy`.
 
 use crate::oci::reference::valid_tag;
+use crate::oci::Digest;
 use crate::plan::{Format, ImageSpec, Plan, Platforms};
 use crate::registry::error::DisplayUrl;
 use crate::registry::{Client, RegistryError};
@@ -22,6 +23,18 @@ pub struct TagJob {
     pub format: Format,
     /// Platforms to copy.
     pub platforms: Platforms,
+}
+
+/// The image digest a cosign-style tag refers to: `sha256-<hex>.sig`,
+/// `.att` or `.sbom` name the signature, attestation or SBOM of the image
+/// `sha256:<hex>`.
+pub fn signed_digest(tag: &str) -> Option<Digest> {
+    let (name, kind) = tag.rsplit_once('.')?;
+    if !matches!(kind, "sig" | "att" | "sbom") {
+        return None;
+    }
+    let hex = name.strip_prefix("sha256-")?;
+    format!("sha256:{hex}").parse().ok()
 }
 
 impl TagJob {
@@ -92,12 +105,18 @@ pub async fn expand(plan: &Plan, source: &Client) -> (Vec<TagJob>, Vec<ExpandFai
                     });
                 }
                 for tag in select_tags(spec, &good) {
+                    // A signature, attestation or SBOM is copied as it is:
+                    // converting it would break what it says.
+                    let format = match signed_digest(&tag) {
+                        Some(_) => Format::Preserve,
+                        None => spec.format,
+                    };
                     jobs.push(TagJob {
                         spec_index: spec.index,
                         source_repo: spec.source.clone(),
                         target_repo: spec.target.clone(),
                         tag,
-                        format: spec.format,
+                        format,
                         platforms: spec.platforms.clone(),
                     });
                 }
@@ -116,6 +135,25 @@ pub async fn expand(plan: &Plan, source: &Client) -> (Vec<TagJob>, Vec<ExpandFai
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosign_tags_name_the_image_they_sign() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        for kind in ["sig", "att", "sbom"] {
+            assert_eq!(
+                signed_digest(&format!("sha256-{hex}.{kind}")).map(|d| d.to_string()),
+                Some(format!("sha256:{hex}"))
+            );
+        }
+        for not in [
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}.txt"),
+            "sha256-abc.sig".to_string(),
+            "v1.sig".to_string(),
+        ] {
+            assert_eq!(signed_digest(&not), None, "{not}");
+        }
+    }
 
     #[test]
     fn selects_and_sorts() {

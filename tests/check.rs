@@ -636,3 +636,75 @@ fn a_denied_catalog_is_a_warning_not_a_count_of_zero() {
         "catalog asked"
     );
 }
+
+#[test]
+fn a_signature_of_a_converted_image_is_reported_and_copied_unchanged() {
+    let h = harness();
+    let ns = h.unique("cosign");
+    let repo = format!("{ns}/app");
+    let l = vec![layer(120_001, 2_000)];
+    let (d, _) = h
+        .block_on(h.r1.image(&repo, "v1", &l, config("amd64", &l)))
+        .expect("image");
+    let sig_tag = format!("{}.sig", d.replace(':', "-"));
+    let s = vec![layer(120_002, 300)];
+    let (sig_digest, _) = h
+        .block_on(h.r1.image(&repo, &sig_tag, &s, config("amd64", &s)))
+        .expect("signature");
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &format!("[[images]]\nsource = \"{repo}\"\n"),
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    let (code, v) = check_json(&plan);
+    assert_eq!(code, 0, "{v}");
+    let exact = |source: &str| -> serde_json::Value {
+        v["images"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["source"] == source)
+            .cloned()
+            .unwrap_or_else(|| panic!("{source} not in {v}"))
+    };
+    let codes = |im: &serde_json::Value| -> Vec<(String, String)> {
+        im["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| (f["code"].to_string(), f["severity"].to_string()))
+            .collect()
+    };
+    let sig = exact(&format!("{repo}:{sig_tag}"));
+    assert!(
+        codes(&sig).contains(&("\"signature-invalidated\"".into(), "\"warning\"".into())),
+        "{sig}"
+    );
+    assert_eq!(
+        sig["target_digest"],
+        sig_digest.as_str(),
+        "copied unchanged"
+    );
+    assert!(
+        !codes(&exact(&format!("{repo}:v1")))
+            .iter()
+            .any(|(c, _)| c.contains("signature-invalidated")),
+        "only the signature tag carries it"
+    );
+    let out = cli(&["run", "--no-progress"], &plan);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(h.target_digest(&format!("{repo}:{sig_tag}")), sig_digest);
+    assert_ne!(
+        h.target_digest(&format!("{repo}:v1")),
+        d,
+        "v1 was converted"
+    );
+}

@@ -282,6 +282,7 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
             .collect()
             .await;
     let (mut images, plans): (Vec<ImageReport>, Vec<Option<ImagePlan>>) = rows.into_iter().unzip();
+    signatures_invalidated(&jobs, &plans, &mut images);
     for f in failures {
         let mut r = ImageReport::new(f.source_repo.clone(), f.target_repo.clone());
         r.findings = vec![finding(
@@ -406,6 +407,44 @@ async fn attribute_bytes(
                     .saturating_add(b.size.unwrap_or(0));
                 summary.unique_blobs_to_transfer += 1;
             }
+        }
+    }
+}
+
+/// Reports `signature-invalidated` on cosign-style tags (`sha256-<hex>.sig`,
+/// `.att`, `.sbom`, copied unchanged) whose signed image the plan converts
+/// to another digest: the signature no longer names the migrated image.
+fn signatures_invalidated(
+    jobs: &[TagJob],
+    plans: &[Option<ImagePlan>],
+    images: &mut [ImageReport],
+) {
+    // (source repository, source digest) -> (image, format, target digest).
+    let mut changed: HashMap<(&str, &Digest), (String, &'static str, &Digest)> = HashMap::new();
+    for (j, p) in jobs.iter().zip(plans) {
+        let Some(p) = p else { continue };
+        if let Some(t) = p.target_digest.as_ref().filter(|t| **t != p.source_digest) {
+            changed
+                .entry((j.source_repo.as_str(), &p.source_digest))
+                .or_insert((j.source_ref(), j.format.name(), t));
+        }
+    }
+    for (i, j) in jobs.iter().enumerate() {
+        let Some(signed) = crate::expand::signed_digest(&j.tag) else {
+            continue;
+        };
+        let Some((image, format, target)) = changed.get(&(j.source_repo.as_str(), &signed)) else {
+            continue;
+        };
+        if let Some(im) = images.get_mut(i) {
+            im.findings.push(finding(
+                "signature-invalidated",
+                Severity::Warning,
+                format!(
+                    "{} refers to {signed}, which the {format} conversion of {image} turns into {target}: it will not match the migrated image; set format = \"preserve\" for {} to keep it valid",
+                    j.tag, j.source_repo
+                ),
+            ));
         }
     }
 }
