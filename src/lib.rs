@@ -38,3 +38,4 @@ pub mod oci;
 pub mod plan;
 pub mod registry;
 pub mod report;
+pub mod rewrite;

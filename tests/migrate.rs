@@ -1301,3 +1301,100 @@ fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_ev
     assert!(has(&format!("{app}:v2"), "source-changed"), "{problems:?}");
     assert_eq!(problems.len(), 3, "{problems:?}");
 }
+
+#[test]
+fn rewrite_points_workloads_at_the_target_with_migrated_digests() {
+    let h = harness();
+    let p = seed(h, "rewrite");
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    let out = cli(&["run", "--no-progress"], &plan);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (src, dst) = (&h.rahti1.addr, &h.rahti2.addr);
+    let app = format!("{}/app", p.ns);
+    let v1 = p
+        .tags
+        .iter()
+        .find(|(r, t, _)| *r == app && t == "v1")
+        .map(|(_, _, d)| d.clone())
+        .expect("app:v1");
+    let new_v1 = h.target_digest(&format!("{app}:v1"));
+    assert_ne!(v1, new_v1, "oci changed the digest");
+    let manifests = dir.path().join("k8s");
+    std::fs::create_dir_all(manifests.join("sub")).expect("mkdir");
+    let deploy = format!(
+        "# our app\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: app   # main\n        image: \"{src}/{app}@{v1}\"\n      - name: worker\n        image: {src}/{ns}/worker:v1\n",
+        ns = p.ns
+    );
+    let other = format!(
+        "kind: Pod\nspec:\n  containers:\n  - image: {src}/{ns}/not-migrated:v1\n",
+        ns = p.ns
+    );
+    std::fs::write(manifests.join("deploy.yaml"), &deploy).expect("write");
+    std::fs::write(manifests.join("sub/pod.yml"), &other).expect("write");
+    std::fs::write(manifests.join("notes.txt"), "not yaml: [").expect("write");
+    let diff = bin()
+        .args(["rewrite"])
+        .arg(&plan)
+        .arg(&manifests)
+        .output()
+        .expect("rewrite");
+    let text = String::from_utf8_lossy(&diff.stdout).to_string();
+    let err = String::from_utf8_lossy(&diff.stderr).to_string();
+    assert_eq!(diff.status.code(), Some(1), "an unmapped reference: {err}");
+    assert!(
+        text.contains(&format!("+        image: \"{dst}/{app}@{new_v1}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("+        image: {dst}/{}/worker:v1", p.ns)),
+        "{text}"
+    );
+    assert!(
+        err.contains("pod.yml:4: not rewritten") && err.contains("not in the plan"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(manifests.join("deploy.yaml")).expect("read"),
+        deploy,
+        "a dry rewrite changes no file"
+    );
+    let wet = bin()
+        .args(["rewrite", "--in-place"])
+        .arg(&plan)
+        .arg(manifests.join("deploy.yaml"))
+        .output()
+        .expect("rewrite");
+    assert_eq!(
+        wet.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&wet.stderr)
+    );
+    let after = std::fs::read_to_string(manifests.join("deploy.yaml")).expect("read");
+    assert_eq!(
+        after,
+        deploy
+            .replace(
+                &format!("{src}/{app}@{v1}"),
+                &format!("{dst}/{app}@{new_v1}")
+            )
+            .replace(
+                &format!("{src}/{}/worker:v1", p.ns),
+                &format!("{dst}/{}/worker:v1", p.ns)
+            ),
+        "only the references changed"
+    );
+}

@@ -1,5 +1,5 @@
-//! The command line: `run`, `check`, `status`, `verify`, `map`, `init`,
-//! one function each. Raw arguments become settings
+//! The command line: `run`, `check`, `status`, `verify`, `map`,
+//! `rewrite`, `init`, one function each. Raw arguments become settings
 //! here; the work is done by the library modules, and engine events are
 //! rendered by [`progress`].
 
@@ -104,6 +104,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = MapFormat::Csv)]
         format: MapFormat,
     },
+    /// Point Kubernetes and OpenShift YAML at the target
+    ///
+    /// Rewrites image references to the source registry (and its aliases)
+    /// in containers and DockerImage references: target registry and
+    /// repository, and for digests the migrated digest from the journal.
+    /// Prints a unified diff unless --in-place. References that cannot be
+    /// mapped are listed (exit 1), never guessed.
+    Rewrite {
+        /// The plan file.
+        plan: PathBuf,
+        /// YAML files or directories (searched for *.yaml and *.yml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write the files instead of printing a diff.
+        #[arg(long)]
+        in_place: bool,
+    },
     /// Print a commented starter plan.
     Init,
 }
@@ -159,6 +176,11 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Status { plan, format } => status(&plan, format),
         Command::Verify { plan, format } => verify(&plan, format).await,
         Command::Map { plan, format } => map(&plan, format),
+        Command::Rewrite {
+            plan,
+            paths,
+            in_place,
+        } => rewrite(&plan, &paths, in_place),
         Command::Check {
             plan,
             format,
@@ -296,6 +318,80 @@ fn map(plan: &std::path::Path, format: MapFormat) -> i32 {
         }
     }
     EXIT_OK
+}
+
+/// `rewrite`: YAML pointed at the target, as a diff or in place.
+fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
+    let plan = match load_plan(plan) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (replay, _) = match journal::read(&plan.options.journal) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let mapping = crate::rewrite::Mapping::new(&plan, &replay);
+    let files = match crate::rewrite::yaml_files(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut code = EXIT_OK;
+    let (mut changed, mut left) = (0, 0);
+    for f in files {
+        let shown = f.display().to_string();
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {shown}: {e}");
+                code = EXIT_FAILED;
+                continue;
+            }
+        };
+        let (out, edits, unmapped) = match crate::rewrite::rewrite_text(&text, &mapping) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {shown}: not YAML: {e}");
+                code = EXIT_FAILED;
+                continue;
+            }
+        };
+        for u in &unmapped {
+            eprintln!(
+                "{shown}:{}: not rewritten: {}: {}",
+                u.line,
+                crate::model::printable(&u.reference),
+                u.reason
+            );
+            code = EXIT_FAILED;
+        }
+        left += unmapped.len();
+        changed += edits.len();
+        if edits.is_empty() {
+            continue;
+        }
+        if in_place {
+            if let Err(e) = crate::rewrite::write_atomically(&f, &out) {
+                eprintln!("error: writing {shown}: {e}");
+                code = EXIT_FAILED;
+            }
+        } else {
+            print!(
+                "{}",
+                crate::rewrite::unified_diff(&shown, &text, &out, &edits)
+            );
+        }
+    }
+    eprintln!(
+        "{changed} references {}, {left} left as they were",
+        if in_place { "rewritten" } else { "to rewrite" }
+    );
+    code
 }
 
 /// `run`: the copy, with progress, until done or Ctrl-C.

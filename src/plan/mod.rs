@@ -76,6 +76,9 @@ pub struct Plan {
     pub path: PathBuf,
     /// Where images come from.
     pub source: Endpoint,
+    /// Other names workloads use for the source registry (`rewrite` maps
+    /// them too); for Rahti 1 by default its in-cluster service name.
+    pub source_aliases: Vec<String>,
     /// Where they go.
     pub target: Endpoint,
     /// Target limits (for `check`).
@@ -174,6 +177,31 @@ impl Collector<'_> {
 }
 
 pub use crate::oci::reference::valid_repository;
+
+/// Rahti 1's registry, whose workloads also name it by its service.
+pub const RAHTI1_REGISTRY: &str = "docker-registry.rahti.csc.fi";
+/// The in-cluster name of Rahti 1's registry.
+pub const RAHTI1_SERVICE: &str = "docker-registry.default.svc:5000";
+
+/// `[source] aliases`: host[:port] names; default for Rahti 1 its service.
+fn aliases(c: &mut Collector, e: &raw::Endpoint, registry: &str) -> Vec<String> {
+    match &e.aliases {
+        Some(list) => {
+            for a in list.get_ref() {
+                if !valid_registry(a) || a.contains('@') {
+                    c.add(
+                        Some(list.span()),
+                        "source.aliases",
+                        format!("{a:?} is not a host[:port]"),
+                    );
+                }
+            }
+            list.get_ref().clone()
+        }
+        None if registry == RAHTI1_REGISTRY => vec![RAHTI1_SERVICE.to_string()],
+        None => Vec::new(),
+    }
+}
 
 fn valid_registry(host: &str) -> bool {
     !host.is_empty()
@@ -621,6 +649,14 @@ impl Plan {
             );
         }
         let source = endpoint(&mut c, &dir, "source", &raw.source);
+        let source_aliases = aliases(&mut c, &raw.source, &source.registry);
+        if let Some(a) = &raw.target.aliases {
+            c.add(
+                Some(a.span()),
+                "target.aliases",
+                "only [source] has aliases (the names workloads use for it)",
+            );
+        }
         let target = endpoint(&mut c, &dir, "target", &raw.target);
         let limits = limits(&mut c, &raw.target);
         let options = options(&mut c, path, &dir, raw.options.unwrap_or_default());
@@ -632,6 +668,7 @@ impl Plan {
         Ok(Plan {
             path: path.to_path_buf(),
             source,
+            source_aliases,
             target,
             limits,
             options,

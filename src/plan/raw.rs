@@ -35,6 +35,7 @@ pub(super) struct Endpoint {
     pub password_command: Option<Spanned<Vec<String>>>,
     pub max_image_size: Option<Spanned<Size>>,
     pub max_repositories_per_project: Option<Spanned<i64>>,
+    pub aliases: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]

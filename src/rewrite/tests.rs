@@ -1,0 +1,233 @@
+//! Unit tests of `rewrite`: every kind that holds image references, tag and
+//! digest references, an alias, what cannot be mapped, and byte-for-byte
+//! preservation of everything else.
+
+use super::*;
+
+fn digest(c: char) -> Digest {
+    format!("sha256:{}", c.to_string().repeat(64))
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn mapping() -> Mapping {
+    Mapping {
+        source_hosts: vec![
+            "docker-registry.rahti.csc.fi".into(),
+            "docker-registry.default.svc:5000".into(),
+        ],
+        target_host: "image-registry.apps.2.rahti.csc.fi".into(),
+        repos: [
+            ("proj/app".to_string(), "proj-new/app".to_string()),
+            ("proj/db".to_string(), "proj-new/db".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        digests: [(("proj/app".to_string(), digest('a')), digest('b'))]
+            .into_iter()
+            .collect(),
+    }
+}
+
+const NEW: &str = "image-registry.apps.2.rahti.csc.fi/proj-new";
+
+fn rewrite(text: &str) -> (String, Vec<Edit>, Vec<Unmapped>) {
+    rewrite_text(text, &mapping()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn maps_tags_digests_and_aliases() {
+    let m = mapping();
+    assert_eq!(
+        m.map("docker-registry.rahti.csc.fi/proj/app:v1")
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some(format!("{NEW}/app:v1").as_str())
+    );
+    assert_eq!(
+        m.map(&format!(
+            "docker-registry.default.svc:5000/proj/app@{}",
+            digest('a')
+        ))
+        .ok()
+        .flatten(),
+        Some(format!("{NEW}/app@{}", digest('b')))
+    );
+    assert_eq!(
+        m.map(&format!(
+            "docker-registry.rahti.csc.fi/proj/app:v1@{}",
+            digest('a')
+        ))
+        .ok()
+        .flatten(),
+        Some(format!("{NEW}/app:v1@{}", digest('b')))
+    );
+    assert_eq!(m.map("quay.io/proj/app:v1"), Ok(None), "not the source");
+    assert_eq!(m.map("busybox"), Ok(None));
+    assert!(m.map("docker-registry.rahti.csc.fi/other/x:v1").is_err());
+    assert!(m
+        .map(&format!(
+            "docker-registry.rahti.csc.fi/proj/app@{}",
+            digest('c')
+        ))
+        .is_err());
+}
+
+#[test]
+fn every_kind_is_rewritten_and_nothing_else_changes() {
+    let d = digest('a');
+    let text = format!(
+        r#"# A comment that stays.
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app}}   # flow style stays too
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: init
+          image: "docker-registry.rahti.csc.fi/proj/app:init"
+      containers:
+        - name: app
+          image: docker-registry.rahti.csc.fi/proj/app@{d}   # pinned
+        - name: side
+          image: 'docker-registry.default.svc:5000/proj/db:13'
+        - name: other
+          image: quay.io/someone/else:1
+---
+kind: CronJob
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - image: docker-registry.rahti.csc.fi/proj/db:backup
+---
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+spec:
+  triggers:
+    - type: ImageChange
+      imageChangeParams:
+        from: {{kind: ImageStreamTag, name: "app:latest"}}
+    - type: ImageChange
+      imageChangeParams:
+        from:
+          kind: DockerImage
+          name: docker-registry.rahti.csc.fi/proj/app:v2
+  template:
+    spec:
+      containers:
+      - image: docker-registry.rahti.csc.fi/proj/app:v2
+---
+kind: BuildConfig
+spec:
+  output:
+    to:
+      name: docker-registry.rahti.csc.fi/proj/app:built
+      kind: DockerImage
+  strategy:
+    dockerStrategy:
+      from: {{kind: DockerImage, name: docker-registry.rahti.csc.fi/proj/db:base}}
+---
+kind: ImageStream
+spec:
+  tags:
+  - name: v1
+    from:
+      kind: DockerImage
+      name: docker-registry.rahti.csc.fi/proj/app:v1
+---
+kind: List
+items:
+- kind: Pod
+  spec:
+    containers:
+    - {{name: p, image: docker-registry.rahti.csc.fi/proj/app:pod}}
+- kind: StatefulSet
+  spec:
+    template:
+      spec:
+        containers:
+        - image: docker-registry.rahti.csc.fi/proj/db:sts
+          name: db
+"#
+    );
+    let (out, edits, unmapped) = rewrite(&text);
+    assert!(unmapped.is_empty(), "{unmapped:?}");
+    let want = [
+        format!("{NEW}/app:init"),
+        format!("{NEW}/app@{}", digest('b')),
+        format!("{NEW}/db:13"),
+        format!("{NEW}/db:backup"),
+        format!("{NEW}/app:v2"),
+        format!("{NEW}/app:v2"),
+        format!("{NEW}/app:built"),
+        format!("{NEW}/db:base"),
+        format!("{NEW}/app:v1"),
+        format!("{NEW}/app:pod"),
+        format!("{NEW}/db:sts"),
+    ];
+    let got: Vec<&str> = edits.iter().map(|e| e.new.as_str()).collect();
+    assert_eq!(got, want.iter().map(String::as_str).collect::<Vec<_>>());
+    // Everything but the values is byte for byte the same.
+    let mut back = out.clone();
+    for (old, new) in edits.iter().map(|e| (&e.old, &e.new)) {
+        back = back.replacen(new.as_str(), old, 1);
+    }
+    assert_eq!(back, text, "only the values changed");
+    assert!(out.contains("# A comment that stays."));
+    assert!(
+        out.contains(&format!("image: \"{NEW}/app:init\"")),
+        "quotes kept"
+    );
+    assert!(out.contains(&format!("image: '{NEW}/db:13'")));
+    assert!(out.contains("quay.io/someone/else:1"));
+    assert!(
+        out.contains(r#"name: "app:latest""#),
+        "ImageStreamTag untouched"
+    );
+    let diff = unified_diff("deploy.yaml", &text, &out, &edits);
+    assert!(
+        diff.starts_with("--- a/deploy.yaml\n+++ b/deploy.yaml\n@@ -10 +10 @@\n"),
+        "{diff}"
+    );
+}
+
+#[test]
+fn unmapped_references_are_listed_with_their_line_and_left_alone() {
+    let text = "kind: Pod\nspec:\n  containers:\n  - image: docker-registry.rahti.csc.fi/other/x:1\n  - image: docker-registry.rahti.csc.fi/proj/app@sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n";
+    let (out, edits, unmapped) = rewrite(text);
+    assert!(edits.is_empty());
+    assert_eq!(out, text);
+    assert_eq!(unmapped.len(), 2);
+    assert_eq!(unmapped[0].line, 4);
+    assert!(
+        unmapped[0].reason.contains("not in the plan"),
+        "{unmapped:?}"
+    );
+    assert_eq!(unmapped[1].line, 5);
+    assert!(unmapped[1].reason.contains("journal"), "{unmapped:?}");
+}
+
+#[test]
+fn positions_are_bytes_after_non_ascii_text() {
+    let text = "# Tämä on kommentti: äöå €\nkind: Pod\nspec:\n  containers:\n  - name: \"sovellus-ä\"\n    image: docker-registry.rahti.csc.fi/proj/app:v1\n";
+    let (out, edits, _) = rewrite(text);
+    assert_eq!(edits.len(), 1);
+    assert_eq!(
+        out,
+        text.replace(
+            "docker-registry.rahti.csc.fi/proj/app:v1",
+            &format!("{NEW}/app:v1")
+        )
+    );
+}
+
+#[test]
+fn not_yaml_is_an_error_with_a_line() {
+    let e = rewrite_text("a: [\nb: c\n", &mapping()).err();
+    assert!(e.is_some_and(|e| e.line >= 1));
+}
