@@ -4,7 +4,8 @@
 
 use crate::oci::reference::valid_tag;
 use crate::oci::Digest;
-use crate::plan::{Format, ImageSpec, Plan, Platforms};
+use crate::openshift::Api;
+use crate::plan::{ExternalImports, Format, ImageSpec, Plan, Platforms};
 use crate::registry::error::DisplayUrl;
 use crate::registry::{Client, RegistryError};
 
@@ -73,18 +74,120 @@ pub fn select_tags(spec: &ImageSpec, all_tags: &[String]) -> Vec<String> {
     tags
 }
 
-/// Lists the tags of every `[[images]]` entry and selects the wanted ones.
-/// An entry that cannot be listed is reported and the rest go on.
+/// What discovery found: the entries to expand (listed and discovered),
+/// the projects it could not list, and the tags projects imported from
+/// other registries: (source repository, tag) -> external reference.
+pub struct Discovered {
+    /// `[[images]]` entries, then one per discovered repository.
+    pub specs: Vec<ImageSpec>,
+    /// Projects that could not be listed.
+    pub failures: Vec<ExpandFailure>,
+    /// Tags imported from elsewhere.
+    pub external: std::collections::BTreeMap<(String, String), String>,
+    /// Target repositories of the discovered entries, by target namespace.
+    pub streams: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Finds the repositories of every `[[projects]]` entry: through the
+/// cluster API when `[source] api` is set (image streams, with the tags
+/// imported from other registries), else through the registry's catalog.
+pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered {
+    let mut d = Discovered {
+        specs: plan.images.clone(),
+        failures: Vec::new(),
+        external: Default::default(),
+        streams: Default::default(),
+    };
+    if plan.projects.is_empty() {
+        return d;
+    }
+    let catalog = match api {
+        Some(_) => None,
+        None => Some(source.catalog().await),
+    };
+    let mut index = plan.images.len();
+    for p in &plan.projects {
+        let fail = |error| ExpandFailure {
+            spec_index: index,
+            source_repo: p.source.clone(),
+            target_repo: p.target.clone(),
+            error,
+        };
+        let names: Vec<(String, Vec<(String, String)>)> = match (api, &catalog) {
+            (Some(api), _) => match api.image_streams(&p.source).await {
+                Ok(streams) => streams.into_iter().map(|s| (s.name, s.external)).collect(),
+                Err(e) => {
+                    d.failures.push(fail(e));
+                    continue;
+                }
+            },
+            (None, Some(Ok(repos))) => {
+                let prefix = format!("{}/", p.source);
+                repos
+                    .iter()
+                    .filter_map(|r| r.strip_prefix(&prefix))
+                    .filter(|n| !n.contains('/'))
+                    .map(|n| (n.to_string(), Vec::new()))
+                    .collect()
+            }
+            (None, Some(Err(e))) => {
+                d.failures.push(fail(RegistryError::Protocol {
+                    url: DisplayUrl::new(&format!("{}/v2/_catalog", source.registry())),
+                    message: format!(
+                        "cannot list the repositories of project {}: {e}; OpenShift denies the catalog to project users: set [source] api to the cluster API's URL",
+                        p.source
+                    ),
+                }));
+                continue;
+            }
+            (None, None) => continue,
+        };
+        for (name, external) in names {
+            if !p.wants_repository(&name) {
+                continue;
+            }
+            let mut spec = p.image(index, &name);
+            for (tag, reference) in external {
+                if p.external_imports == ExternalImports::Skip {
+                    spec.skip_tags.insert(tag.clone());
+                }
+                d.external.insert((spec.source.clone(), tag), reference);
+            }
+            d.streams
+                .entry(p.target.clone())
+                .or_default()
+                .push(spec.target.clone());
+            d.specs.push(spec);
+            index += 1;
+        }
+    }
+    d
+}
+
+/// Lists the tags of every entry (listed, or discovered by [`discover`])
+/// and selects the wanted ones. An entry that cannot be listed is reported
+/// and the rest go on.
 pub async fn expand(plan: &Plan, source: &Client) -> (Vec<TagJob>, Vec<ExpandFailure>) {
+    let d = discover(plan, source, None).await;
+    let (jobs, mut failures) = expand_specs(plan, source, &d.specs).await;
+    failures.extend(d.failures);
+    (jobs, failures)
+}
+
+/// [`expand`] over given entries.
+pub async fn expand_specs(
+    plan: &Plan,
+    source: &Client,
+    specs: &[ImageSpec],
+) -> (Vec<TagJob>, Vec<ExpandFailure>) {
     use futures::StreamExt;
-    let lists: Vec<_> =
-        futures::stream::iter(plan.images.iter().map(|s| source.tag_list(&s.source)))
-            .buffered(plan.options.concurrency)
-            .collect()
-            .await;
+    let lists: Vec<_> = futures::stream::iter(specs.iter().map(|s| source.tag_list(&s.source)))
+        .buffered(plan.options.concurrency)
+        .collect()
+        .await;
     let mut jobs = Vec::new();
     let mut failures = Vec::new();
-    for (spec, list) in plan.images.iter().zip(lists) {
+    for (spec, list) in specs.iter().zip(lists) {
         match list {
             Ok(all) => {
                 // A tag that is not a tag never reaches a URL: it fails

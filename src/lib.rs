@@ -35,6 +35,7 @@ pub mod gojson;
 pub mod journal;
 pub mod model;
 pub mod oci;
+pub mod openshift;
 pub mod plan;
 pub mod registry;
 pub mod report;

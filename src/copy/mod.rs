@@ -27,6 +27,7 @@ use crate::oci::Digest;
 use crate::plan::Plan;
 use crate::registry::{Client, Credentials, RegistryError, RetryPolicy};
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -258,6 +259,62 @@ pub fn credentials(plan: &Plan) -> Result<(Credentials, Credentials), crate::pla
     ))
 }
 
+/// The cluster API clients a plan names (`[source] api`, `[target] api`),
+/// each with its registry's credentials.
+pub fn apis(
+    plan: &Plan,
+) -> Result<(Option<crate::openshift::Api>, Option<crate::openshift::Api>), RunError> {
+    let (sc, tc) = credentials(plan).map_err(RunError::Plan)?;
+    let mk = |role, ep: &Option<crate::openshift::ApiEndpoint>, c: Credentials| match ep {
+        None => Ok(None),
+        Some(ep) => crate::openshift::Api::new(ep, c)
+            .map(Some)
+            .map_err(|source| RunError::Registry {
+                role,
+                registry: ep.url.clone(),
+                source: Box::new(source),
+            }),
+    };
+    Ok((
+        mk("source API", &plan.source_api, sc)?,
+        mk("target API", &plan.target_api, tc)?,
+    ))
+}
+
+/// Creates the target image streams the jobs push into that do not exist
+/// yet, before any push: a push must not depend on the registry creating
+/// them. A stream that cannot be created fails the jobs that need it.
+async fn create_streams(
+    api: &crate::openshift::Api,
+    jobs: &[TagJob],
+) -> HashMap<String, crate::registry::RegistryError> {
+    let mut by_ns: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for j in jobs {
+        if let Some((ns, name)) = j.target_repo.split_once('/') {
+            if !name.contains('/') {
+                by_ns.entry(ns).or_default().insert(name);
+            }
+        }
+    }
+    let mut failed = HashMap::new();
+    for (ns, names) in by_ns {
+        let existing: std::collections::HashSet<String> = match api.image_streams(ns).await {
+            Ok(s) => s.into_iter().map(|s| s.name).collect(),
+            Err(e) => {
+                tracing::warn!(namespace = ns, error = %e, "cannot list the target's image streams; creating each");
+                Default::default()
+            }
+        };
+        for name in names.into_iter().filter(|n| !existing.contains(*n)) {
+            if let Err(e) = api.create_image_stream(ns, name).await {
+                failed.insert(format!("{ns}/{name}"), e);
+            }
+        }
+    }
+    failed
+}
+
 /// Builds the registry clients for a plan, with resolved credentials.
 pub fn clients(
     plan: &Plan,
@@ -307,8 +364,31 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         &plan.target.registry,
     )?;
     let (source, target) = connect(plan).await?;
+    let (source_api, target_api) = apis(plan)?;
     let journal = Arc::new(journal);
-    let (jobs, failures) = expand::expand(plan, &source).await;
+    let discovered = expand::discover(plan, &source, source_api.as_ref()).await;
+    let (jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
+    failures.extend(discovered.failures);
+    let stream_failures = match (&target_api, plan.options.create_image_streams) {
+        (Some(api), true) => create_streams(api, &jobs).await,
+        _ => HashMap::new(),
+    };
+    let (jobs, refused): (Vec<TagJob>, Vec<TagJob>) = jobs
+        .into_iter()
+        .partition(|j| !stream_failures.contains_key(&j.target_repo));
+    for j in &refused {
+        if let Some(e) = stream_failures.get(&j.target_repo) {
+            fail(
+                &journal,
+                &events,
+                &j.source_ref(),
+                &j.target_ref(),
+                FailureKind::Target,
+                format!("creating image stream {}: {e}", j.target_repo),
+            )
+            .await?;
+        }
+    }
     events.send(Event::Expanded {
         tags: jobs.len(),
         failed_repositories: failures.len(),

@@ -31,6 +31,9 @@ pub struct ImageSpec {
     pub format: Format,
     /// Platforms to copy.
     pub platforms: Platforms,
+    /// Tags left out by name (a project's external imports under
+    /// `external_imports = "skip"`).
+    pub skip_tags: std::collections::BTreeSet<String>,
 }
 
 impl ImageSpec {
@@ -38,6 +41,66 @@ impl ImageSpec {
     pub fn wants_tag(&self, tag: &str) -> bool {
         self.tags.as_ref().map(|g| g.is_match(tag)).unwrap_or(true)
             && !self.exclude_tags.is_match(tag)
+            && !self.skip_tags.contains(tag)
+    }
+}
+
+/// What happens to tags a project imported from another registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalImports {
+    /// Copy their bytes like any tag.
+    Copy,
+    /// Leave them out.
+    Skip,
+}
+
+/// One `[[projects]]` entry: every repository of a namespace, found at run
+/// time (through the cluster API, or the registry's catalog).
+#[derive(Debug, Clone)]
+pub struct ProjectSpec {
+    /// Position in the plan (0-based), for messages.
+    pub index: usize,
+    /// Source namespace.
+    pub source: String,
+    /// Target namespace.
+    pub target: String,
+    /// Repository-name globs to include (names within the namespace).
+    pub repositories: GlobSet,
+    /// Repository-name globs to leave out.
+    pub exclude_repositories: GlobSet,
+    /// Tag globs to include (`None`: all tags).
+    pub tags: Option<GlobSet>,
+    /// The include patterns as written.
+    pub tag_patterns: Vec<String>,
+    /// Tag globs to leave out.
+    pub exclude_tags: GlobSet,
+    /// Tags imported from elsewhere.
+    pub external_imports: ExternalImports,
+    /// Manifest format.
+    pub format: Format,
+    /// Platforms to copy.
+    pub platforms: Platforms,
+}
+
+impl ProjectSpec {
+    /// True if the repository `name` (within the namespace) is selected.
+    pub fn wants_repository(&self, name: &str) -> bool {
+        self.repositories.is_match(name) && !self.exclude_repositories.is_match(name)
+    }
+
+    /// The `[[images]]`-like entry for one discovered repository.
+    pub fn image(&self, index: usize, name: &str) -> ImageSpec {
+        ImageSpec {
+            index,
+            source: format!("{}/{name}", self.source),
+            target: format!("{}/{name}", self.target),
+            tags: self.tags.clone(),
+            tag_patterns: self.tag_patterns.clone(),
+            exclude_tags: self.exclude_tags.clone(),
+            format: self.format,
+            platforms: self.platforms.clone(),
+            skip_tags: Default::default(),
+        }
     }
 }
 
@@ -67,6 +130,9 @@ pub struct Options {
     pub transfer: crate::registry::TransferLimits,
     /// Blobs larger than this are uploaded in resumable chunks of this size.
     pub chunk_size: u64,
+    /// Create each missing target image stream before pushing into it
+    /// (with `[target] api`).
+    pub create_image_streams: bool,
 }
 
 /// A validated plan.
@@ -87,6 +153,12 @@ pub struct Plan {
     pub options: Options,
     /// The images.
     pub images: Vec<ImageSpec>,
+    /// The projects, found at run time.
+    pub projects: Vec<ProjectSpec>,
+    /// The source cluster's API, for project discovery.
+    pub source_api: Option<crate::openshift::ApiEndpoint>,
+    /// The target cluster's API, for quotas and image streams.
+    pub target_api: Option<crate::openshift::ApiEndpoint>,
 }
 
 /// One problem in a plan file.
@@ -509,6 +581,7 @@ fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Optio
         journal,
         platforms,
         chunk_size,
+        create_image_streams: o.create_image_streams.unwrap_or(true),
         transfer: crate::registry::TransferLimits {
             window: std::time::Duration::from_secs(stall as u64),
             min_rate,
@@ -518,9 +591,6 @@ fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Optio
 
 /// The `[[images]]` entries.
 fn images(c: &mut Collector, list: &[raw::Image], options: &Options) -> Vec<ImageSpec> {
-    if list.is_empty() {
-        c.add(None, "images", "the plan lists no [[images]]");
-    }
     let mut images = Vec::new();
     for (i, im) in list.iter().enumerate() {
         let key = |k: &str| format!("images[{i}].{k}");
@@ -585,9 +655,153 @@ fn images(c: &mut Collector, list: &[raw::Image], options: &Options) -> Vec<Imag
             exclude_tags,
             format: fmt,
             platforms: plats,
+            skip_tags: Default::default(),
         });
     }
     images
+}
+
+/// A namespace name: one repository path component.
+fn valid_namespace(ns: &str) -> bool {
+    !ns.contains('/') && valid_repository(ns)
+}
+
+/// The `[[projects]]` entries.
+fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<ProjectSpec> {
+    let mut out = Vec::new();
+    for (i, p) in list.iter().enumerate() {
+        let key = |k: &str| format!("projects[{i}].{k}");
+        let namespace = |c: &mut Collector, v: &toml::Spanned<String>, k: &str| {
+            let ns = v.get_ref().trim().to_string();
+            if !valid_namespace(&ns) {
+                c.add(
+                    Some(v.span()),
+                    key(k),
+                    format!("{ns:?} is not a project (namespace) name: lowercase, no '/'"),
+                );
+            }
+            ns
+        };
+        let source = namespace(c, &p.source, "source");
+        let target = match &p.target {
+            Some(t) => namespace(c, t, "target"),
+            None => source.clone(),
+        };
+        let globs = |c: &mut Collector,
+                     v: &Option<toml::Spanned<Vec<String>>>,
+                     k: &str,
+                     default: &[&str]| {
+            match v {
+                Some(v) => build_globs(c, v.get_ref(), v.span(), &key(k)),
+                None => {
+                    let d: Vec<String> = default.iter().map(|s| s.to_string()).collect();
+                    build_globs(c, &d, 0..0, &key(k))
+                }
+            }
+        };
+        let repositories = globs(c, &p.repositories, "repositories", &["*"]);
+        let exclude_repositories = globs(c, &p.exclude_repositories, "exclude_repositories", &[]);
+        let (tags, tag_patterns) = match &p.tags {
+            Some(t) => (
+                Some(build_globs(c, t.get_ref(), t.span(), &key("tags"))),
+                t.get_ref().clone(),
+            ),
+            None => (None, Vec::new()),
+        };
+        let exclude_tags = globs(c, &p.exclude_tags, "exclude_tags", &[]);
+        if let Some(h) = &p.history {
+            if *h.get_ref() != 0 {
+                c.add(
+                    Some(h.span()),
+                    key("history"),
+                    "copying the previous images of a tag is not supported yet; leave history at 0",
+                );
+            }
+        }
+        let external_imports = match p
+            .external_imports
+            .as_ref()
+            .map(|v| (v.get_ref().as_str(), v.span()))
+        {
+            None | Some(("copy", _)) => ExternalImports::Copy,
+            Some(("skip", _)) => ExternalImports::Skip,
+            Some(("reference", span)) => {
+                c.add(
+                    Some(span),
+                    key("external_imports"),
+                    "\"reference\" is not supported yet; use \"copy\" or \"skip\"",
+                );
+                ExternalImports::Copy
+            }
+            Some((other, span)) => {
+                c.add(
+                    Some(span),
+                    key("external_imports"),
+                    format!("{other:?} is not one of \"copy\", \"skip\""),
+                );
+                ExternalImports::Copy
+            }
+        };
+        let format = p
+            .format
+            .as_ref()
+            .map(|f| format_of(c, f, &key("format")))
+            .unwrap_or(options.format);
+        let platforms = p
+            .platforms
+            .as_ref()
+            .map(|v| platforms_of(c, v, &key("platforms")))
+            .unwrap_or_else(|| options.platforms.clone());
+        out.push(ProjectSpec {
+            index: i,
+            source,
+            target,
+            repositories,
+            exclude_repositories,
+            tags,
+            tag_patterns,
+            exclude_tags,
+            external_imports,
+            format,
+            platforms,
+        });
+    }
+    out
+}
+
+/// `api = "https://..."` of a section: a URL with a host, https unless the
+/// section is `insecure`.
+fn api_of(
+    c: &mut Collector,
+    section: &str,
+    e: &raw::Endpoint,
+) -> Option<crate::openshift::ApiEndpoint> {
+    let v = e.api.as_ref()?;
+    let key = format!("{section}.api");
+    let text = v.get_ref().trim();
+    let insecure = e.insecure.unwrap_or(false);
+    match reqwest::Url::parse(text) {
+        Ok(u)
+            if u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.query().is_none()
+                && (u.scheme() == "https" || (u.scheme() == "http" && insecure)) =>
+        {
+            Some(crate::openshift::ApiEndpoint {
+                url: text.trim_end_matches('/').to_string(),
+                ca_file: None,
+            })
+        }
+        _ => {
+            c.add(
+                Some(v.span()),
+                key,
+                "must be the cluster API's URL, https://host[:port] (http:// only with insecure = true), without user, password or query",
+            );
+            None
+        }
+    }
 }
 
 /// Two entries from different sources may not fill one target repository
@@ -661,6 +875,22 @@ impl Plan {
         let limits = limits(&mut c, &raw.target);
         let options = options(&mut c, path, &dir, raw.options.unwrap_or_default());
         let images = images(&mut c, &raw.images, &options);
+        let projects = projects(&mut c, &raw.projects, &options);
+        if images.is_empty() && projects.is_empty() {
+            c.add(
+                None,
+                "images",
+                "the plan lists no [[images]] and no [[projects]]",
+            );
+        }
+        let mut source_api = api_of(&mut c, "source", &raw.source);
+        let mut target_api = api_of(&mut c, "target", &raw.target);
+        if let Some(a) = source_api.as_mut() {
+            a.ca_file = source.ca_file.clone();
+        }
+        if let Some(a) = target_api.as_mut() {
+            a.ca_file = target.ca_file.clone();
+        }
         overlapping_targets(&mut c, &raw.images, &images);
         if !c.issues.is_empty() {
             return Err(invalid(c.issues));
@@ -673,6 +903,9 @@ impl Plan {
             limits,
             options,
             images,
+            projects,
+            source_api,
+            target_api,
         })
     }
 

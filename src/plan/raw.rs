@@ -14,6 +14,8 @@ pub(super) struct Plan {
     pub options: Option<Options>,
     #[serde(default)]
     pub images: Vec<Image>,
+    #[serde(default)]
+    pub projects: Vec<Project>,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +38,7 @@ pub(super) struct Endpoint {
     pub max_image_size: Option<Spanned<Size>>,
     pub max_repositories_per_project: Option<Spanned<i64>>,
     pub aliases: Option<Spanned<Vec<String>>>,
+    pub api: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -49,6 +52,7 @@ pub(super) struct Options {
     pub stall_timeout: Option<Spanned<i64>>,
     pub min_rate: Option<Spanned<Size>>,
     pub chunk_size: Option<Spanned<Size>>,
+    pub create_image_streams: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +62,21 @@ pub(super) struct Image {
     pub target: Option<Spanned<String>>,
     pub tags: Option<Spanned<Vec<String>>>,
     pub exclude_tags: Option<Spanned<Vec<String>>>,
+    pub format: Option<Spanned<String>>,
+    pub platforms: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Project {
+    pub source: Spanned<String>,
+    pub target: Option<Spanned<String>>,
+    pub repositories: Option<Spanned<Vec<String>>>,
+    pub exclude_repositories: Option<Spanned<Vec<String>>>,
+    pub tags: Option<Spanned<Vec<String>>>,
+    pub exclude_tags: Option<Spanned<Vec<String>>>,
+    pub history: Option<Spanned<i64>>,
+    pub external_imports: Option<Spanned<String>>,
     pub format: Option<Spanned<String>>,
     pub platforms: Option<Spanned<Vec<String>>>,
 }

@@ -265,8 +265,11 @@ fn project(repo: &str) -> &str {
 /// Runs the check: reads only.
 pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckReport, RunError> {
     let (source, target) = connect(plan).await?;
+    let (source_api, target_api) = crate::copy::apis(plan)?;
     let (replay, _) = journal::read(&plan.options.journal)?;
-    let (jobs, failures) = expand::expand(plan, &source).await;
+    let discovered = expand::discover(plan, &source, source_api.as_ref()).await;
+    let (jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
+    failures.extend(discovered.failures);
     let walk = Walk {
         plan,
         source: &source,
@@ -283,6 +286,21 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
             .await;
     let (mut images, plans): (Vec<ImageReport>, Vec<Option<ImagePlan>>) = rows.into_iter().unzip();
     signatures_invalidated(&jobs, &plans, &mut images);
+    for (j, im) in jobs.iter().zip(images.iter_mut()) {
+        if let Some(from) = discovered
+            .external
+            .get(&(j.source_repo.clone(), j.tag.clone()))
+        {
+            im.findings.push(finding(
+                "external-import",
+                Severity::Info,
+                format!(
+                    "imported into the project from {}; its bytes are copied (external_imports = \"skip\" leaves such tags out)",
+                    crate::model::printable(from)
+                ),
+            ));
+        }
+    }
     for f in failures {
         let mut r = ImageReport::new(f.source_repo.clone(), f.target_repo.clone());
         r.findings = vec![finding(
@@ -292,8 +310,13 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
         )];
         images.push(r);
     }
+    let targets: Vec<&str> = jobs.iter().map(|j| j.target_repo.as_str()).collect();
+    let existing = existing_repositories(&target, target_api.as_ref(), &targets).await;
     if let Some(limit) = plan.limits.max_repositories_per_project {
-        repository_limit(plan, &target, limit, &mut images).await;
+        repository_limit(&existing, &targets, limit, &mut images);
+    }
+    if let Some(api) = &target_api {
+        stream_quotas(api, &existing, &targets, &mut images).await;
     }
     let mut summary = Summary {
         images: images.len(),
@@ -449,21 +472,103 @@ fn signatures_invalidated(
     }
 }
 
+/// The repositories the target holds now: its image streams through the
+/// cluster API (for the namespaces the plan pushes into), else its catalog.
+async fn existing_repositories(
+    target: &Client,
+    api: Option<&crate::openshift::Api>,
+    targets: &[&str],
+) -> Result<HashSet<String>, String> {
+    let Some(api) = api else {
+        return target
+            .catalog()
+            .await
+            .map(|r| r.into_iter().collect())
+            .map_err(|e| format!("the target's catalog could not be read ({e})"));
+    };
+    let namespaces: std::collections::BTreeSet<&str> = targets.iter().map(|t| project(t)).collect();
+    let mut out = HashSet::new();
+    for ns in namespaces {
+        let streams = api
+            .image_streams(ns)
+            .await
+            .map_err(|e| format!("the image streams of {ns} could not be read ({e})"))?;
+        out.extend(streams.into_iter().map(|s| format!("{ns}/{}", s.name)));
+    }
+    Ok(out)
+}
+
+/// Reports `quota-exceeded` where the plan would create more image
+/// streams than a target project's ResourceQuota leaves.
+async fn stream_quotas(
+    api: &crate::openshift::Api,
+    existing: &Result<HashSet<String>, String>,
+    targets: &[&str],
+    images: &mut [ImageReport],
+) {
+    let Ok(existing) = existing else {
+        return;
+    };
+    let mut new: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
+    for t in targets.iter().filter(|t| !existing.contains(**t)) {
+        new.entry(project(t)).or_default().insert(t);
+    }
+    for (ns, repos) in new {
+        let quota = match api.stream_quota(ns).await {
+            Ok(Some(q)) => q,
+            Ok(None) => continue,
+            Err(e) => {
+                for im in images.iter_mut().filter(|i| project(&i.target) == ns) {
+                    im.findings.push(finding(
+                        "repository-count-unknown",
+                        Severity::Warning,
+                        format!("the image stream quota of {ns} could not be read ({e})"),
+                    ));
+                }
+                continue;
+            }
+        };
+        if quota.used + repos.len() as u64 <= quota.hard {
+            continue;
+        }
+        for im in images.iter_mut().filter(|i| {
+            let repo = i.target.split(':').next().unwrap_or("");
+            repos.contains(repo)
+        }) {
+            im.findings.push(finding(
+                "quota-exceeded",
+                Severity::Blocker,
+                format!(
+                    "project {ns} may hold {} image streams and has {}; the plan adds {} new ones",
+                    quota.hard,
+                    quota.used,
+                    repos.len()
+                ),
+            ));
+            im.action = CheckAction::Blocked;
+        }
+    }
+}
+
 /// Reports `too-many-repositories` where the plan would push a project over
-/// the target's repository limit.
-async fn repository_limit(plan: &Plan, target: &Client, limit: u64, images: &mut [ImageReport]) {
-    let existing: HashSet<String> = match target.catalog().await {
-        Ok(repos) => repos.into_iter().collect(),
-        Err(e) => {
+/// the target's repository limit (`repository-count-unknown` when the
+/// existing repositories could not be counted).
+fn repository_limit(
+    existing: &Result<HashSet<String>, String>,
+    targets: &[&str],
+    limit: u64,
+    images: &mut [ImageReport],
+) {
+    let existing = match existing {
+        Ok(e) => e,
+        Err(why) => {
             // Counting the existing repositories as zero would hide the
             // very problem the limit is there to find.
             for im in images.iter_mut() {
                 im.findings.push(finding(
                     "repository-count-unknown",
                     Severity::Warning,
-                    format!(
-                        "the limit of {limit} repositories per project was not checked: the target's catalog could not be read ({e})"
-                    ),
+                    format!("the limit of {limit} repositories per project was not checked: {why}"),
                 ));
             }
             return;
@@ -477,10 +582,10 @@ async fn repository_limit(plan: &Plan, target: &Client, limit: u64, images: &mut
             .0
             .insert(r.clone());
     }
-    for s in &plan.images {
-        let e = per_project.entry(project(&s.target)).or_default();
-        if !e.0.contains(&s.target) {
-            e.1.insert(s.target.clone());
+    for t in targets {
+        let e = per_project.entry(project(t)).or_default();
+        if !e.0.contains(*t) {
+            e.1.insert(t.to_string());
         }
     }
     for (proj, (have, new)) in &per_project {
