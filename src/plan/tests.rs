@@ -173,3 +173,41 @@ fn transfer_options_have_defaults_and_are_checked() {
         assert!(e.contains(key), "{key} not named in: {e}");
     }
 }
+
+#[test]
+fn projects_and_apis_are_validated() {
+    let base = r#"version = 1
+[source]
+registry = "docker-registry.rahti.csc.fi"
+api = "https://rahti.csc.fi:8443"
+[target]
+registry = "image-registry.apps.2.rahti.csc.fi"
+api = "https://api.2.rahti.csc.fi:6443"
+[[projects]]
+source = "myproject"
+exclude_repositories = ["tmp-*"]
+"#;
+    let p = parse(base).expect("valid plan");
+    assert_eq!(p.projects.len(), 1);
+    assert_eq!(p.projects[0].target, "myproject");
+    assert!(p.projects[0].wants_repository("app"));
+    assert!(!p.projects[0].wants_repository("tmp-1"));
+    assert_eq!(
+        p.source_api.as_ref().map(|a| a.url.as_str()),
+        Some("https://rahti.csc.fi:8443")
+    );
+    assert_eq!(p.source_aliases, vec![crate::plan::RAHTI1_SERVICE.to_string()]);
+    assert!(p.options.create_image_streams);
+    let bad = base
+        .replace("https://rahti.csc.fi:8443", "http://rahti.csc.fi:8443")
+        .replace("source = \"myproject\"", "source = \"my/project\"\nhistory = 2\nexternal_imports = \"reference\"");
+    let e = parse(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+    for key in [
+        "source.api",
+        "projects[0].source",
+        "projects[0].history",
+        "projects[0].external_imports",
+    ] {
+        assert!(e.contains(key), "{key} not named in: {e}");
+    }
+}

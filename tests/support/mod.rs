@@ -9,6 +9,7 @@
 pub mod certs;
 pub mod cli;
 pub mod fixtures;
+pub mod openshift;
 pub mod project;
 pub mod proxy;
 pub mod registry;

@@ -1,0 +1,297 @@
+//! Whole-project migrations (`[[projects]]`): discovery through the
+//! OpenShift API stand-in (`support::openshift`, in front of the real
+//! Rahti-1-like registry that holds the images) and through the registry's
+//! catalog; external imports; the target project's quota and image
+//! streams; a project the token may not read.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use support::cli::cli;
+use support::openshift::{Api, Stream};
+use support::project::{seed, Project};
+use support::proxy::{Fault, Proxy};
+use support::{harness, Harness, PlanOpts};
+
+/// The API's view of a seeded project: one stream per repository, its
+/// tags with the digests the registry holds.
+fn streams_of(api: &Api, p: &Project) {
+    let mut by_repo: std::collections::BTreeMap<&str, Vec<(String, Vec<String>)>> =
+        Default::default();
+    for (repo, tag, digest) in &p.tags {
+        by_repo
+            .entry(repo.as_str())
+            .or_default()
+            .push((tag.clone(), vec![digest.clone()]));
+    }
+    for (repo, tags) in by_repo {
+        let name = repo.rsplit('/').next().unwrap_or(repo);
+        api.set_stream(
+            &p.ns,
+            name,
+            Stream {
+                tags,
+                external: Vec::new(),
+            },
+        );
+    }
+}
+
+struct Setup {
+    source_api: Api,
+    target_api: Api,
+    target: Proxy,
+    _dir: tempfile::TempDir,
+    plan: PathBuf,
+}
+
+fn setup(h: &Harness, p: &Project, project: &str, with_api: bool) -> Setup {
+    let source_api = h
+        .block_on(Api::start(support::R1_PASS))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let target_api = h
+        .block_on(Api::start(support::R2_PASS))
+        .unwrap_or_else(|e| panic!("{e}"));
+    streams_of(&source_api, p);
+    let target = h.proxy_r2();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: project,
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    h.target_via(&plan, &target);
+    if with_api {
+        let text = std::fs::read_to_string(&plan).expect("plan");
+        let text = text
+            .replacen(
+                "[source]\n",
+                &format!("[source]\napi = \"{}\"\n", source_api.url),
+                1,
+            )
+            .replacen(
+                "[target]\n",
+                &format!("[target]\napi = \"{}\"\n", target_api.url),
+                1,
+            );
+        std::fs::write(&plan, text).expect("plan");
+    }
+    Setup {
+        source_api,
+        target_api,
+        target,
+        _dir: dir,
+        plan,
+    }
+}
+
+fn check_json(plan: &Path) -> (i32, serde_json::Value) {
+    let out = cli(&["check", "--format", "json"], plan);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn sources(v: &serde_json::Value) -> Vec<String> {
+    let mut s: Vec<String> = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["source"].as_str().unwrap_or("").to_string())
+        .collect();
+    s.sort();
+    s
+}
+
+fn findings(v: &serde_json::Value, source: &str) -> Vec<(String, String, String)> {
+    v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["source"] == source)
+        .flat_map(|i| i["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or("").to_string(),
+                f["severity"].as_str().unwrap_or("").to_string(),
+                f["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_project_found_through_the_api_is_checked_created_and_copied() {
+    let h = harness();
+    let p = seed(h, "osproj");
+    let new_ns = format!("{}-new", p.ns);
+    let project = format!(
+        "[[projects]]\nsource = \"{ns}\"\ntarget = \"{new_ns}\"\nexclude_repositories = [\"worker\"]\n",
+        ns = p.ns
+    );
+    let s = setup(h, &p, &project, true);
+    // Pages of one stream each: discovery follows `continue`.
+    s.source_api.set_page_size(1);
+    // app:v1 was imported from another registry.
+    let mut app = Stream::default();
+    for (repo, tag, d) in &p.tags {
+        if repo.ends_with("/app") {
+            app.tags.push((tag.clone(), vec![d.clone()]));
+        }
+    }
+    app.external = vec![("v1".into(), "quay.io/upstream/app:1.0".into())];
+    s.source_api.set_stream(&p.ns, "app", app);
+    // The target project may hold one more stream; the plan needs two.
+    s.target_api.set_quota(&new_ns, 3, 2);
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 1, "quota blocks: {v}");
+    let want: Vec<String> = p
+        .tags
+        .iter()
+        .filter(|(r, _, _)| !r.ends_with("/worker"))
+        .map(|(r, t, _)| format!("{r}:{t}"))
+        .collect();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(sources(&v), want_sorted, "discovered images");
+    let app_v1 = findings(&v, &format!("{}/app:v1", p.ns));
+    assert!(
+        app_v1.iter().any(|(c, s, m)| c == "external-import"
+            && s == "info"
+            && m.contains("quay.io/upstream/app:1.0")),
+        "{app_v1:?}"
+    );
+    let q = findings(&v, &format!("{}/multi:v1", p.ns));
+    assert!(
+        q.iter().any(|(c, s, m)| c == "quota-exceeded"
+            && s == "blocker"
+            && m.contains("may hold 3 image streams and has 2; the plan adds 2")),
+        "{q:?}"
+    );
+    let pages = s
+        .source_api
+        .log()
+        .iter()
+        .filter(|(m, pq, _)| m == "GET" && pq.contains("continue="))
+        .count();
+    assert!(
+        pages >= 1,
+        "continue was followed: {:?}",
+        s.source_api.log()
+    );
+    // With room, the run creates the streams first, then copies.
+    s.target_api.set_quota(&new_ns, 20, 2);
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 0, "{v}");
+    let out = cli(&["run", "--no-progress"], &s.plan);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert_eq!(s.target_api.streams(&new_ns), vec!["app", "multi"]);
+    let log = s.target_api.log();
+    assert!(
+        log.iter()
+            .filter(|(m, _, st)| m == "POST" && *st == 201)
+            .count()
+            == 2,
+        "{log:?}"
+    );
+    for (repo, tag, _) in p.tags.iter().filter(|(r, _, _)| !r.ends_with("/worker")) {
+        let target = repo.replacen(&p.ns, &new_ns, 1);
+        assert!(
+            !h.target_digest(&format!("{target}:{tag}")).is_empty(),
+            "{target}:{tag} not copied"
+        );
+    }
+    let again = cli(&["run", "--no-progress"], &s.plan);
+    let err = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(
+        err.contains(&format!("0 copied, {} already done", want.len())),
+        "{err}"
+    );
+    let st = cli(&["status", "--format", "json"], &s.plan);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).expect("status");
+    assert_eq!(st["totals"]["done"], want.len());
+}
+
+#[test]
+fn external_imports_can_be_skipped() {
+    let h = harness();
+    let p = seed(h, "osskip");
+    let project = format!(
+        "[[projects]]\nsource = \"{}\"\nrepositories = [\"app\"]\nexternal_imports = \"skip\"\n",
+        p.ns
+    );
+    let s = setup(h, &p, &project, true);
+    let mut app = Stream::default();
+    for (repo, tag, d) in &p.tags {
+        if repo.ends_with("/app") {
+            app.tags.push((tag.clone(), vec![d.clone()]));
+        }
+    }
+    app.external = vec![("latest".into(), "docker.io/library/app:latest".into())];
+    s.source_api.set_stream(&p.ns, "app", app);
+    let (_, v) = check_json(&s.plan);
+    assert_eq!(
+        sources(&v),
+        vec![format!("{}/app:v1", p.ns), format!("{}/app:v2", p.ns)],
+        "the imported tag is left out"
+    );
+}
+
+#[test]
+fn a_project_the_token_may_not_read_fails_with_the_apis_reason() {
+    let h = harness();
+    let p = seed(h, "osdeny");
+    let project = format!("[[projects]]\nsource = \"{}\"\n", p.ns);
+    let s = setup(h, &p, &project, true);
+    s.source_api.deny(&p.ns);
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 1);
+    let f = findings(&v, &p.ns);
+    assert!(
+        f.iter()
+            .any(|(c, _, m)| c == "source-error" && m.contains("403") && m.contains("forbidden")),
+        "{f:?}"
+    );
+    // Every request carried the token; without it the API says 401.
+    assert!(s.source_api.log().iter().all(|(_, _, st)| *st != 401));
+    let _ = &s.target_api;
+}
+
+#[test]
+fn without_an_api_a_project_is_found_through_the_catalog_or_told_to_set_one() {
+    let h = harness();
+    let p = seed(h, "oscat");
+    let project = format!("[[projects]]\nsource = \"{}\"\n", p.ns);
+    let s = setup(h, &p, &project, false);
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 0, "{v}");
+    let mut want: Vec<String> = p.tags.iter().map(|(r, t, _)| format!("{r}:{t}")).collect();
+    want.sort();
+    assert_eq!(sources(&v), want);
+    // A registry that denies its catalog (as OpenShift does to users).
+    let source = h.proxy_r1();
+    source.add(
+        Some("GET"),
+        "/v2/_catalog",
+        Fault::Status(401, None),
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&source.addr),
+            images: &project,
+            ..Default::default()
+        },
+    );
+    let out = cli(&["run", "--no-progress"], &plan);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("set [source] api"), "{err}");
+    let _ = &s.target;
+}

@@ -1,0 +1,301 @@
+//! A loopback stand-in for the OpenShift cluster API, implementing exactly
+//! the endpoints and JSON shapes of `../shared/docs/rahti.md` that the tool
+//! uses: image stream lists (with `limit` and `continue`), image stream
+//! creation, ResourceQuota lists. It checks the bearer token on every
+//! request (401 without it), answers 403 for projects the token may not
+//! read, and describes images that a real `docker-registry` holds (the test
+//! fills it from what it pushed).
+
+use super::{Body, BoxError};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, Response};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+/// One image stream as the API shows it.
+#[derive(Clone, Default)]
+pub struct Stream {
+    /// status.tags[]: (tag, image digests newest first).
+    pub tags: Vec<(String, Vec<String>)>,
+    /// spec.tags[] imported from elsewhere: (tag, external reference).
+    pub external: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct State {
+    /// namespace -> stream name -> stream.
+    streams: BTreeMap<String, BTreeMap<String, Stream>>,
+    /// namespace -> (hard, used) of openshift.io/imagestreams.
+    quotas: BTreeMap<String, (u64, u64)>,
+    /// Namespaces the token may not read.
+    denied: BTreeSet<String>,
+    /// Items per page at most, whatever `limit` asks (servers may answer
+    /// with fewer).
+    page: Option<usize>,
+    /// Every request: (method, path and query, status).
+    log: Vec<(String, String, u16)>,
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub url: String,
+    token: String,
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn json(status: u16, v: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(v.to_string()))
+            .map_err(|e| -> BoxError { Box::new(e) })
+            .boxed(),
+    );
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
+    json(
+        code,
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": reason, "message": message, "code": code}),
+    )
+}
+
+impl Api {
+    /// Starts the server; requests must carry `Authorization: Bearer
+    /// <token>`.
+    pub async fn start(token: &str) -> Result<Api, String> {
+        let state: Arc<Mutex<State>> = Arc::default();
+        let (s2, t2) = (state.clone(), token.to_string());
+        let addr = super::serve(move |req| {
+            let (state, token) = (s2.clone(), t2.clone());
+            async move { Ok::<_, BoxError>(handle(req, state, token).await) }
+        })
+        .await?;
+        Ok(Api {
+            url: format!("http://{addr}"),
+            token: token.to_string(),
+            state,
+        })
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn set_stream(&self, namespace: &str, name: &str, stream: Stream) {
+        lock(&self.state)
+            .streams
+            .entry(namespace.to_string())
+            .or_default()
+            .insert(name.to_string(), stream);
+    }
+
+    pub fn set_quota(&self, namespace: &str, hard: u64, used: u64) {
+        lock(&self.state)
+            .quotas
+            .insert(namespace.to_string(), (hard, used));
+    }
+
+    pub fn set_page_size(&self, n: usize) {
+        lock(&self.state).page = Some(n);
+    }
+
+    pub fn deny(&self, namespace: &str) {
+        lock(&self.state).denied.insert(namespace.to_string());
+    }
+
+    /// The stream names of a namespace.
+    pub fn streams(&self, namespace: &str) -> Vec<String> {
+        lock(&self.state)
+            .streams
+            .get(namespace)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Requests seen: (method, path and query, status).
+    pub fn log(&self) -> Vec<(String, String, u16)> {
+        lock(&self.state).log.clone()
+    }
+}
+
+fn stream_json(ns: &str, name: &str, s: &Stream) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "lookupPolicy": {"local": false},
+            "tags": s.external.iter().map(|(tag, from)| serde_json::json!({
+                "name": tag,
+                "from": {"kind": "DockerImage", "name": from},
+                "importPolicy": {}, "referencePolicy": {"type": "Source"}
+            })).collect::<Vec<_>>()
+        },
+        "status": {
+            "dockerImageRepository": format!("image-registry.openshift-image-registry.svc:5000/{ns}/{name}"),
+            "tags": s.tags.iter().map(|(tag, items)| serde_json::json!({
+                "tag": tag,
+                "items": items.iter().enumerate().map(|(g, d)| serde_json::json!({
+                    "created": "2024-01-02T03:04:05Z",
+                    "dockerImageReference": format!("image-registry.openshift-image-registry.svc:5000/{ns}/{name}@{d}"),
+                    "image": d,
+                    "generation": g + 1
+                })).collect::<Vec<_>>()
+            })).collect::<Vec<_>>()
+        }
+    })
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    state: Arc<Mutex<State>>,
+    token: String,
+) -> Response<Body> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query: BTreeMap<String, String> = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let authorized = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {token}"));
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let resp = route(&method, &path, &query, &body, authorized, &state);
+    let pq = match query.is_empty() {
+        true => path.clone(),
+        false => format!(
+            "{path}?{}",
+            query
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        ),
+    };
+    lock(&state).log.push((method, pq, resp.status().as_u16()));
+    resp
+}
+
+fn route(
+    method: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    body: &[u8],
+    authorized: bool,
+    state: &Mutex<State>,
+) -> Response<Body> {
+    if !authorized {
+        return status(401, "Unauthorized", "Unauthorized");
+    }
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let mut st = lock(state);
+    match (method, parts.as_slice()) {
+        ("GET", ["apis", "image.openshift.io", "v1", "namespaces", ns, "imagestreams"]) => {
+            if st.denied.contains(*ns) {
+                return status(403, "Forbidden", &format!("imagestreams.image.openshift.io is forbidden: User \"u\" cannot list resource \"imagestreams\" in API group \"image.openshift.io\" in the namespace \"{ns}\""));
+            }
+            let all: Vec<(String, Stream)> = st
+                .streams
+                .get(*ns)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            let limit: usize = query
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(usize::MAX)
+                .min(st.page.unwrap_or(usize::MAX));
+            let from: usize = query
+                .get("continue")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let page: Vec<serde_json::Value> = all
+                .iter()
+                .skip(from)
+                .take(limit)
+                .map(|(n, s)| stream_json(ns, n, s))
+                .collect();
+            let next = from + page.len();
+            let cont = if next < all.len() {
+                next.to_string()
+            } else {
+                String::new()
+            };
+            json(
+                200,
+                serde_json::json!({"kind": "ImageStreamList", "apiVersion": "image.openshift.io/v1",
+                    "metadata": {"resourceVersion": "1", "continue": cont}, "items": page}),
+            )
+        }
+        ("POST", ["apis", "image.openshift.io", "v1", "namespaces", ns, "imagestreams"]) => {
+            if st.denied.contains(*ns) {
+                return status(403, "Forbidden", "cannot create imagestreams");
+            }
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let Some(name) = v["metadata"]["name"].as_str().map(str::to_string) else {
+                return status(422, "Invalid", "metadata.name: Required value");
+            };
+            if let Some((hard, used)) = st.quotas.get(*ns).copied() {
+                if used >= hard {
+                    return status(
+                        403,
+                        "Forbidden",
+                        "exceeded quota: openshift.io/imagestreams",
+                    );
+                }
+                st.quotas.insert(ns.to_string(), (hard, used + 1));
+            }
+            let streams = st.streams.entry(ns.to_string()).or_default();
+            if streams.contains_key(&name) {
+                return status(409, "AlreadyExists", "imagestreams already exists");
+            }
+            streams.insert(name.clone(), Stream::default());
+            json(201, stream_json(ns, &name, &Stream::default()))
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "resourcequotas"]) => {
+            let items: Vec<serde_json::Value> = st
+                .quotas
+                .get(*ns)
+                .map(|(hard, used)| {
+                    vec![serde_json::json!({
+                        "metadata": {"name": "compute-resources"},
+                        "spec": {"hard": {"openshift.io/imagestreams": hard.to_string()}},
+                        "status": {
+                            "hard": {"openshift.io/imagestreams": hard.to_string()},
+                            "used": {"openshift.io/imagestreams": used.to_string()}
+                        }
+                    })]
+                })
+                .unwrap_or_default();
+            json(
+                200,
+                serde_json::json!({"kind": "ResourceQuotaList", "apiVersion": "v1", "items": items}),
+            )
+        }
+        _ => status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
+    }
+}
