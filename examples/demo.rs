@@ -78,10 +78,12 @@ fn main() {
         println!("  {repo}:{tag}  {digest}");
     }
     println!("  {}/legacy:v1  (Docker schema 1, signed)", p.ns);
-    let images: String = ["app", "worker", "multi", "legacy"]
-        .iter()
-        .map(|r| format!("[[images]]\nsource = \"{}/{r}\"\n", p.ns))
-        .collect();
+    // The whole project, found by the tool (through the catalog here; on
+    // Rahti through `[source] api`), but the build-only repository.
+    let images = format!(
+        "[[projects]]\nsource = \"{}\"\nexclude_repositories = [\"legacy-build\"]\n",
+        p.ns
+    );
     let plan = h.plan(
         &work,
         support::PlanOpts {
@@ -138,6 +140,33 @@ fn main() {
         &["map", "PLAN"],
         &plan,
     ) != 0;
+    let app_v1 = p
+        .tags
+        .iter()
+        .find(|(r, t, _)| r.ends_with("/app") && t == "v1")
+        .map(|(_, _, d)| d.clone())
+        .unwrap_or_default();
+    let deploy = work.join("deployment.yaml");
+    let _ = std::fs::write(
+        &deploy,
+        format!(
+            "# The project's deployment, as on Rahti 1\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {src}/{ns}/app@{app_v1}   # pinned\n      - name: worker\n        image: \"{src}/{ns}/worker:v1\"\n",
+            src = h.rahti1.addr,
+            ns = p.ns
+        ),
+    );
+    println!("\n=== Workloads pointed at the target (a diff; --in-place writes it)");
+    println!(
+        "$ rahti-migrate rewrite {} {}",
+        plan.display(),
+        deploy.display()
+    );
+    let rw = Command::new(binary())
+        .arg("rewrite")
+        .arg(&plan)
+        .arg(&deploy)
+        .status();
+    failed |= !matches!(rw, Ok(s) if s.success());
     failed |= step(
         "Run again: nothing left to move",
         &["run", "--no-progress", "PLAN"],

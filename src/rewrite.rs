@@ -28,8 +28,12 @@ pub struct Mapping {
     pub source_hosts: Vec<String>,
     /// The target registry.
     pub target_host: String,
-    /// Source repository -> target repository, from the plan.
+    /// Source repository -> target repository, from the journal's done
+    /// records and the plan's `[[images]]`.
     pub repos: HashMap<String, String>,
+    /// `[[projects]]`: repositories of a namespace the plan selects map to
+    /// the same name in the target namespace.
+    pub projects: Vec<crate::plan::ProjectSpec>,
     /// (source repository, source digest) -> target digest, from the
     /// journal's done records.
     pub digests: HashMap<(String, Digest), Digest>,
@@ -40,11 +44,17 @@ impl Mapping {
     pub fn new(plan: &Plan, replay: &Replay) -> Mapping {
         let mut source_hosts = vec![plan.source.registry.clone()];
         source_hosts.extend(plan.source_aliases.iter().cloned());
-        let repos = plan
+        let mut repos: HashMap<String, String> = plan
             .images
             .iter()
             .map(|i| (i.source.clone(), i.target.clone()))
             .collect();
+        for (source, target) in replay.done.keys() {
+            if let (Some((s, _)), Some((t, _))) = (source.rsplit_once(':'), target.rsplit_once(':'))
+            {
+                repos.entry(s.to_string()).or_insert_with(|| t.to_string());
+            }
+        }
         let digests = replay
             .done
             .iter()
@@ -60,6 +70,7 @@ impl Mapping {
             source_hosts,
             target_host: plan.target.registry.clone(),
             repos,
+            projects: plan.projects.clone(),
             digests,
         }
     }
@@ -82,9 +93,18 @@ impl Mapping {
             Some((r, t)) if !t.contains('/') => (r, Some(t)),
             _ => (name, None),
         };
+        let from_project = || {
+            let (ns, name) = repo.split_once('/')?;
+            self.projects
+                .iter()
+                .find(|p| p.source == ns && !name.contains('/') && p.wants_repository(name))
+                .map(|p| format!("{}/{name}", p.target))
+        };
         let target_repo = self
             .repos
             .get(repo)
+            .cloned()
+            .or_else(from_project)
             .ok_or_else(|| format!("repository {repo} is not in the plan"))?;
         let mut out = format!("{}/{target_repo}", self.target_host);
         if let Some(t) = tag {
@@ -322,7 +342,8 @@ pub fn unified_diff(path: &str, before: &str, after: &str, edits: &[Edit]) -> St
     let new: Vec<&str> = after.split_inclusive('\n').collect();
     let mut lines: Vec<usize> = edits.iter().map(|e| e.line).collect();
     lines.dedup();
-    let mut out = format!("--- a/{path}\n+++ b/{path}\n");
+    let shown = path.trim_start_matches('/');
+    let mut out = format!("--- a/{shown}\n+++ b/{shown}\n");
     for l in lines {
         let (Some(o), Some(n)) = (old.get(l - 1), new.get(l - 1)) else {
             continue;

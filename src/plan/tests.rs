@@ -196,11 +196,17 @@ exclude_repositories = ["tmp-*"]
         p.source_api.as_ref().map(|a| a.url.as_str()),
         Some("https://rahti.csc.fi:8443")
     );
-    assert_eq!(p.source_aliases, vec![crate::plan::RAHTI1_SERVICE.to_string()]);
+    assert_eq!(
+        p.source_aliases,
+        vec![crate::plan::RAHTI1_SERVICE.to_string()]
+    );
     assert!(p.options.create_image_streams);
     let bad = base
         .replace("https://rahti.csc.fi:8443", "http://rahti.csc.fi:8443")
-        .replace("source = \"myproject\"", "source = \"my/project\"\nhistory = 2\nexternal_imports = \"reference\"");
+        .replace(
+            "source = \"myproject\"",
+            "source = \"my/project\"\nhistory = 2\nexternal_imports = \"reference\"",
+        );
     let e = parse(&bad).err().map(|e| e.to_string()).unwrap_or_default();
     for key in [
         "source.api",

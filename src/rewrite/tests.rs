@@ -23,6 +23,7 @@ fn mapping() -> Mapping {
         ]
         .into_iter()
         .collect(),
+        projects: Vec::new(),
         digests: [(("proj/app".to_string(), digest('a')), digest('b'))]
             .into_iter()
             .collect(),
@@ -230,4 +231,31 @@ fn positions_are_bytes_after_non_ascii_text() {
 fn not_yaml_is_an_error_with_a_line() {
     let e = rewrite_text("a: [\nb: c\n", &mapping()).err();
     assert!(e.is_some_and(|e| e.line >= 1));
+}
+
+#[test]
+fn repositories_of_a_project_map_into_its_target_namespace() {
+    let plan = crate::plan::Plan::parse(
+        std::path::Path::new("/x/plan.toml"),
+        r#"version = 1
+[source]
+registry = "docker-registry.rahti.csc.fi"
+[target]
+registry = "image-registry.apps.2.rahti.csc.fi"
+[[projects]]
+source = "proj"
+target = "proj-new"
+exclude_repositories = ["tmp"]
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = Mapping::new(&plan, &crate::journal::Replay::default());
+    assert_eq!(
+        m.map("docker-registry.default.svc:5000/proj/app:v1")
+            .ok()
+            .flatten(),
+        Some("image-registry.apps.2.rahti.csc.fi/proj-new/app:v1".to_string())
+    );
+    assert!(m.map("docker-registry.rahti.csc.fi/proj/tmp:v1").is_err());
+    assert!(m.map("docker-registry.rahti.csc.fi/other/app:v1").is_err());
 }
