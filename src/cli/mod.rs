@@ -226,29 +226,33 @@ fn run_error(e: &copy::RunError) -> i32 {
     }
 }
 
-/// `status`: what the journal says, offline.
-fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
-    let plan = match load_plan(plan) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let (replay, _) = match journal::read(&plan.options.journal) {
-        Ok(r) => r,
+/// The plan and what its journal says (read only), for the offline
+/// commands.
+fn plan_and_journal(path: &std::path::Path) -> Result<(Plan, journal::Replay), i32> {
+    let plan = load_plan(path)?;
+    match journal::read(&plan.options.journal) {
+        Ok((replay, _)) => Ok((plan, replay)),
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_FAILED;
+            Err(EXIT_FAILED)
         }
+    }
+}
+
+/// `status`: what the journal says, offline.
+fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
+    let (_, replay) = match plan_and_journal(plan) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let s = report::status(&replay);
     match format {
         OutputFormat::Text => print!("{}", report::render_status_text(&s)),
-        OutputFormat::Json => match serde_json::to_string_pretty(&s) {
-            Ok(j) => println!("{j}"),
-            Err(e) => {
-                eprintln!("error: {e}");
+        OutputFormat::Json => {
+            if !print_json(&s) {
                 return EXIT_FAILED;
             }
-        },
+        }
     }
     if s.totals.failed > 0 {
         EXIT_FAILED
@@ -297,16 +301,9 @@ async fn verify(plan: &std::path::Path, format: OutputFormat) -> i32 {
 
 /// `map`: the digest map, from the journal.
 fn map(plan: &std::path::Path, format: MapFormat) -> i32 {
-    let plan = match load_plan(plan) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let (replay, _) = match journal::read(&plan.options.journal) {
+    let (plan, replay) = match plan_and_journal(plan) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
     let rows = report::map::rows(&replay, &plan.source.registry, &plan.target.registry);
     match format {
@@ -322,16 +319,9 @@ fn map(plan: &std::path::Path, format: MapFormat) -> i32 {
 
 /// `rewrite`: YAML pointed at the target, as a diff or in place.
 fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
-    let plan = match load_plan(plan) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let (replay, _) = match journal::read(&plan.options.journal) {
+    let (plan, replay) = match plan_and_journal(plan) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
     let mapping = crate::rewrite::Mapping::new(&plan, &replay);
     let files = match crate::rewrite::yaml_files(paths) {
