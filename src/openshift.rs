@@ -28,6 +28,8 @@ pub struct ApiEndpoint {
     pub url: String,
     /// An extra CA bundle to trust.
     pub ca_file: Option<PathBuf>,
+    /// Its own token source (`api_password_*`); `None`: the registry's.
+    pub password: Option<crate::registry::PasswordSource>,
 }
 
 /// A client of one cluster's API, with the registry's credentials (the

@@ -267,13 +267,22 @@ pub fn apis(
     let (sc, tc) = credentials(plan).map_err(RunError::Plan)?;
     let mk = |role, ep: &Option<crate::openshift::ApiEndpoint>, c: Credentials| match ep {
         None => Ok(None),
-        Some(ep) => crate::openshift::Api::new(ep, c)
-            .map(Some)
-            .map_err(|source| RunError::Registry {
-                role,
-                registry: ep.url.clone(),
-                source: Box::new(source),
-            }),
+        Some(ep) => crate::openshift::Api::new(
+            ep,
+            match &ep.password {
+                Some(p) => Credentials {
+                    username: None,
+                    password: p.clone(),
+                },
+                None => c,
+            },
+        )
+        .map(Some)
+        .map_err(|source| RunError::Registry {
+            role,
+            registry: ep.url.clone(),
+            source: Box::new(source),
+        }),
     };
     Ok((
         mk("source API", &plan.source_api, sc)?,

@@ -322,6 +322,68 @@ fn build_globs(
     b.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
+/// One password source at most, from `{prefix}_env`, `{prefix}_file` and
+/// `{prefix}_command` (`password` for a registry, `api_password` for a
+/// cluster API).
+fn password_source(
+    c: &mut Collector,
+    dir: &Path,
+    section: &str,
+    prefix: &str,
+    [env, file]: [&Option<toml::Spanned<String>>; 2],
+    command: &Option<toml::Spanned<Vec<String>>>,
+) -> Option<PasswordSource> {
+    let key = |k: &str| format!("{section}.{prefix}_{k}");
+    let mut sources: Vec<(String, std::ops::Range<usize>, PasswordSource)> = Vec::new();
+    if let Some(v) = env {
+        sources.push((
+            key("env"),
+            v.span(),
+            PasswordSource::Env(v.get_ref().clone()),
+        ));
+    }
+    if let Some(v) = file {
+        let p = dir.join(v.get_ref());
+        if !p.is_file() {
+            c.add(
+                Some(v.span()),
+                key("file"),
+                format!("file {} does not exist", p.display()),
+            );
+        }
+        sources.push((key("file"), v.span(), PasswordSource::File(p)));
+    }
+    if let Some(v) = command {
+        if v.get_ref().is_empty() || v.get_ref()[0].is_empty() {
+            c.add(
+                Some(v.span()),
+                key("command"),
+                "must name a program, e.g. [\"oc\", \"whoami\", \"-t\"]",
+            );
+        }
+        sources.push((
+            key("command"),
+            v.span(),
+            PasswordSource::Command(v.get_ref().clone()),
+        ));
+    }
+    if sources.len() > 1 {
+        let names: Vec<&str> = sources
+            .iter()
+            .map(|s| s.0.rsplit('.').next().unwrap_or(""))
+            .collect();
+        c.add(
+            Some(sources[1].1.clone()),
+            sources[1].0.clone(),
+            format!(
+                "only one password source is allowed, found {}",
+                names.join(" and ")
+            ),
+        );
+    }
+    sources.into_iter().next().map(|(_, _, p)| p)
+}
+
 fn endpoint(c: &mut Collector, dir: &Path, section: &str, e: &raw::Endpoint) -> Endpoint {
     let host = e.registry.get_ref().trim().to_string();
     if host.contains('@') {
@@ -350,52 +412,16 @@ fn endpoint(c: &mut Collector, dir: &Path, section: &str, e: &raw::Endpoint) -> 
         }
         p
     });
-    let mut sources: Vec<(&str, std::ops::Range<usize>, PasswordSource)> = Vec::new();
-    if let Some(v) = &e.password_env {
-        sources.push((
-            "password_env",
-            v.span(),
-            PasswordSource::Env(v.get_ref().clone()),
-        ));
-    }
-    if let Some(v) = &e.password_file {
-        let p = dir.join(v.get_ref());
-        if !p.is_file() {
-            c.add(
-                Some(v.span()),
-                format!("{section}.password_file"),
-                format!("file {} does not exist", p.display()),
-            );
-        }
-        sources.push(("password_file", v.span(), PasswordSource::File(p)));
-    }
-    if let Some(v) = &e.password_command {
-        if v.get_ref().is_empty() || v.get_ref()[0].is_empty() {
-            c.add(
-                Some(v.span()),
-                format!("{section}.password_command"),
-                "must name a program, e.g. [\"oc\", \"whoami\", \"-t\"]",
-            );
-        }
-        sources.push((
-            "password_command",
-            v.span(),
-            PasswordSource::Command(v.get_ref().clone()),
-        ));
-    }
-    if sources.len() > 1 {
-        let names: Vec<&str> = sources.iter().map(|s| s.0).collect();
-        c.add(
-            Some(sources[1].1.clone()),
-            format!("{section}.{}", sources[1].0),
-            format!(
-                "only one password source is allowed, found {}",
-                names.join(" and ")
-            ),
-        );
-    }
-    let credentials = match sources.into_iter().next() {
-        Some((_, _, p)) => Credentials {
+    let password = password_source(
+        c,
+        dir,
+        section,
+        "password",
+        [&e.password_env, &e.password_file],
+        &e.password_command,
+    );
+    let credentials = match password {
+        Some(p) => Credentials {
             username: Some(e.username.clone().unwrap_or_else(|| "unused".to_string())),
             password: p,
         },
@@ -773,10 +799,28 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
 /// section is `insecure`.
 fn api_of(
     c: &mut Collector,
+    dir: &Path,
     section: &str,
     e: &raw::Endpoint,
 ) -> Option<crate::openshift::ApiEndpoint> {
-    let v = e.api.as_ref()?;
+    let password = password_source(
+        c,
+        dir,
+        section,
+        "api_password",
+        [&e.api_password_env, &e.api_password_file],
+        &e.api_password_command,
+    );
+    let Some(v) = e.api.as_ref() else {
+        if password.is_some() {
+            c.add(
+                None,
+                format!("{section}.api"),
+                "api_password_* is set but api is not",
+            );
+        }
+        return None;
+    };
     let key = format!("{section}.api");
     let text = v.get_ref().trim();
     let insecure = e.insecure.unwrap_or(false);
@@ -791,6 +835,7 @@ fn api_of(
             Some(crate::openshift::ApiEndpoint {
                 url: text.trim_end_matches('/').to_string(),
                 ca_file: None,
+                password,
             })
         }
         _ => {
@@ -883,8 +928,8 @@ impl Plan {
                 "the plan lists no [[images]] and no [[projects]]",
             );
         }
-        let mut source_api = api_of(&mut c, "source", &raw.source);
-        let mut target_api = api_of(&mut c, "target", &raw.target);
+        let mut source_api = api_of(&mut c, &dir, "source", &raw.source);
+        let mut target_api = api_of(&mut c, &dir, "target", &raw.target);
         if let Some(a) = source_api.as_mut() {
             a.ca_file = source.ca_file.clone();
         }

@@ -217,3 +217,29 @@ exclude_repositories = ["tmp-*"]
         assert!(e.contains(key), "{key} not named in: {e}");
     }
 }
+
+#[test]
+fn an_api_may_have_its_own_token() {
+    let text = r#"version = 1
+[source]
+registry = "docker-registry.rahti.csc.fi"
+password_env = "RAHTI1_TOKEN"
+api = "https://rahti.csc.fi:8443"
+api_password_command = ["oc", "whoami", "-t"]
+[target]
+registry = "image-registry.apps.2.rahti.csc.fi"
+[[projects]]
+source = "p"
+"#;
+    let p = parse(text).expect("valid plan");
+    assert_eq!(
+        p.source_api.and_then(|a| a.password),
+        Some(PasswordSource::Command(vec!["oc".into(), "whoami".into(), "-t".into()]))
+    );
+    let two = text.replace(
+        "api_password_command",
+        "api_password_env = \"X\"\napi_password_command",
+    );
+    let e = parse(&two).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("source.api_password_command") && e.contains("only one"), "{e}");
+}
