@@ -86,6 +86,13 @@ pub struct Discovered {
     pub external: std::collections::BTreeMap<(String, String), String>,
     /// Target repositories of the discovered entries, by target namespace.
     pub streams: std::collections::BTreeMap<String, Vec<String>>,
+    /// Tags to reference rather than copy (`external_imports =
+    /// "reference"`): (source repository, tag, target repository, external
+    /// reference).
+    pub references: Vec<(String, String, String, String)>,
+    /// How each discovered entry's external tags are handled, by source
+    /// repository.
+    pub modes: std::collections::BTreeMap<String, ExternalImports>,
 }
 
 /// Finds the repositories of every `[[projects]]` entry: through the
@@ -97,6 +104,8 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
         failures: Vec::new(),
         external: Default::default(),
         streams: Default::default(),
+        references: Vec::new(),
+        modes: Default::default(),
     };
     if plan.projects.is_empty() {
         return d;
@@ -148,11 +157,20 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
             }
             let mut spec = p.image(index, &name);
             for (tag, reference) in external {
-                if p.external_imports == ExternalImports::Skip {
+                if p.external_imports != ExternalImports::Copy {
                     spec.skip_tags.insert(tag.clone());
+                }
+                if p.external_imports == ExternalImports::Reference {
+                    d.references.push((
+                        spec.source.clone(),
+                        tag.clone(),
+                        spec.target.clone(),
+                        reference.clone(),
+                    ));
                 }
                 d.external.insert((spec.source.clone(), tag), reference);
             }
+            d.modes.insert(spec.source.clone(), p.external_imports);
             d.streams
                 .entry(p.target.clone())
                 .or_default()

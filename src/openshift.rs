@@ -296,12 +296,17 @@ impl Api {
             "kind": "ImageStream",
             "metadata": {"name": name, "namespace": namespace},
         });
+        self.post(&url, body).await
+    }
+
+    /// POSTs a new object; one that exists already (409) is fine.
+    async fn post(&self, url: &str, body: serde_json::Value) -> Result<(), RegistryError> {
         let rb = self
             .http
-            .post(&url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        let resp = self.send(rb, &url).await?;
+        let resp = self.send(rb, url).await?;
         match resp.status().as_u16() {
             200 | 201 | 202 | 409 => Ok(()),
             status => {
@@ -310,7 +315,7 @@ impl Api {
                     .unwrap_or_default();
                 Err(RegistryError::Status {
                     method: "POST".into(),
-                    url: DisplayUrl::new(&url),
+                    url: DisplayUrl::new(url),
                     status,
                     detail: api_detail(&body),
                     retries: 0,
@@ -318,6 +323,35 @@ impl Api {
                 })
             }
         }
+    }
+}
+
+impl Api {
+    /// Creates `stream:tag` in `namespace` importing from the external
+    /// `from` (an image stream tag of kind DockerImage); one that exists
+    /// already is fine.
+    pub async fn create_image_stream_tag(
+        &self,
+        namespace: &str,
+        stream: &str,
+        tag: &str,
+        from: &str,
+    ) -> Result<(), RegistryError> {
+        let url = format!(
+            "{}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags",
+            self.base
+        );
+        let body = serde_json::json!({
+            "apiVersion": "image.openshift.io/v1",
+            "kind": "ImageStreamTag",
+            "metadata": {"name": format!("{stream}:{tag}"), "namespace": namespace},
+            "tag": {
+                "name": tag,
+                "from": {"kind": "DockerImage", "name": from},
+                "referencePolicy": {"type": "Source"},
+            },
+        });
+        self.post(&url, body).await
     }
 }
 

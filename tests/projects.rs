@@ -234,10 +234,78 @@ fn external_imports_can_be_skipped() {
     app.external = vec![("latest".into(), "docker.io/library/app:latest".into())];
     s.source_api.set_stream(&p.ns, "app", app);
     let (_, v) = check_json(&s.plan);
+    let latest = format!("{}/app:latest", p.ns);
     assert_eq!(
         sources(&v),
-        vec![format!("{}/app:v1", p.ns), format!("{}/app:v2", p.ns)],
-        "the imported tag is left out"
+        vec![
+            latest.clone(),
+            format!("{}/app:v1", p.ns),
+            format!("{}/app:v2", p.ns)
+        ]
+    );
+    let row = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["source"] == latest.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(row["action"], "skip", "the imported tag is left out: {row}");
+    assert!(
+        findings(&v, &latest)
+            .iter()
+            .any(|(c, _, m)| c == "external-import" && m.contains("docker.io/library/app:latest")),
+        "{v}"
+    );
+    let out = cli(&["run", "--no-progress"], &s.plan);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(h.target_digest(&latest), "", "not copied");
+    assert!(!h.target_digest(&format!("{}/app:v1", p.ns)).is_empty());
+}
+
+#[test]
+fn external_imports_can_be_referenced_on_the_target() {
+    let h = harness();
+    let p = seed(h, "osref");
+    let project = format!(
+        "[[projects]]\nsource = \"{}\"\nrepositories = [\"app\"]\nexternal_imports = \"reference\"\n",
+        p.ns
+    );
+    let s = setup(h, &p, &project, true);
+    let mut app = Stream::default();
+    for (repo, tag, d) in &p.tags {
+        if repo.ends_with("/app") {
+            app.tags.push((tag.clone(), vec![d.clone()]));
+        }
+    }
+    app.external = vec![("v2".into(), "quay.io/upstream/app:2.0".into())];
+    s.source_api.set_stream(&p.ns, "app", app);
+    let out = cli(&["run", "--no-progress"], &s.plan);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 imported tags referenced"), "{err}");
+    assert_eq!(
+        s.target_api.istags(),
+        vec![(
+            p.ns.clone(),
+            "app:v2".to_string(),
+            "quay.io/upstream/app:2.0".to_string()
+        )]
+    );
+    assert_eq!(
+        h.target_digest(&format!("{}/app:v2", p.ns)),
+        "",
+        "no bytes copied"
+    );
+    assert!(!h.target_digest(&format!("{}/app:v1", p.ns)).is_empty());
+    assert_eq!(
+        s.target_api.streams(&p.ns),
+        vec!["app"],
+        "stream created first"
     );
 }
 

@@ -421,6 +421,12 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
         summary.blobs_mounted,
         summary.blobs_skipped
     );
+    if summary.referenced > 0 {
+        eprintln!(
+            "{} imported tags referenced on the target (image stream tags importing from their external images)",
+            summary.referenced
+        );
+    }
     if !summary.lossy.is_empty() {
         eprintln!("converted with loss (use format = \"docker\" or \"preserve\" for these images to keep the fields):");
         for l in &summary.lossy {

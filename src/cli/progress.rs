@@ -3,6 +3,7 @@
 //! otherwise.
 
 use crate::copy::Event;
+use crate::model::printable;
 use crate::oci::Digest;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -27,6 +28,10 @@ async fn render_lines(rx: &mut UnboundedReceiver<Event>) {
                 eprintln!("plan: {tags} tags to check, {failed_repositories} repositories could not be listed")
             }
             Event::ImageSkipped { source } => eprintln!("skip    {source} (done and unchanged)"),
+            Event::ImageReferenced { source, from } => eprintln!(
+                "ref     {source} (an image stream tag importing from {})",
+                printable(&from)
+            ),
             Event::ImageDone {
                 source,
                 target,
@@ -35,9 +40,15 @@ async fn render_lines(rx: &mut UnboundedReceiver<Event>) {
             } => {
                 eprintln!("done    {source} -> {target} {target_digest}")
             }
-            Event::ImageFailed { source, error, .. } => eprintln!("FAILED  {source}: {error}"),
-            Event::Warning { source, message } => eprintln!("warning {source}: {message}"),
-            Event::Retry { what, retry, error } => eprintln!("retry   {what} (#{retry}): {error}"),
+            Event::ImageFailed { source, error, .. } => {
+                eprintln!("FAILED  {source}: {}", printable(&error))
+            }
+            Event::Warning { source, message } => {
+                eprintln!("warning {source}: {}", printable(&message))
+            }
+            Event::Retry { what, retry, error } => {
+                eprintln!("retry   {what} (#{retry}): {}", printable(&error))
+            }
             _ => {}
         }
     }
@@ -69,13 +80,16 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
             }
             Event::ImageFailed { source, error, .. } => {
                 images.inc(1);
-                let _ = multi.println(format!("FAILED {source}: {error}"));
+                let _ = multi.println(format!("FAILED {source}: {}", printable(&error)));
+            }
+            Event::ImageReferenced { source, .. } => {
+                images.set_message(format!("referenced {source}"));
             }
             Event::Warning { source, message } => {
-                let _ = multi.println(format!("warning {source}: {message}"));
+                let _ = multi.println(format!("warning {source}: {}", printable(&message)));
             }
             Event::Retry { what, retry, error } => {
-                let _ = multi.println(format!("retry {what} (#{retry}): {error}"));
+                let _ = multi.println(format!("retry {what} (#{retry}): {}", printable(&error)));
             }
             Event::BlobStarted { digest, size } => {
                 if let Some(n) = size {

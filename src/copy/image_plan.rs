@@ -66,6 +66,9 @@ pub enum PlanAction {
     Done,
     /// A blocker stops it.
     Blocked,
+    /// Not copied, by the plan's choice (a project's tag imported from
+    /// elsewhere, left out or referenced).
+    Skip,
 }
 
 impl PlanAction {
@@ -77,6 +80,7 @@ impl PlanAction {
             PlanAction::AlreadyPresent => "already-present",
             PlanAction::Done => "done",
             PlanAction::Blocked => "blocked",
+            PlanAction::Skip => "skip",
         }
     }
 

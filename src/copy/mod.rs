@@ -62,6 +62,14 @@ pub enum Event {
         /// Config fields its conversion dropped.
         dropped: Vec<String>,
     },
+    /// A tag imported from elsewhere was referenced on the target: an
+    /// image stream tag importing from the same external image.
+    ImageReferenced {
+        /// `repo:tag` in the source.
+        source: String,
+        /// The external reference it imports from.
+        from: String,
+    },
     /// A tag failed; nothing was tagged for it.
     ImageFailed {
         /// `repo:tag` (or `repo`) in the source.
@@ -208,6 +216,8 @@ pub struct RunSummary {
     pub bytes_uploaded: u64,
     /// Tags whose conversion lost config fields.
     pub lossy: Vec<Lossy>,
+    /// Imported tags referenced on the target instead of copied.
+    pub referenced: usize,
 }
 
 impl RunSummary {
@@ -226,6 +236,7 @@ impl RunSummary {
                 }
             }
             Event::ImageSkipped { .. } => self.skipped += 1,
+            Event::ImageReferenced { .. } => self.referenced += 1,
             Event::ImageFailed {
                 source,
                 kind,
@@ -293,14 +304,14 @@ pub fn apis(
 /// Creates the target image streams the jobs push into that do not exist
 /// yet, before any push: a push must not depend on the registry creating
 /// them. A stream that cannot be created fails the jobs that need it.
-async fn create_streams(
+async fn create_streams<'a>(
     api: &crate::openshift::Api,
-    jobs: &[TagJob],
+    repos: impl Iterator<Item = &'a str>,
 ) -> HashMap<String, crate::registry::RegistryError> {
     let mut by_ns: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
         Default::default();
-    for j in jobs {
-        if let Some((ns, name)) = j.target_repo.split_once('/') {
+    for repo in repos {
+        if let Some((ns, name)) = repo.split_once('/') {
             if !name.contains('/') {
                 by_ns.entry(ns).or_default().insert(name);
             }
@@ -322,6 +333,48 @@ async fn create_streams(
         }
     }
     failed
+}
+
+/// `external_imports = "reference"`: each such tag becomes an image
+/// stream tag on the target importing from the same external image.
+async fn reference_external_tags(
+    api: &crate::openshift::Api,
+    references: &[(String, String, String, String)],
+    stream_failures: &HashMap<String, crate::registry::RegistryError>,
+    journal: &Journal,
+    events: &Events,
+) -> Result<(), RunError> {
+    for (source_repo, tag, target_repo, from) in references {
+        let source = format!("{source_repo}:{tag}");
+        let target = format!("{target_repo}:{tag}");
+        let made = match stream_failures.get(target_repo) {
+            Some(e) => Err(format!("creating image stream {target_repo}: {e}")),
+            None => {
+                let (ns, stream) = target_repo.split_once('/').unwrap_or(("", target_repo));
+                api.create_image_stream_tag(ns, stream, tag, from)
+                    .await
+                    .map_err(|e| format!("creating image stream tag {target}: {e}"))
+            }
+        };
+        match made {
+            Ok(()) => events.send(Event::ImageReferenced {
+                source,
+                from: from.clone(),
+            }),
+            Err(error) => {
+                fail(
+                    journal,
+                    events,
+                    &source,
+                    &target,
+                    FailureKind::Target,
+                    error,
+                )
+                .await?
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds the registry clients for a plan, with resolved credentials.
@@ -379,9 +432,25 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     let (jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
     failures.extend(discovered.failures);
     let stream_failures = match (&target_api, plan.options.create_image_streams) {
-        (Some(api), true) => create_streams(api, &jobs).await,
+        (Some(api), true) => {
+            let repos = jobs
+                .iter()
+                .map(|j| j.target_repo.as_str())
+                .chain(discovered.references.iter().map(|r| r.2.as_str()));
+            create_streams(api, repos).await
+        }
         _ => HashMap::new(),
     };
+    if let Some(api) = &target_api {
+        reference_external_tags(
+            api,
+            &discovered.references,
+            &stream_failures,
+            &journal,
+            &events,
+        )
+        .await?;
+    }
     let (jobs, refused): (Vec<TagJob>, Vec<TagJob>) = jobs
         .into_iter()
         .partition(|j| !stream_failures.contains_key(&j.target_repo));

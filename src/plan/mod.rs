@@ -52,6 +52,9 @@ pub enum ExternalImports {
     Copy,
     /// Leave them out.
     Skip,
+    /// Create on the target an image stream tag that imports from the
+    /// same external reference (needs `[target] api`); no bytes copied.
+    Reference,
 }
 
 /// One `[[projects]]` entry: every repository of a namespace, found at run
@@ -751,19 +754,12 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
         {
             None | Some(("copy", _)) => ExternalImports::Copy,
             Some(("skip", _)) => ExternalImports::Skip,
-            Some(("reference", span)) => {
-                c.add(
-                    Some(span),
-                    key("external_imports"),
-                    "\"reference\" is not supported yet; use \"copy\" or \"skip\"",
-                );
-                ExternalImports::Copy
-            }
+            Some(("reference", _)) => ExternalImports::Reference,
             Some((other, span)) => {
                 c.add(
                     Some(span),
                     key("external_imports"),
-                    format!("{other:?} is not one of \"copy\", \"skip\""),
+                    format!("{other:?} is not one of \"copy\", \"skip\", \"reference\""),
                 );
                 ExternalImports::Copy
             }
@@ -930,6 +926,15 @@ impl Plan {
         }
         let mut source_api = api_of(&mut c, &dir, "source", &raw.source);
         let mut target_api = api_of(&mut c, &dir, "target", &raw.target);
+        for (p, rp) in projects.iter().zip(&raw.projects) {
+            if p.external_imports == ExternalImports::Reference && target_api.is_none() {
+                c.add(
+                    rp.external_imports.as_ref().map(|v| v.span()),
+                    format!("projects[{}].external_imports", p.index),
+                    "\"reference\" creates image stream tags on the target: it needs [target] api",
+                );
+            }
+        }
         if let Some(a) = source_api.as_mut() {
             a.ca_file = source.ca_file.clone();
         }

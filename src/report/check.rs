@@ -301,6 +301,34 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
             ));
         }
     }
+    // Imported tags the plan leaves out or references: listed, not copied.
+    for ((repo, tag), from) in &discovered.external {
+        let mode = discovered.modes.get(repo).copied();
+        let what = match mode {
+            Some(crate::plan::ExternalImports::Skip) => "left out (external_imports = \"skip\")",
+            Some(crate::plan::ExternalImports::Reference) => {
+                "not copied: an image stream tag importing from it is created in the target (external_imports = \"reference\")"
+            }
+            _ => continue,
+        };
+        let target = discovered
+            .specs
+            .iter()
+            .find(|s| &s.source == repo)
+            .map(|s| s.target.clone())
+            .unwrap_or_else(|| repo.clone());
+        let mut r = ImageReport::new(format!("{repo}:{tag}"), format!("{target}:{tag}"));
+        r.action = CheckAction::Skip;
+        r.findings.push(finding(
+            "external-import",
+            Severity::Info,
+            format!(
+                "imported into the project from {}; {what}",
+                crate::model::printable(from)
+            ),
+        ));
+        images.push(r);
+    }
     for f in failures {
         let mut r = ImageReport::new(f.source_repo.clone(), f.target_repo.clone());
         r.findings = vec![finding(

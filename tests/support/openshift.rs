@@ -35,6 +35,8 @@ struct State {
     page: Option<usize>,
     /// Every request: (method, path and query, status).
     log: Vec<(String, String, u16)>,
+    /// Image stream tags created: (namespace, "stream:tag", from).
+    istags: Vec<(String, String, String)>,
 }
 
 #[derive(Clone)]
@@ -121,6 +123,11 @@ impl Api {
             .get(namespace)
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Image stream tags created: (namespace, "stream:tag", from).
+    pub fn istags(&self) -> Vec<(String, String, String)> {
+        lock(&self.state).istags.clone()
     }
 
     /// Requests seen: (method, path and query, status).
@@ -271,6 +278,23 @@ fn route(
             }
             streams.insert(name.clone(), Stream::default());
             json(201, stream_json(ns, &name, &Stream::default()))
+        }
+        ("POST", ["apis", "image.openshift.io", "v1", "namespaces", ns, "imagestreamtags"]) => {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let from = &v["tag"]["from"];
+            let Some((stream, _)) = name.split_once(':') else {
+                return status(422, "Invalid", "metadata.name: must be stream:tag");
+            };
+            if from["kind"] != "DockerImage" || from["name"].as_str().is_none() {
+                return status(422, "Invalid", "tag.from: DockerImage required");
+            }
+            if !st.streams.get(*ns).is_some_and(|m| m.contains_key(stream)) {
+                return status(404, "NotFound", "imagestreams.image.openshift.io not found");
+            }
+            let from = from["name"].as_str().unwrap_or("").to_string();
+            st.istags.push((ns.to_string(), name.clone(), from));
+            json(201, v)
         }
         ("GET", ["api", "v1", "namespaces", ns, "resourcequotas"]) => {
             let items: Vec<serde_json::Value> = st
