@@ -1398,3 +1398,22 @@ fn rewrite_points_workloads_at_the_target_with_migrated_digests() {
         "only the references changed"
     );
 }
+
+#[test]
+fn a_chunked_upload_whose_commit_answer_is_lost_is_not_sent_again() {
+    let h = harness();
+    let p = seed(h, "chunkcommit");
+    let target = h.proxy_r2();
+    // The registry commits the blob; its answer never arrives.
+    target.add(Some("PUT"), "/blobs/uploads/", Fault::CommitLost, 1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = chunked_plan(h, &p, dir.path(), None);
+    h.target_via(&plan, &target);
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    assert!(
+        !target.hits("HEAD", "/blobs/sha256:").is_empty(),
+        "the blob was looked for after the lost answer"
+    );
+}

@@ -11,6 +11,8 @@
 //!   what is uploaded is still hashed end to end);
 //! - a `PATCH` that fails is resumed from the offset the registry reports
 //!   for the session, out of the chunk buffer, with no new source read;
+//! - a commit (`PUT`) that fails is sent again, unless the registry has
+//!   the blob by then (the answer, not the commit, was lost);
 //! - anything else (a session the registry no longer knows, an offset
 //!   outside the chunk) restarts the blob in a new session, with a fresh
 //!   hash, and the old session is cancelled with `DELETE`.
@@ -51,6 +53,9 @@ struct Upload {
     committed: u64,
     /// Bytes `committed..pos`, not yet accepted by the registry.
     buf: BytesMut,
+    /// Every byte is sent and the digest checked out: only the commit is
+    /// left.
+    verified: bool,
 }
 
 impl super::blob::Blobs {
@@ -97,7 +102,7 @@ impl super::blob::Blobs {
                 Err(fault @ (Fault::Upload(_) | Fault::Restart(_))) => {
                     let (resumable, e) = match fault {
                         Fault::Upload(e) => (true, e),
-                        Fault::Restart(e) | Fault::Source(e) | Fault::Final(e) => (false, e),
+                        Fault::Restart(e) | Fault::Source(e) | Fault::Finish(e) => (false, e),
                     };
                     if let Err(e) = self.retry_or_fail(&mut retries, desc, e).await {
                         self.target().upload_cancel(&up.session).await;
@@ -115,9 +120,17 @@ impl super::blob::Blobs {
                         }
                     }
                 }
-                Err(Fault::Final(e)) => {
-                    self.target().upload_cancel(&up.session).await;
-                    return Err(e.with_retries(retries));
+                Err(Fault::Finish(e)) => {
+                    if let Err(e) = self.retry_or_fail(&mut retries, desc, e).await {
+                        self.target().upload_cancel(&up.session).await;
+                        return Err(e);
+                    }
+                    // A commit whose answer was lost may have happened.
+                    if let Ok(Some(n)) = self.target().blob_head(target_repo, &desc.digest).await {
+                        if n == size {
+                            return Ok(size);
+                        }
+                    }
                 }
             }
         }
@@ -130,6 +143,7 @@ impl super::blob::Blobs {
             pos: 0,
             committed: 0,
             buf: BytesMut::new(),
+            verified: false,
         }
     }
 
@@ -235,25 +249,28 @@ impl super::blob::Blobs {
         }
         // Every byte is with the registry: commit only if they are the
         // blob (a mismatch restarts it from scratch, in a new session).
-        let got = std::mem::replace(
-            &mut up.hasher,
-            DigestVerifier::for_algorithm(desc.digest.algorithm()),
-        )
-        .finish();
-        if got != desc.digest {
-            return Err(Fault::Restart(BlobError::Verification(
-                RegistryError::Mismatch {
-                    what: "digest mismatch",
-                    url: DisplayUrl::new(&up.session.location),
-                    expected: desc.digest.to_string(),
-                    actual: got.to_string(),
-                },
-            )));
+        if !up.verified {
+            let got = std::mem::replace(
+                &mut up.hasher,
+                DigestVerifier::for_algorithm(desc.digest.algorithm()),
+            )
+            .finish();
+            if got != desc.digest {
+                return Err(Fault::Restart(BlobError::Verification(
+                    RegistryError::Mismatch {
+                        what: "digest mismatch",
+                        url: DisplayUrl::new(&up.session.location),
+                        expected: desc.digest.to_string(),
+                        actual: got.to_string(),
+                    },
+                )));
+            }
+            up.verified = true;
         }
         self.target()
             .upload_finish(&up.session, &desc.digest)
             .await
-            .map_err(|e| Fault::Final(BlobError::Target(e)))?;
+            .map_err(|e| Fault::Finish(BlobError::Target(e)))?;
         Ok(true)
     }
 
@@ -325,8 +342,8 @@ enum Fault {
     Upload(BlobError),
     /// The bytes sent are wrong: start over in a new session.
     Restart(BlobError),
-    /// Cannot go on.
-    Final(BlobError),
+    /// The commit failed: it may have happened anyway.
+    Finish(BlobError),
 }
 
 fn source_failed(url: &DisplayUrl, message: &str) -> BlobError {

@@ -31,6 +31,10 @@ pub enum Fault {
     /// Serve the upstream answer with `.0` replaced by `.1` in its body (a
     /// hostile registry's tag list, say).
     Replace(String, String),
+    /// Forward the request, then drop the connection instead of the
+    /// answer: the registry did it, the client does not know. Matches only
+    /// requests with an empty body (a chunked upload's final `PUT`).
+    CommitLost,
     /// Wait this long, then forward.
     Delay(Duration),
     /// Answer 429 with `Retry-After` as an HTTP-date (now).
@@ -112,6 +116,22 @@ fn mix(seed: u64, parts: &[&str], n: u64) -> u64 {
     parts.hash(&mut h);
     n.hash(&mut h);
     h.finish()
+}
+
+/// A request path without what changes from run to run (the test's
+/// namespace, upload session ids), so a schedule replays by seed.
+fn stable_path(path: &str) -> String {
+    let mut out = Vec::new();
+    let mut after_uploads = false;
+    for (i, seg) in path.split('/').enumerate() {
+        if i == 2 || after_uploads {
+            out.push("*");
+        } else {
+            out.push(seg);
+        }
+        after_uploads = seg == "uploads";
+    }
+    out.join("/")
 }
 
 impl Schedule {
@@ -332,6 +352,10 @@ async fn handle(
         lock(&state).ranges.push((path.clone(), range));
     }
     let query = req.uri().query().unwrap_or("").to_string();
+    let empty_body = req
+        .headers()
+        .get("content-length")
+        .is_some_and(|v| v.as_bytes() == b"0");
     let start = {
         let mut s = lock(&state);
         s.clock += 1;
@@ -352,7 +376,8 @@ async fn handle(
             None
         } else {
             let rule = s.rules.iter_mut().find(|r| {
-                r.remaining > 0
+                (!matches!(r.fault, Fault::CommitLost) || empty_body)
+                    && r.remaining > 0
                     && r.method.as_deref().map(|m| m == method).unwrap_or(true)
                     && path.contains(&r.path)
             });
@@ -369,10 +394,11 @@ async fn handle(
             }
         };
         if let (None, Some(sched)) = (&fault, s.schedule) {
-            let n = s.asked.entry((method.clone(), path.clone())).or_insert(0);
+            let stable = stable_path(&path);
+            let n = s.asked.entry((method.clone(), stable.clone())).or_insert(0);
             *n += 1;
             let n = *n;
-            fault = sched.pick(&method, &path, n);
+            fault = sched.pick(&method, &stable, n);
             if fault.is_some() {
                 s.injected += 1;
             }
@@ -473,6 +499,9 @@ async fn handle(
             _ => None,
         }
     };
+    if matches!(fault, Some(Fault::CommitLost)) {
+        return Err("injected: the answer to a commit was lost".into());
+    }
     if let Some(pid) = kill {
         // The pid is set right after the spawn; wait for it if needed.
         let until = Instant::now() + Duration::from_secs(10);
