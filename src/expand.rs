@@ -18,8 +18,12 @@ pub struct TagJob {
     pub source_repo: String,
     /// Target repository.
     pub target_repo: String,
-    /// The tag (same name in both).
+    /// The tag (same name in both); for a history image, the tag whose
+    /// earlier image it is.
     pub tag: String,
+    /// A history image (`[[projects]] history`): this earlier image of the
+    /// tag is copied by digest and left untagged.
+    pub history: Option<Digest>,
     /// Manifest format.
     pub format: Format,
     /// Platforms to copy.
@@ -39,13 +43,39 @@ pub fn signed_digest(tag: &str) -> Option<Digest> {
 }
 
 impl TagJob {
-    /// `repo:tag` in the source.
+    /// `repo:tag` in the source (`repo@digest` for a history image).
     pub fn source_ref(&self) -> String {
-        format!("{}:{}", self.source_repo, self.tag)
+        match &self.history {
+            Some(d) => format!("{}@{d}", self.source_repo),
+            None => format!("{}:{}", self.source_repo, self.tag),
+        }
     }
-    /// `repo:tag` in the target.
+    /// `repo:tag` in the target (`repo@source digest` for a history image,
+    /// which has no tag there).
     pub fn target_ref(&self) -> String {
-        format!("{}:{}", self.target_repo, self.tag)
+        match &self.history {
+            Some(d) => format!("{}@{d}", self.target_repo),
+            None => format!("{}:{}", self.target_repo, self.tag),
+        }
+    }
+    /// What to read from the source: the tag, or the history digest.
+    pub fn reference(&self) -> String {
+        match &self.history {
+            Some(d) => d.to_string(),
+            None => self.tag.clone(),
+        }
+    }
+}
+
+/// The repository of a `repo:tag` or `repo@digest` reference as the
+/// journal and reports write them.
+pub fn repo_of(reference: &str) -> &str {
+    match reference.split_once('@') {
+        Some((repo, _)) => repo,
+        None => reference
+            .rsplit_once(':')
+            .map(|(r, _)| r)
+            .unwrap_or(reference),
     }
 }
 
@@ -93,6 +123,9 @@ pub struct Discovered {
     /// How each discovered entry's external tags are handled, by source
     /// repository.
     pub modes: std::collections::BTreeMap<String, ExternalImports>,
+    /// Earlier images of discovered tags (`history = N`): (index of the
+    /// entry in `specs`, tag, digest), newest first per tag.
+    pub history: Vec<(usize, String, Digest)>,
 }
 
 /// Finds the repositories of every `[[projects]]` entry: through the
@@ -106,6 +139,7 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
         streams: Default::default(),
         references: Vec::new(),
         modes: Default::default(),
+        history: Vec::new(),
     };
     if plan.projects.is_empty() {
         return d;
@@ -122,9 +156,13 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
             target_repo: p.target.clone(),
             error,
         };
-        let names: Vec<(String, Vec<(String, String)>)> = match (api, &catalog) {
+        type Found = (String, Vec<(String, String)>, Vec<(String, Vec<Digest>)>);
+        let names: Vec<Found> = match (api, &catalog) {
             (Some(api), _) => match api.image_streams(&p.source).await {
-                Ok(streams) => streams.into_iter().map(|s| (s.name, s.external)).collect(),
+                Ok(streams) => streams
+                    .into_iter()
+                    .map(|s| (s.name, s.external, s.history))
+                    .collect(),
                 Err(e) => {
                     d.failures.push(fail(e));
                     continue;
@@ -136,7 +174,7 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
                     .iter()
                     .filter_map(|r| r.strip_prefix(&prefix))
                     .filter(|n| !n.contains('/'))
-                    .map(|n| (n.to_string(), Vec::new()))
+                    .map(|n| (n.to_string(), Vec::new(), Vec::new()))
                     .collect()
             }
             (None, Some(Err(e))) => {
@@ -151,7 +189,7 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
             }
             (None, None) => continue,
         };
-        for (name, external) in names {
+        for (name, external, history) in names {
             if !p.wants_repository(&name) {
                 continue;
             }
@@ -171,6 +209,13 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
                 d.external.insert((spec.source.clone(), tag), reference);
             }
             d.modes.insert(spec.source.clone(), p.external_imports);
+            for (tag, earlier) in history {
+                if spec.wants_tag(&tag) {
+                    for digest in earlier.into_iter().take(p.history as usize) {
+                        d.history.push((d.specs.len(), tag.clone(), digest));
+                    }
+                }
+            }
             d.streams
                 .entry(p.target.clone())
                 .or_default()
@@ -180,6 +225,31 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
         }
     }
     d
+}
+
+/// The jobs for the history images [`discover`] found: each earlier image
+/// once per repository, copied by digest and left untagged.
+pub fn history_jobs(d: &Discovered) -> Vec<TagJob> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, tag, digest) in &d.history {
+        let Some(spec) = d.specs.get(*i) else {
+            continue;
+        };
+        if !seen.insert((spec.source.clone(), digest.clone())) {
+            continue;
+        }
+        out.push(TagJob {
+            spec_index: spec.index,
+            source_repo: spec.source.clone(),
+            target_repo: spec.target.clone(),
+            tag: tag.clone(),
+            history: Some(digest.clone()),
+            format: spec.format,
+            platforms: spec.platforms.clone(),
+        });
+    }
+    out
 }
 
 /// Lists the tags of every entry (listed, or discovered by [`discover`])
@@ -237,6 +307,7 @@ pub async fn expand_specs(
                         source_repo: spec.source.clone(),
                         target_repo: spec.target.clone(),
                         tag,
+                        history: None,
                         format,
                         platforms: spec.platforms.clone(),
                     });

@@ -49,6 +49,9 @@ pub struct ImageStream {
     pub tags: Vec<String>,
     /// Tags imported from another registry: (tag, external reference).
     pub external: Vec<(String, String)>,
+    /// Earlier images of each tag (`status.tags[].items[1..]`), newest
+    /// first.
+    pub history: Vec<(String, Vec<crate::oci::Digest>)>,
 }
 
 /// A project's image stream quota: (hard, used).
@@ -118,6 +121,14 @@ struct StreamStatus {
 #[derive(Deserialize)]
 struct StatusTag {
     tag: String,
+    #[serde(default)]
+    items: Vec<TagItem>,
+}
+
+#[derive(Deserialize)]
+struct TagItem {
+    #[serde(default)]
+    image: String,
 }
 
 #[derive(Deserialize)]
@@ -363,12 +374,25 @@ fn checked_stream(namespace: &str, s: RawStream) -> Option<ImageStream> {
         tracing::warn!(stream = ?name, "the API lists an image stream whose name is not a repository; ignored");
         return None;
     }
-    let tags = s
+    let status: Vec<StatusTag> = s
         .status
         .tags
         .into_iter()
-        .map(|t| t.tag)
-        .filter(|t| valid_tag(t))
+        .filter(|t| valid_tag(&t.tag))
+        .collect();
+    let tags = status.iter().map(|t| t.tag.clone()).collect();
+    // Digests that do not parse are dropped: nothing builds a URL from them.
+    let history = status
+        .into_iter()
+        .map(|t| {
+            let earlier = t
+                .items
+                .iter()
+                .skip(1)
+                .filter_map(|i| i.image.parse().ok())
+                .collect();
+            (t.tag, earlier)
+        })
         .collect();
     let external = s
         .spec
@@ -383,6 +407,7 @@ fn checked_stream(namespace: &str, s: RawStream) -> Option<ImageStream> {
         name,
         tags,
         external,
+        history,
     })
 }
 

@@ -50,20 +50,21 @@ impl Mapping {
             .map(|i| (i.source.clone(), i.target.clone()))
             .collect();
         for (source, target) in replay.done.keys() {
-            if let (Some((s, _)), Some((t, _))) = (source.rsplit_once(':'), target.rsplit_once(':'))
-            {
-                repos.entry(s.to_string()).or_insert_with(|| t.to_string());
-            }
+            let (s, t) = (
+                crate::expand::repo_of(source),
+                crate::expand::repo_of(target),
+            );
+            repos.entry(s.to_string()).or_insert_with(|| t.to_string());
         }
         let digests = replay
             .done
             .iter()
-            .filter_map(|((source, _), d)| {
-                let repo = source.rsplit_once(':')?.0;
-                Some((
+            .map(|((source, _), d)| {
+                let repo = crate::expand::repo_of(source);
+                (
                     (repo.to_string(), d.source_digest.clone()),
                     d.target_digest.clone(),
-                ))
+                )
             })
             .collect();
         Mapping {

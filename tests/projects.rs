@@ -363,3 +363,73 @@ fn without_an_api_a_project_is_found_through_the_catalog_or_told_to_set_one() {
     assert!(err.contains("set [source] api"), "{err}");
     let _ = &s.target;
 }
+
+#[test]
+fn history_copies_earlier_images_by_digest_untagged() {
+    let h = harness();
+    let p = seed(h, "oshist");
+    let project = format!(
+        "[[projects]]\nsource = \"{}\"\nrepositories = [\"app\"]\ntags = [\"v1\"]\nhistory = 1\n",
+        p.ns
+    );
+    let s = setup(h, &p, &project, true);
+    let digest = |tag: &str| {
+        p.tags
+            .iter()
+            .find(|(r, t, _)| r.ends_with("/app") && t == tag)
+            .map(|(_, _, d)| d.clone())
+            .unwrap_or_default()
+    };
+    let (v1, earlier) = (digest("v1"), digest("v2"));
+    // app:v1 pointed at the v2 image before it pointed at its own.
+    s.source_api.set_stream(
+        &p.ns,
+        "app",
+        Stream {
+            tags: vec![("v1".into(), vec![v1.clone(), earlier.clone()])],
+            external: Vec::new(),
+        },
+    );
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 0, "{v}");
+    let app = format!("{}/app", p.ns);
+    assert_eq!(
+        sources(&v),
+        vec![format!("{app}:v1"), format!("{app}@{earlier}")]
+    );
+    let out = cli(&["run", "--no-progress"], &s.plan);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tags = h.block_on(h.r2.tags(&app));
+    assert_eq!(
+        tags,
+        vec!["v1".to_string()],
+        "the history image stays untagged"
+    );
+    let map = cli(&["map", "--format", "json"], &s.plan);
+    let rows: serde_json::Value = serde_json::from_slice(&map.stdout).expect("map");
+    let row = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["source"] == format!("{}/{app}@{earlier}", h.rahti1.addr))
+        .cloned()
+        .unwrap_or_else(|| panic!("no history row in {rows}"));
+    let target = row["target_digest"].as_str().unwrap_or("").to_string();
+    assert!(
+        h.block_on(h.r2.get_manifest(&app, &target)).is_some(),
+        "the converted history image is in the target by digest"
+    );
+    let verify = cli(&["verify"], &s.plan);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let again = cli(&["run", "--no-progress"], &s.plan);
+    let err = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(err.contains("0 copied, 2 already done"), "{err}");
+}

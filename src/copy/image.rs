@@ -104,9 +104,14 @@ impl Ctx<'_> {
         // The done test needs the target tag only when the journal has a
         // matching record; otherwise nothing more than the manifest is read.
         let target = if image_plan::needs_target_lookup(&top.digest, job.format, done) {
+            // A history image has no tag: it is there if its digest is.
+            let reference = match (&job.history, done) {
+                (Some(_), Some(d)) => d.target_digest.to_string(),
+                _ => job.tag.clone(),
+            };
             TargetTag::from(
                 self.target
-                    .manifest_head(&job.target_repo, &job.tag)
+                    .manifest_head(&job.target_repo, &reference)
                     .await
                     .map_err(self.err(&image, FailureKind::Target))?,
             )
@@ -198,8 +203,11 @@ impl Ctx<'_> {
                 message: "the plan pushes no manifest".into(),
             });
         };
-        // The tag goes last: everything it points at is in place.
-        self.put_manifest(job, top, &job.tag).await?;
+        // The tag goes last: everything it points at is in place. A
+        // history image stays untagged.
+        if job.history.is_none() {
+            self.put_manifest(job, top, &job.tag).await?;
+        }
         self.journal
             .append(&Record::Done {
                 source: job.source_ref(),

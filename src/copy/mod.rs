@@ -429,7 +429,8 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     let (source_api, target_api) = apis(plan)?;
     let journal = Arc::new(journal);
     let discovered = expand::discover(plan, &source, source_api.as_ref()).await;
-    let (jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
+    let (mut jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
+    jobs.extend(expand::history_jobs(&discovered));
     failures.extend(discovered.failures);
     let stream_failures = match (&target_api, plan.options.create_image_streams) {
         (Some(api), true) => {
@@ -501,7 +502,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     let tops: Vec<Result<crate::oci::Manifest, crate::registry::RegistryError>> =
         futures::stream::iter(
             jobs.iter()
-                .map(|j| source.manifest_get(&j.source_repo, &j.tag)),
+                .map(|j| async { source.manifest_get(&j.source_repo, &j.reference()).await }),
         )
         .buffered(plan.options.concurrency)
         .collect()

@@ -79,6 +79,8 @@ pub struct ProjectSpec {
     pub exclude_tags: GlobSet,
     /// Tags imported from elsewhere.
     pub external_imports: ExternalImports,
+    /// Earlier images of each tag to copy too (by digest, untagged).
+    pub history: u32,
     /// Manifest format.
     pub format: Format,
     /// Platforms to copy.
@@ -738,15 +740,7 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
             None => (None, Vec::new()),
         };
         let exclude_tags = globs(c, &p.exclude_tags, "exclude_tags", &[]);
-        if let Some(h) = &p.history {
-            if *h.get_ref() != 0 {
-                c.add(
-                    Some(h.span()),
-                    key("history"),
-                    "copying the previous images of a tag is not supported yet; leave history at 0",
-                );
-            }
-        }
+        let history = in_range(c, &p.history, &key("history"), 0..=100, 0) as u32;
         let external_imports = match p
             .external_imports
             .as_ref()
@@ -784,6 +778,7 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
             tag_patterns,
             exclude_tags,
             external_imports,
+            history,
             format,
             platforms,
         });
@@ -927,6 +922,13 @@ impl Plan {
         let mut source_api = api_of(&mut c, &dir, "source", &raw.source);
         let mut target_api = api_of(&mut c, &dir, "target", &raw.target);
         for (p, rp) in projects.iter().zip(&raw.projects) {
+            if p.history > 0 && source_api.is_none() {
+                c.add(
+                    rp.history.as_ref().map(|v| v.span()),
+                    format!("projects[{}].history", p.index),
+                    "earlier images of a tag are known from the image streams: history needs [source] api",
+                );
+            }
             if p.external_imports == ExternalImports::Reference && target_api.is_none() {
                 c.add(
                     rp.external_imports.as_ref().map(|v| v.span()),

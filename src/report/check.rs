@@ -205,12 +205,19 @@ impl Walk<'_> {
     /// Reads what `run` reads, plus the target tag and the source blobs'
     /// sizes, and builds the image plan `run` would execute.
     async fn plan_tag(&self, job: &TagJob) -> Result<ImagePlan, RegistryError> {
-        let top = self.source.manifest_get(&job.source_repo, &job.tag).await?;
-        let target = TargetTag::from(
-            self.target
-                .manifest_head(&job.target_repo, &job.tag)
-                .await?,
-        );
+        let top = self
+            .source
+            .manifest_get(&job.source_repo, &job.reference())
+            .await?;
+        // A history image has no tag in the target.
+        let target = match job.history {
+            Some(_) => TargetTag::Unknown,
+            None => TargetTag::from(
+                self.target
+                    .manifest_head(&job.target_repo, &job.tag)
+                    .await?,
+            ),
+        };
         let mut read = read::read_rest(
             self.source,
             &self.configs,
@@ -268,7 +275,8 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
     let (source_api, target_api) = crate::copy::apis(plan)?;
     let (replay, _) = journal::read(&plan.options.journal)?;
     let discovered = expand::discover(plan, &source, source_api.as_ref()).await;
-    let (jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
+    let (mut jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
+    jobs.extend(expand::history_jobs(&discovered));
     failures.extend(discovered.failures);
     let walk = Walk {
         plan,

@@ -28,8 +28,19 @@ pub fn rows(replay: &Replay, source_registry: &str, target_registry: &str) -> Ve
         .done
         .iter()
         .map(|((source, target), d)| MapRow {
-            source: format!("{source_registry}/{source}@{}", d.source_digest),
-            target: format!("{target_registry}/{target}@{}", d.target_digest),
+            // A history image is named by digest alone (`repo@digest`).
+            source: match source.contains('@') {
+                true => format!("{source_registry}/{source}"),
+                false => format!("{source_registry}/{source}@{}", d.source_digest),
+            },
+            target: match target.contains('@') {
+                true => format!(
+                    "{target_registry}/{}@{}",
+                    crate::expand::repo_of(target),
+                    d.target_digest
+                ),
+                false => format!("{target_registry}/{target}@{}", d.target_digest),
+            },
             source_digest: d.source_digest.clone(),
             target_digest: d.target_digest.clone(),
             changed: d.source_digest != d.target_digest,

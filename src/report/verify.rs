@@ -92,12 +92,20 @@ impl Verifier<'_> {
                 message,
             })
         };
-        let (Some((src_repo, src_tag)), Some((repo, tag))) =
-            (source.rsplit_once(':'), target.rsplit_once(':'))
-        else {
+        // A history image (`repo@digest`) has no tag on either side.
+        let history = target.contains('@');
+        let (src_repo, src_tag) = match source.split_once('@') {
+            Some((r, d)) => (r, d),
+            None => source.rsplit_once(':').unwrap_or((source, "")),
+        };
+        let (repo, tag) = match target.split_once('@') {
+            Some((r, _)) => (r, ""),
+            None => target.rsplit_once(':').unwrap_or((target, "")),
+        };
+        if src_tag.is_empty() || (!history && tag.is_empty()) {
             say("unreadable", "the journal names no tag".into());
             return (problems, 0);
-        };
+        }
         if done.format == Format::Preserve && done.source_digest != done.target_digest {
             say(
                 "digest-changed",
@@ -108,6 +116,7 @@ impl Verifier<'_> {
             );
         }
         match self.source.manifest_head(src_repo, src_tag).await {
+            Ok(Some(_)) if history => {}
             Ok(Some(d)) if d != done.source_digest => say(
                 "source-changed",
                 format!(
@@ -119,7 +128,11 @@ impl Verifier<'_> {
             Ok(Some(_)) => {}
             Err(e) => say("unreadable", format!("source: {e}")),
         }
-        match self.target.manifest_head(repo, tag).await {
+        let target_tag = match history {
+            true => Ok(Some(done.target_digest.clone())),
+            false => self.target.manifest_head(repo, tag).await,
+        };
+        match target_tag {
             Ok(Some(d)) if d == done.target_digest => {}
             Ok(Some(d)) => say(
                 "tag-moved",
