@@ -1417,3 +1417,71 @@ fn a_chunked_upload_whose_commit_answer_is_lost_is_not_sent_again() {
         "the blob was looked for after the lost answer"
     );
 }
+
+#[test]
+fn max_requests_bounds_what_a_registry_sees_at_once() {
+    let h = harness();
+    let p = seed(h, "maxreq");
+    let target = h.proxy_r2();
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"oci\"\nconcurrency = 8",
+            ..Default::default()
+        },
+    );
+    h.target_via(&plan, &target);
+    let text = std::fs::read_to_string(&plan)
+        .expect("plan")
+        .replace("insecure = true\n", "insecure = true\nmax_requests = 2\n");
+    std::fs::write(&plan, text).expect("plan");
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let most = target.max_in_flight();
+    assert!((1..=2).contains(&most), "{most} requests at once");
+}
+
+#[test]
+fn a_retry_after_pauses_every_request_to_that_registry() {
+    let h = harness();
+    let p = seed(h, "pause");
+    let source = h.proxy_r1();
+    // The first blob read is answered 429, Retry-After: 2, while other
+    // transfers would go on.
+    source.add(
+        Some("GET"),
+        "/blobs/sha256:",
+        Fault::Status(429, Some(2)),
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&source.addr),
+            images: &imgs,
+            options: "format = \"preserve\"\nconcurrency = 3",
+            ..Default::default()
+        },
+    );
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    let faulted = source.faulted();
+    assert_eq!(faulted.len(), 1, "{faulted:?}");
+    let (_, answered, _) = faulted[0];
+    // Requests already on their way when the answer left still arrive; the
+    // next ones wait out the pause.
+    let from = answered + Duration::from_millis(150);
+    let during: Vec<_> = source
+        .requests()
+        .into_iter()
+        .filter(|r| r.at > from && r.at < answered + Duration::from_millis(1900))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(during.is_empty(), "requests during the pause: {during:?}");
+}

@@ -437,11 +437,21 @@ fn endpoint(c: &mut Collector, dir: &Path, section: &str, e: &raw::Endpoint) -> 
             password: PasswordSource::None,
         },
     };
+    let bound = |c: &mut Collector, v: &Option<toml::Spanned<i64>>, k: &str| {
+        v.as_ref()
+            .map(|_| in_range(c, v, &format!("{section}.{k}"), 1..=10_000, 1))
+    };
+    let requests = crate::registry::RequestLimits {
+        max_requests: bound(c, &e.max_requests, "max_requests").map(|n| n as usize),
+        requests_per_second: bound(c, &e.requests_per_second, "requests_per_second")
+            .map(|n| n as f64),
+    };
     Endpoint {
         registry: host,
         insecure: e.insecure.unwrap_or(false),
         ca_file,
         credentials,
+        requests,
     }
 }
 

@@ -39,6 +39,8 @@ pub(super) struct Endpoint {
     pub max_repositories_per_project: Option<Spanned<i64>>,
     pub aliases: Option<Spanned<Vec<String>>>,
     pub api: Option<Spanned<String>>,
+    pub max_requests: Option<Spanned<i64>>,
+    pub requests_per_second: Option<Spanned<i64>>,
     pub api_password_env: Option<Spanned<String>>,
     pub api_password_file: Option<Spanned<String>>,
     pub api_password_command: Option<Spanned<Vec<String>>>,

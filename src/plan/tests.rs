@@ -252,3 +252,21 @@ source = "p"
         "{e}"
     );
 }
+
+#[test]
+fn request_limits_are_per_registry_and_bounded() {
+    let text = GOOD.replace(
+        "registry = \"image-registry.apps.2.rahti.csc.fi\"",
+        "registry = \"image-registry.apps.2.rahti.csc.fi\"\nmax_requests = 4\nrequests_per_second = 20",
+    );
+    let p = parse(&text).expect("valid plan");
+    assert_eq!(p.target.requests.max_requests, Some(4));
+    assert_eq!(p.target.requests.requests_per_second, Some(20.0));
+    assert_eq!(p.source.requests, crate::registry::RequestLimits::default());
+    let bad = GOOD.replace(
+        "registry = \"image-registry.apps.2.rahti.csc.fi\"",
+        "registry = \"image-registry.apps.2.rahti.csc.fi\"\nmax_requests = 0",
+    );
+    let e = parse(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("target.max_requests"), "{e}");
+}

@@ -40,6 +40,9 @@ pub struct Endpoint {
     /// Login as the plan writes it; with no password source, the user's
     /// auth files are consulted when the clients are built.
     pub credentials: Credentials,
+    /// Requests in flight and per second (`max_requests`,
+    /// `requests_per_second`).
+    pub requests: super::RequestLimits,
 }
 
 /// An upload in progress: where to send the bytes.
@@ -68,6 +71,7 @@ pub struct Client {
     auth: Auth,
     policy: RetryPolicy,
     limits: TransferLimits,
+    gate: super::gate::Gate,
 }
 
 struct Request<'a> {
@@ -121,6 +125,7 @@ impl Client {
             auth: Auth::new(&ep.registry, credentials, policy.clone(), limits),
             policy,
             limits,
+            gate: super::gate::Gate::new(ep.requests),
         })
     }
 
@@ -233,6 +238,7 @@ impl Client {
                 true => self.auth.authorize(&self.http, req.scopes).await?,
                 false => Default::default(),
             };
+            let slot = self.gate.enter().await;
             let mut rb = self
                 .http
                 .request(req.method.clone(), &req.url)
@@ -243,7 +249,11 @@ impl Client {
             if let Some(b) = &req.body {
                 rb = rb.body(b.clone());
             }
-            let (retry_after, err) = match rb.send().await {
+            let answer = rb.send().await;
+            // In flight until the answer's head arrived; a body read later
+            // (a blob stream) is bounded by the transfer limit instead.
+            drop(slot);
+            let (retry_after, err) = match answer {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     if status == 401 {
@@ -265,7 +275,11 @@ impl Client {
                     if !is_transient_status(status) || retries >= policy.max_retries {
                         return Ok((resp, retries));
                     }
-                    let ra = retry_after_of(&resp);
+                    let ra = retry_after_of(&resp).map(|d| d.min(policy.max_delay));
+                    // The registry asked for a pause: everyone waits.
+                    if let Some(d) = ra {
+                        self.gate.pause(d);
+                    }
                     tracing::debug!(status, url = %DisplayUrl::new(&req.url), "transient status, retrying");
                     (ra, None)
                 }
@@ -302,6 +316,9 @@ impl Client {
             return Ok(resp);
         }
         let retry_after = retry_after_of(&resp).map(|d| d.min(self.policy.max_delay));
+        if let (Some(d), true) = (retry_after, is_transient_status(status)) {
+            self.gate.pause(d);
+        }
         let body = read_prefix(resp, ERROR_BODY_LIMIT).await;
         let mut detail = body_detail(&body);
         if status == 401 {
@@ -786,6 +803,7 @@ impl Client {
             true => self.auth.authorize(&self.http, &scopes).await?,
             false => Default::default(),
         };
+        let _slot = self.gate.enter().await;
         let mut rb = self
             .http
             .put(&url)
@@ -1153,6 +1171,7 @@ mod tests {
                 username: None,
                 password: super::super::auth::PasswordSource::None,
             },
+            requests: Default::default(),
         };
         match Client::new(
             &ep,

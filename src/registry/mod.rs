@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod gate;
 pub mod retry;
 
 pub use auth::{Credentials, PasswordSource, Secret};
 pub use client::{Client, Endpoint, MountResult, UploadSession};
 pub use error::RegistryError;
+pub use gate::RequestLimits;
 pub use retry::{RetryPolicy, TransferLimits};

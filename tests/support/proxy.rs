@@ -74,6 +74,11 @@ struct State {
     /// How many times each (method, path) was asked, for the schedule.
     asked: std::collections::HashMap<(String, String), u64>,
     injected: u64,
+    /// Requests being handled now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Arrival and answer times of requests answered by a fault.
+    faulted: Vec<(Instant, Instant, u16)>,
     /// Writes (POST, PUT, PATCH, DELETE) answered so far.
     writes: u64,
     kill: Option<KillAt>,
@@ -86,6 +91,10 @@ struct State {
 /// One request as the proxy saw it, for ordering checks.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    /// When it arrived.
+    pub at: Instant,
+    /// When its answer left (its head).
+    pub answered: Instant,
     /// Order in which requests arrived.
     pub start: u64,
     /// Order in which answers were complete (headers received upstream).
@@ -239,6 +248,17 @@ impl Proxy {
         lock(&self.state).injected
     }
 
+    /// The most requests handled at once.
+    pub fn max_in_flight(&self) -> usize {
+        lock(&self.state).max_in_flight
+    }
+
+    /// Arrival and answer times of the requests a fault answered, with the
+    /// status given.
+    pub fn faulted(&self) -> Vec<(Instant, Instant, u16)> {
+        lock(&self.state).faulted.clone()
+    }
+
     /// Requests seen.
     pub fn requests(&self) -> Vec<Seen> {
         lock(&self.state).seen.clone()
@@ -316,7 +336,25 @@ fn status_reply(code: u16, retry_after: Option<u64>, challenge: Option<String>) 
     r
 }
 
+/// Counts the request in flight while it is handled.
 async fn handle(
+    req: Request<hyper::body::Incoming>,
+    state: Arc<Mutex<State>>,
+    http: reqwest::Client,
+    upstream: String,
+    me: String,
+) -> Result<Response<Body>, BoxError> {
+    {
+        let mut s = lock(&state);
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+    }
+    let r = handle_inner(req, state.clone(), http, upstream, me).await;
+    lock(&state).in_flight -= 1;
+    r
+}
+
+async fn handle_inner(
     req: Request<hyper::body::Incoming>,
     state: Arc<Mutex<State>>,
     http: reqwest::Client,
@@ -351,6 +389,7 @@ async fn handle(
             .map(str::to_string);
         lock(&state).ranges.push((path.clone(), range));
     }
+    let arrived = Instant::now();
     let query = req.uri().query().unwrap_or("").to_string();
     let empty_body = req
         .headers()
@@ -423,6 +462,7 @@ async fn handle(
     match &fault {
         Some(Fault::Status(code, ra)) => {
             log(*code);
+            lock(&state).faulted.push((arrived, Instant::now(), *code));
             return Ok(status_reply(*code, *ra, None));
         }
         Some(Fault::Reset) => {
@@ -483,6 +523,8 @@ async fn handle(
         s.clock += 1;
         let end = s.clock;
         s.seen.push(Seen {
+            at: arrived,
+            answered: Instant::now(),
             start,
             end,
             method: method.clone(),
