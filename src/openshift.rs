@@ -145,7 +145,10 @@ struct QuotaStatus {
     used: std::collections::HashMap<String, String>,
 }
 
-const STREAMS_KEY: &str = "openshift.io/imagestreams";
+/// The quota resource counting a project's image streams.
+pub const IMAGESTREAMS: &str = "openshift.io/imagestreams";
+/// The quota resource counting a project's unique images (history too).
+pub const IMAGES: &str = "openshift.io/images";
 
 fn api_error(url: &str, message: String) -> RegistryError {
     RegistryError::Protocol {
@@ -261,10 +264,12 @@ impl Api {
         ))
     }
 
-    /// The image stream quota of `namespace`, if it has one.
-    pub async fn stream_quota(
+    /// The tightest ResourceQuota of `namespace` on `resource`
+    /// ([`IMAGESTREAMS`] or [`IMAGES`]), if it has one.
+    pub async fn quota(
         &self,
         namespace: &str,
+        resource: &str,
     ) -> Result<Option<StreamQuota>, RegistryError> {
         let url = format!("{}/api/v1/namespaces/{namespace}/resourcequotas", self.base);
         let list: List<RawQuota> = self.get_json(&url).await?;
@@ -273,12 +278,12 @@ impl Api {
             let hard = q
                 .status
                 .hard
-                .get(STREAMS_KEY)
+                .get(resource)
                 .and_then(|v| v.parse::<u64>().ok());
             let used = q
                 .status
                 .used
-                .get(STREAMS_KEY)
+                .get(resource)
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
             if let Some(hard) = hard {

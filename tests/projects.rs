@@ -182,8 +182,20 @@ fn a_project_found_through_the_api_is_checked_created_and_copied() {
         "continue was followed: {:?}",
         s.source_api.log()
     );
-    // With room, the run creates the streams first, then copies.
+    // Room for streams, but not for the images.
     s.target_api.set_quota(&new_ns, 20, 2);
+    s.target_api.set_image_quota(&new_ns, Some((10, 8)));
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 1, "{v}");
+    let q = findings(&v, &format!("{}/app:v2", p.ns));
+    assert!(
+        q.iter().any(|(c, s, m)| c == "quota-exceeded"
+            && s == "blocker"
+            && m.contains("may hold 10 images and has 8; the plan adds 5")),
+        "{q:?}"
+    );
+    s.target_api.set_image_quota(&new_ns, None);
+    // With room, the run creates the streams first, then copies.
     let (code, v) = check_json(&s.plan);
     assert_eq!(code, 0, "{v}");
     let out = cli(&["run", "--no-progress"], &s.plan);

@@ -542,46 +542,71 @@ async fn stream_quotas(
     targets: &[&str],
     images: &mut [ImageReport],
 ) {
+    use crate::openshift::{IMAGES, IMAGESTREAMS};
     let Ok(existing) = existing else {
         return;
     };
-    let mut new: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
-    for t in targets.iter().filter(|t| !existing.contains(**t)) {
-        new.entry(project(t)).or_default().insert(t);
-    }
-    for (ns, repos) in new {
-        let quota = match api.stream_quota(ns).await {
-            Ok(Some(q)) => q,
-            Ok(None) => continue,
-            Err(e) => {
-                for im in images.iter_mut().filter(|i| project(&i.target) == ns) {
-                    im.findings.push(finding(
-                        "repository-count-unknown",
-                        Severity::Warning,
-                        format!("the image stream quota of {ns} could not be read ({e})"),
-                    ));
-                }
+    let namespaces: std::collections::BTreeSet<&str> = targets.iter().map(|t| project(t)).collect();
+    for ns in namespaces {
+        let in_ns = |i: &ImageReport| project(&i.target) == ns;
+        let new_repos: HashSet<&str> = targets
+            .iter()
+            .filter(|t| project(t) == ns && !existing.contains(**t))
+            .copied()
+            .collect();
+        // Images the run will push into the project, once each.
+        let new_images: HashSet<String> = images
+            .iter()
+            .filter(|i| in_ns(i) && matches!(i.action, CheckAction::Copy | CheckAction::Convert))
+            .map(|i| {
+                i.target_digest
+                    .as_ref()
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| i.source.clone())
+            })
+            .collect();
+        for (resource, adds, what) in [
+            (IMAGESTREAMS, new_repos.len(), "image streams"),
+            (IMAGES, new_images.len(), "images"),
+        ] {
+            if adds == 0 {
                 continue;
             }
-        };
-        if quota.used + repos.len() as u64 <= quota.hard {
-            continue;
-        }
-        for im in images.iter_mut().filter(|i| {
-            let repo = i.target.split(':').next().unwrap_or("");
-            repos.contains(repo)
-        }) {
-            im.findings.push(finding(
-                "quota-exceeded",
-                Severity::Blocker,
-                format!(
-                    "project {ns} may hold {} image streams and has {}; the plan adds {} new ones",
-                    quota.hard,
-                    quota.used,
-                    repos.len()
-                ),
-            ));
-            im.action = CheckAction::Blocked;
+            let quota = match api.quota(ns, resource).await {
+                Ok(Some(q)) => q,
+                Ok(None) => continue,
+                Err(e) => {
+                    for im in images.iter_mut().filter(|i| in_ns(i)) {
+                        im.findings.push(finding(
+                            "repository-count-unknown",
+                            Severity::Warning,
+                            format!("the {what} quota of {ns} could not be read ({e})"),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if quota.used + adds as u64 <= quota.hard {
+                continue;
+            }
+            for im in images.iter_mut().filter(|i| {
+                let repo = i.target.split(':').next().unwrap_or("");
+                in_ns(i)
+                    && match resource {
+                        IMAGESTREAMS => new_repos.contains(repo),
+                        _ => matches!(i.action, CheckAction::Copy | CheckAction::Convert),
+                    }
+            }) {
+                im.findings.push(finding(
+                    "quota-exceeded",
+                    Severity::Blocker,
+                    format!(
+                        "project {ns} may hold {} {what} and has {}; the plan adds {adds} new ones",
+                        quota.hard, quota.used
+                    ),
+                ));
+                im.action = CheckAction::Blocked;
+            }
         }
     }
 }

@@ -28,6 +28,8 @@ struct State {
     streams: BTreeMap<String, BTreeMap<String, Stream>>,
     /// namespace -> (hard, used) of openshift.io/imagestreams.
     quotas: BTreeMap<String, (u64, u64)>,
+    /// namespace -> (hard, used) of openshift.io/images.
+    image_quotas: BTreeMap<String, (u64, u64)>,
     /// Namespaces the token may not read.
     denied: BTreeSet<String>,
     /// Items per page at most, whatever `limit` asks (servers may answer
@@ -106,6 +108,15 @@ impl Api {
         lock(&self.state)
             .quotas
             .insert(namespace.to_string(), (hard, used));
+    }
+
+    /// Sets (or with `None` removes) the project's image quota.
+    pub fn set_image_quota(&self, namespace: &str, quota: Option<(u64, u64)>) {
+        let mut st = lock(&self.state);
+        match quota {
+            Some(q) => st.image_quotas.insert(namespace.to_string(), q),
+            None => st.image_quotas.remove(namespace),
+        };
     }
 
     pub fn set_page_size(&self, n: usize) {
@@ -297,20 +308,23 @@ fn route(
             json(201, v)
         }
         ("GET", ["api", "v1", "namespaces", ns, "resourcequotas"]) => {
-            let items: Vec<serde_json::Value> = st
-                .quotas
-                .get(*ns)
-                .map(|(hard, used)| {
-                    vec![serde_json::json!({
-                        "metadata": {"name": "compute-resources"},
-                        "spec": {"hard": {"openshift.io/imagestreams": hard.to_string()}},
-                        "status": {
-                            "hard": {"openshift.io/imagestreams": hard.to_string()},
-                            "used": {"openshift.io/imagestreams": used.to_string()}
-                        }
-                    })]
+            let one = |name: &str, key: &str, (hard, used): (u64, u64)| {
+                serde_json::json!({
+                    "metadata": {"name": name},
+                    "spec": {"hard": {key: hard.to_string()}},
+                    "status": {
+                        "hard": {key: hard.to_string()},
+                        "used": {key: used.to_string()}
+                    }
                 })
-                .unwrap_or_default();
+            };
+            let mut items: Vec<serde_json::Value> = Vec::new();
+            if let Some(q) = st.quotas.get(*ns) {
+                items.push(one("image-streams", "openshift.io/imagestreams", *q));
+            }
+            if let Some(q) = st.image_quotas.get(*ns) {
+                items.push(one("images", "openshift.io/images", *q));
+            }
             json(
                 200,
                 serde_json::json!({"kind": "ResourceQuotaList", "apiVersion": "v1", "items": items}),
