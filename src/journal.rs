@@ -296,6 +296,96 @@ pub fn replay_from(path: &Path, mut reader: impl BufRead) -> Result<(Replay, u64
     Ok((replay, good_len))
 }
 
+/// One part of a sharded run: shard `index` (0-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, 0-based (Kubernetes' `JOB_COMPLETION_INDEX`).
+    pub index: u32,
+    /// How many parts.
+    pub count: u32,
+}
+
+/// The journal of one shard: `<stem>.shard-I-of-N.<ext>` beside `base`.
+pub fn shard_path(base: &Path, shard: Shard) -> PathBuf {
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "migration".into());
+    let ext = base
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    base.with_file_name(format!(
+        "{stem}.shard-{}-of-{}{ext}",
+        shard.index, shard.count
+    ))
+}
+
+/// The shard journals beside `base` (any count), sorted.
+pub fn shard_journals(base: &Path) -> Vec<(PathBuf, Shard)> {
+    let dir = match base.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let ext = base
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let prefix = format!("{stem}.shard-");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(rest) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(ext.as_str()))
+        else {
+            continue;
+        };
+        let Some((i, n)) = rest.split_once("-of-") else {
+            continue;
+        };
+        if let (Ok(index), Ok(count)) = (i.parse(), n.parse()) {
+            if index < count {
+                out.push((dir.join(&name), Shard { index, count }));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// What the journal at `base` and every shard journal beside it say
+/// together (read only): the whole of a sharded migration.
+pub fn read_all(base: &Path) -> Result<Replay, JournalError> {
+    let (mut all, _) = read(base)?;
+    for (path, _) in shard_journals(base) {
+        let (r, _) = read(&path)?;
+        all.merge(r);
+    }
+    Ok(all)
+}
+
+impl Replay {
+    /// Adds another journal's records (a shard's) after these.
+    pub fn merge(&mut self, other: Replay) {
+        for r in other.records {
+            // Each journal begins with its own header.
+            if matches!(r, Record::Header { .. }) {
+                continue;
+            }
+            self.apply(&r);
+            self.records.push(r);
+        }
+    }
+}
+
 /// fsyncs the directory holding `path`, so that a newly created entry is
 /// durable.
 fn sync_dir(path: &Path) -> std::io::Result<()> {

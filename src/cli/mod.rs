@@ -49,6 +49,18 @@ pub enum Command {
         /// With --dry-run: bandwidth for the transfer-time estimate.
         #[arg(long, default_value = "100Mbit", requires = "dry_run")]
         bandwidth: String,
+        /// Migrate part I (0-based) of N of the plan, partitioned by target
+        /// repository; its journal is `<journal stem>.shard-I-of-N.journal`.
+        #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+        shard: Option<String>,
+        /// Migrate part $JOB_COMPLETION_INDEX of N (a Kubernetes Indexed
+        /// Job).
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
+        /// Run with another number of parts than the journals there were
+        /// written with, reusing their records.
+        #[arg(long)]
+        reshard: bool,
     },
     /// Dry run: the compatibility report (reads only)
     ///
@@ -200,8 +212,20 @@ pub async fn main(cli: Cli) -> i32 {
             concurrency,
             no_progress,
             dry_run: false,
+            shard,
+            shards,
+            reshard,
             ..
-        } => run(&plan, concurrency, no_progress).await,
+        } => {
+            let shard = match shard_of_args(shard.as_deref(), shards) {
+                Ok(s) => s,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return EXIT_USAGE;
+                }
+            };
+            run(&plan, concurrency, no_progress, shard, reshard).await
+        }
     }
 }
 
@@ -222,6 +246,7 @@ fn run_error(e: &copy::RunError) -> i32 {
     match e {
         copy::RunError::Plan(_) => EXIT_USAGE,
         copy::RunError::Journal(crate::journal::JournalError::Locked { .. }) => EXIT_USAGE,
+        copy::RunError::Shards(_) => EXIT_USAGE,
         _ => EXIT_FAILED,
     }
 }
@@ -230,8 +255,8 @@ fn run_error(e: &copy::RunError) -> i32 {
 /// commands.
 fn plan_and_journal(path: &std::path::Path) -> Result<(Plan, journal::Replay), i32> {
     let plan = load_plan(path)?;
-    match journal::read(&plan.options.journal) {
-        Ok((replay, _)) => Ok((plan, replay)),
+    match journal::read_all(&plan.options.journal) {
+        Ok(replay) => Ok((plan, replay)),
         Err(e) => {
             eprintln!("error: {e}");
             Err(EXIT_FAILED)
@@ -384,12 +409,58 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
     code
 }
 
+/// The part to migrate, from `--shard I/N`, or `--shards N` with
+/// `JOB_COMPLETION_INDEX` from the environment.
+fn shard_of_args(
+    shard: Option<&str>,
+    shards: Option<u32>,
+) -> Result<Option<journal::Shard>, String> {
+    let (index, count) = match (shard, shards) {
+        (Some(s), _) => {
+            let (i, n) = s
+                .split_once('/')
+                .ok_or_else(|| format!("--shard {s:?} is not I/N (e.g. 0/3)"))?;
+            let parse = |v: &str| {
+                v.trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("--shard {s:?} is not I/N (e.g. 0/3)"))
+            };
+            (parse(i)?, parse(n)?)
+        }
+        (None, Some(n)) => {
+            let i = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                "--shards needs JOB_COMPLETION_INDEX in the environment (set by a Kubernetes Indexed Job)".to_string()
+            })?;
+            let i = i
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("JOB_COMPLETION_INDEX {i:?} is not a number"))?;
+            (i, n)
+        }
+        (None, None) => return Ok(None),
+    };
+    if count == 0 || index >= count {
+        return Err(format!(
+            "part {index} of {count} does not exist: parts are 0 to N-1"
+        ));
+    }
+    Ok(Some(journal::Shard { index, count }))
+}
+
 /// `run`: the copy, with progress, until done or Ctrl-C.
-async fn run(plan: &std::path::Path, concurrency: Option<u16>, no_progress: bool) -> i32 {
-    let plan = match plan_with(plan, concurrency) {
+async fn run(
+    plan: &std::path::Path,
+    concurrency: Option<u16>,
+    no_progress: bool,
+    shard: Option<journal::Shard>,
+    reshard: bool,
+) -> i32 {
+    let mut plan = match plan_with(plan, concurrency) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    plan.options.shard = shard;
+    plan.options.reshard = reshard;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let fancy = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let renderer = tokio::spawn(progress::render(rx, fancy));

@@ -165,6 +165,9 @@ pub enum RunError {
     /// The journal cannot be used.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The shard settings do not fit the journals there.
+    #[error("{0}")]
+    Shards(String),
     /// A registry cannot be reached or refuses us outright.
     #[error("{role} registry {registry}: {source}")]
     Registry {
@@ -420,11 +423,28 @@ pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError
 /// succeeded), emitting events to `events`. A journal failure stops the run.
 pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     // The journal first: a run that cannot have it sends no request.
-    let (journal, replay) = Journal::open(
-        &plan.options.journal,
-        &plan.source.registry,
-        &plan.target.registry,
-    )?;
+    let journal_path = match plan.options.shard {
+        Some(sh) => {
+            shard_check(plan, sh)?;
+            crate::journal::shard_path(&plan.options.journal, sh)
+        }
+        None => plan.options.journal.clone(),
+    };
+    let (journal, mut replay) =
+        Journal::open(&journal_path, &plan.source.registry, &plan.target.registry)?;
+    if plan.options.shard.is_some() {
+        // What the other parts (and an unsharded run, or a run with
+        // another count under --reshard) recorded: done tags, blobs to
+        // mount from, layer facts.
+        let mut others = crate::journal::read(&plan.options.journal)?.0;
+        for (path, _) in crate::journal::shard_journals(&plan.options.journal) {
+            if path != journal_path {
+                others.merge(crate::journal::read(&path)?.0);
+            }
+        }
+        others.merge(replay);
+        replay = others;
+    }
     let (source, target) = connect(plan).await?;
     let (source_api, target_api) = apis(plan)?;
     let journal = Arc::new(journal);
@@ -432,25 +452,26 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     let (mut jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
     jobs.extend(expand::history_jobs(&discovered));
     failures.extend(discovered.failures);
+    let mut references = discovered.references.clone();
+    if let Some(sh) = plan.options.shard {
+        // This part's target repositories only: no two parts ever write
+        // one repository.
+        jobs.retain(|j| shard_of(&j.target_repo, sh.count) == sh.index);
+        failures.retain(|f| shard_of(&f.target_repo, sh.count) == sh.index);
+        references.retain(|r| shard_of(&r.2, sh.count) == sh.index);
+    }
     let stream_failures = match (&target_api, plan.options.create_image_streams) {
         (Some(api), true) => {
             let repos = jobs
                 .iter()
                 .map(|j| j.target_repo.as_str())
-                .chain(discovered.references.iter().map(|r| r.2.as_str()));
+                .chain(references.iter().map(|r| r.2.as_str()));
             create_streams(api, repos).await
         }
         _ => HashMap::new(),
     };
     if let Some(api) = &target_api {
-        reference_external_tags(
-            api,
-            &discovered.references,
-            &stream_failures,
-            &journal,
-            &events,
-        )
-        .await?;
+        reference_external_tags(api, &references, &stream_failures, &journal, &events).await?;
     }
     let (jobs, refused): (Vec<TagJob>, Vec<TagJob>) = jobs
         .into_iter()
@@ -550,6 +571,37 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         }
     }
     Ok(events.summary())
+}
+
+/// The part a target repository belongs to, out of `count`: a stable
+/// hash (FNV-1a) of its name, so the partition depends on nothing but the
+/// name and every process computes the same one.
+pub fn shard_of(target_repo: &str, count: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in target_repo.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(count.max(1))) as u32
+}
+
+/// Refuses a shard count that differs from the shard journals already
+/// there, unless `--reshard` asked to reuse them.
+fn shard_check(plan: &Plan, sh: crate::journal::Shard) -> Result<(), RunError> {
+    let others: Vec<String> = crate::journal::shard_journals(&plan.options.journal)
+        .into_iter()
+        .filter(|(_, s)| s.count != sh.count)
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    if others.is_empty() || plan.options.reshard {
+        return Ok(());
+    }
+    Err(RunError::Shards(format!(
+        "this run is part {} of {}, but journals of a run in another number of parts are there ({}); use the same number of parts, or --reshard to reuse their records",
+        sh.index,
+        sh.count,
+        others.join(", ")
+    )))
 }
 
 /// Records and reports a failed tag (or repository).

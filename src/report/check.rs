@@ -273,7 +273,7 @@ fn project(repo: &str) -> &str {
 pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckReport, RunError> {
     let (source, target) = connect(plan).await?;
     let (source_api, target_api) = crate::copy::apis(plan)?;
-    let (replay, _) = journal::read(&plan.options.journal)?;
+    let replay = journal::read_all(&plan.options.journal)?;
     let discovered = expand::discover(plan, &source, source_api.as_ref()).await;
     let (mut jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
     jobs.extend(expand::history_jobs(&discovered));
