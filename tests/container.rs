@@ -11,6 +11,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
+use support::containers::{ok, tool};
 use support::project::seed;
 use support::{harness, PlanOpts};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -108,28 +109,6 @@ fn the_job_runs_every_part_of_the_plan_it_mounts() {
     if let Err(e) = rahti_migrate::plan::Plan::parse(&dir.path().join("migration.toml"), &local) {
         panic!("the Job's plan: {e}");
     }
-}
-
-fn ok(mut c: Command) -> String {
-    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn tool(name: &str, dir: &Path) -> Command {
-    let mut c = Command::new(name);
-    c.env("BUILDAH_ISOLATION", "chroot")
-        .arg("--root")
-        .arg(dir.join("storage"))
-        .arg("--runroot")
-        .arg(dir.join("run"))
-        .args(["--storage-driver", "vfs"]);
-    c
 }
 
 /// The binary and the shared libraries it links, laid out for `scratch`.

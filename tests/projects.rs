@@ -37,6 +37,18 @@ fn streams_of(api: &Api, p: &Project) {
     }
 }
 
+/// The API's stream for the project's `app` repository: its tags with the
+/// digests the registry holds.
+fn app_stream(p: &Project) -> Stream {
+    let mut app = Stream::default();
+    for (repo, tag, d) in &p.tags {
+        if repo.ends_with("/app") {
+            app.tags.push((tag.clone(), vec![d.clone()]));
+        }
+    }
+    app
+}
+
 struct Setup {
     source_api: Api,
     target_api: Api,
@@ -136,12 +148,7 @@ fn a_project_found_through_the_api_is_checked_created_and_copied() {
     // Pages of one stream each: discovery follows `continue`.
     s.source_api.set_page_size(1);
     // app:v1 was imported from another registry.
-    let mut app = Stream::default();
-    for (repo, tag, d) in &p.tags {
-        if repo.ends_with("/app") {
-            app.tags.push((tag.clone(), vec![d.clone()]));
-        }
-    }
+    let mut app = app_stream(&p);
     app.external = vec![("v1".into(), "quay.io/upstream/app:1.0".into())];
     s.source_api.set_stream(&p.ns, "app", app);
     // The target project may hold one more stream; the plan needs two.
@@ -237,12 +244,7 @@ fn external_imports_can_be_skipped() {
         p.ns
     );
     let s = setup(h, &p, &project, true);
-    let mut app = Stream::default();
-    for (repo, tag, d) in &p.tags {
-        if repo.ends_with("/app") {
-            app.tags.push((tag.clone(), vec![d.clone()]));
-        }
-    }
+    let mut app = app_stream(&p);
     app.external = vec![("latest".into(), "docker.io/library/app:latest".into())];
     s.source_api.set_stream(&p.ns, "app", app);
     let (_, v) = check_json(&s.plan);
@@ -288,12 +290,7 @@ fn external_imports_can_be_referenced_on_the_target() {
         p.ns
     );
     let s = setup(h, &p, &project, true);
-    let mut app = Stream::default();
-    for (repo, tag, d) in &p.tags {
-        if repo.ends_with("/app") {
-            app.tags.push((tag.clone(), vec![d.clone()]));
-        }
-    }
+    let mut app = app_stream(&p);
     app.external = vec![("v2".into(), "quay.io/upstream/app:2.0".into())];
     s.source_api.set_stream(&p.ns, "app", app);
     let out = cli(&["run", "--no-progress"], &s.plan);

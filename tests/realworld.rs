@@ -13,6 +13,7 @@ use rahti_migrate::copy::{self, Events, RunSummary};
 use rahti_migrate::plan::Plan;
 use std::path::Path;
 use std::process::Command;
+use support::containers::{ok, tool};
 use support::skopeo::{self, Reg};
 use support::{harness, Harness, PlanOpts};
 
@@ -34,30 +35,6 @@ SHELL ["/bin/sh", "-c"]
 ENTRYPOINT ["/app/run"]
 CMD ["--serve"]
 "#;
-
-/// buildah or podman with storage of their own under `dir`.
-fn tool(name: &str, dir: &Path) -> Command {
-    let mut c = Command::new(name);
-    c.env("BUILDAH_ISOLATION", "chroot")
-        .arg("--root")
-        .arg(dir.join("storage"))
-        .arg("--runroot")
-        .arg(dir.join("run"))
-        .args(["--storage-driver", "vfs"]);
-    c
-}
-
-fn ok(mut c: Command) -> String {
-    let out = c
-        .output()
-        .unwrap_or_else(|e| panic!("{c:?}: {e} (apt-get install buildah podman)"));
-    assert!(
-        out.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 /// Each push starts with an empty blob-info cache: what an earlier push
 /// recorded would change what this one sends (a gzip blob reused for a

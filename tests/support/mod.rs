@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod containers;
 pub mod fixtures;
 pub mod openshift;
 pub mod project;
