@@ -710,7 +710,7 @@ fn target_faults_are_retried_and_tags_stay_last() {
     proxy.add(Some("PUT"), "/blobs/uploads/", Fault::Status(500, None), 1);
     proxy.add(
         Some("PUT"),
-        &format!("{}/app/manifests/sha256:", p.ns),
+        &format!("{}/app/manifests/", p.ns),
         Fault::Status(503, None),
         1,
     );
@@ -752,7 +752,7 @@ fn target_faults_are_retried_and_tags_stay_last() {
     );
     assert!(
         proxy
-            .hits("PUT", &format!("{}/app/manifests/sha256:", p.ns))
+            .hits("PUT", &format!("{}/app/manifests/", p.ns))
             .contains(&503),
         "503 fired"
     );

@@ -193,9 +193,6 @@ impl Ctx<'_> {
                 .await
                 .map_err(self.blob_err(&image, d))?;
         }
-        for step in &plan.manifests {
-            self.push_by_digest(job, step).await?;
-        }
         let Some(top) = plan.manifests.last() else {
             return Err(CopyError::Blocked {
                 image,
@@ -203,10 +200,25 @@ impl Ctx<'_> {
                 message: "the plan pushes no manifest".into(),
             });
         };
-        // The tag goes last: everything it points at is in place. A
-        // history image stays untagged.
-        if job.history.is_none() {
-            self.put_manifest(job, top, &job.tag).await?;
+        let schema1 = matches!(
+            top.media_type,
+            crate::oci::media::DOCKER_V1 | crate::oci::media::DOCKER_V1_SIGNED
+        );
+        match (plan.manifests.len(), job.history.is_none() && !schema1) {
+            // A single image is pushed once, by its tag: everything it
+            // references is in place. (Schema 1 goes by digest first: a
+            // registry that refuses it says so at once, without retries.)
+            (1, true) => self.push(job, top, Some(&job.tag)).await?,
+            _ => {
+                // Children by digest, then the index by digest; the tag
+                // last (a history image stays untagged).
+                for step in &plan.manifests {
+                    self.push(job, step, None).await?;
+                }
+                if job.history.is_none() {
+                    self.put_manifest(job, top, &job.tag).await?;
+                }
+            }
         }
         self.journal
             .append(&Record::Done {
@@ -303,22 +315,21 @@ impl Ctx<'_> {
         }
     }
 
-    /// Pushes `p` by digest (once per run and repository), checks the
-    /// digest the registry reports, and journals it.
-    async fn push_by_digest(&self, job: &TagJob, p: &PushStep) -> Result<(), CopyError> {
+    /// Pushes `p` under `tag`, or by digest (once per run and repository),
+    /// checks the digest the registry reports, and journals it.
+    async fn push(&self, job: &TagJob, p: &PushStep, tag: Option<&str>) -> Result<(), CopyError> {
         let key = (job.target_repo.clone(), p.digest.clone());
         let _held = self.lock_all(p).await;
-        if lockmap(&self.pushed).contains(&key) {
+        let known = lockmap(&self.pushed).contains(&key);
+        if known && tag.is_none() {
             return Ok(());
         }
+        let reference = tag
+            .map(str::to_string)
+            .unwrap_or_else(|| p.digest.to_string());
         let got = self
             .target
-            .manifest_put(
-                &job.target_repo,
-                &p.digest.to_string(),
-                p.raw.clone(),
-                p.media_type,
-            )
+            .manifest_put(&job.target_repo, &reference, p.raw.clone(), p.media_type)
             .await
             .map_err(|e| self.put_err(job, p, e))?;
         if let Some(g) = got.filter(|g| *g != p.digest) {
@@ -330,13 +341,15 @@ impl Ctx<'_> {
                 ),
             });
         }
-        self.journal
-            .append(&Record::Manifest {
-                repo: job.target_repo.clone(),
-                digest: p.digest.clone(),
-            })
-            .await?;
-        lockmap(&self.pushed).insert(key);
+        if !known {
+            self.journal
+                .append(&Record::Manifest {
+                    repo: job.target_repo.clone(),
+                    digest: p.digest.clone(),
+                })
+                .await?;
+            lockmap(&self.pushed).insert(key);
+        }
         Ok(())
     }
 }

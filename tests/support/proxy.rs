@@ -248,6 +248,18 @@ impl Proxy {
         lock(&self.state).injected
     }
 
+    /// Waits until no request is being handled (those a killed client
+    /// left behind still reach the registry), at most 10 s.
+    pub fn wait_idle(&self) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while lock(&self.state).in_flight > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // A request whose client went away may still be finishing in the
+        // registry.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     /// The most requests handled at once.
     pub fn max_in_flight(&self) -> usize {
         lock(&self.state).max_in_flight
@@ -344,14 +356,21 @@ async fn handle(
     upstream: String,
     me: String,
 ) -> Result<Response<Body>, BoxError> {
+    /// Leaves the count when the request is done, or dropped (its client
+    /// went away).
+    struct InFlight(Arc<Mutex<State>>);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            lock(&self.0).in_flight -= 1;
+        }
+    }
     {
         let mut s = lock(&state);
         s.in_flight += 1;
         s.max_in_flight = s.max_in_flight.max(s.in_flight);
     }
-    let r = handle_inner(req, state.clone(), http, upstream, me).await;
-    lock(&state).in_flight -= 1;
-    r
+    let _counted = InFlight(state.clone());
+    handle_inner(req, state.clone(), http, upstream, me).await
 }
 
 async fn handle_inner(
