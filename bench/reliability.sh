@@ -22,7 +22,7 @@ echo "| scenario | figures |"
 echo "|---|---|"
 echo "| random faults, 5% of requests on both registries (seed $(field "$r" seed)) | $(field "$r" faults) faults in $(field "$r" requests) requests; $(field "$r" completed) of $(field "$r" images) images completed; $(field "$r" records_checked) journal records checked against the target |"
 echo "| SIGKILL after each of the first writes, then resume | $(field "$k" kill_points) kill points (a clean run makes $(field "$k" writes_in_clean_run) writes); $(field "$k" resumed) resumed runs ended with the clean run's digests; $(field "$k" tags_checked_after_kill) tags checked after kills, none pointing at a partial image |"
-echo "| ordering, from the proxy's request log | $(field "$o" manifest_puts_checked) references of pushed manifests checked: each written before the manifest, each tag after its image |"
+echo "| ordering, from the proxy's request log | $(field "$o" manifest_puts_checked) references of pushed manifests checked: each written before the manifest that names it, each index's tag after the index |"
 echo "| canary secrets at RAHTI_MIGRATE_LOG=trace | $(field "$c" secrets) secrets searched in $(field "$c" outputs) outputs ($(field "$c" lines) lines): $(field "$c" leaks) found |"
 for f in "${fuzz[@]}"; do
   echo "| fuzz \`$(field "$f" target)\` | $(field "$f" executions) executions in $(field "$f" seconds) s, $(field "$f" crashes) crashes |"
