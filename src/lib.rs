@@ -21,7 +21,10 @@
 //! them. [`convert`] holds the pure conversions the plan calls; [`gojson`]
 //! the Go-compatible JSON reading and writing that the conversions and the
 //! manifest reader ([`oci`]) share; [`model`] and [`oci`] the vocabulary
-//! every layer shares.
+//! every layer shares. [`openshift`] talks to the cluster API (project
+//! discovery, quotas, image streams) beside the registry client; after a
+//! run, [`report`] verifies and maps it, and [`rewrite`] points workloads'
+//! YAML at the target.
 //!
 //! The engine emits [`copy::Event`]s: the CLI's progress display renders
 //! them, and the run summary is their sum.
