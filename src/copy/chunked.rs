@@ -73,15 +73,7 @@ impl super::blob::Blobs {
         let mut retries = 0u32;
         let mut up = match session {
             Some(s) => self.fresh(s, desc),
-            None => loop {
-                match self.target().upload_start_once(target_repo).await {
-                    Ok(s) => break self.fresh(s, desc),
-                    Err(e) => {
-                        self.retry_or_fail(&mut retries, desc, BlobError::Target(e))
-                            .await?
-                    }
-                }
-            },
+            None => self.start(target_repo, desc, &mut retries).await?,
         };
         let mut src: Option<Source> = None;
         loop {
@@ -112,12 +104,7 @@ impl super::blob::Blobs {
                         // Start the blob over in a new session.
                         self.target().upload_cancel(&up.session).await;
                         src = None;
-                        match self.target().upload_start_once(target_repo).await {
-                            Ok(s) => up = self.fresh(s, desc),
-                            Err(e) => {
-                                return Err(BlobError::Target(e).with_retries(retries));
-                            }
-                        }
+                        up = self.start(target_repo, desc, &mut retries).await?;
                     }
                 }
                 Err(Fault::Finish(e)) => {
@@ -131,6 +118,24 @@ impl super::blob::Blobs {
                             return Ok(size);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// A new session, its opening retried within the blob's budget.
+    async fn start(
+        &self,
+        target_repo: &str,
+        desc: &Descriptor,
+        retries: &mut u32,
+    ) -> Result<Upload, BlobError> {
+        loop {
+            match self.target().upload_start_once(target_repo).await {
+                Ok(s) => return Ok(self.fresh(s, desc)),
+                Err(e) => {
+                    self.retry_or_fail(retries, desc, BlobError::Target(e))
+                        .await?
                 }
             }
         }
