@@ -371,7 +371,10 @@ pub fn yaml_files(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path
             for e in std::fs::read_dir(&p)? {
                 let e = e?.path();
                 let yaml = e.extension().is_some_and(|x| x == "yaml" || x == "yml");
-                if e.is_dir() || yaml {
+                // Symbolic links to directories are not followed: a loop
+                // would never end.
+                let real_dir = std::fs::symlink_metadata(&e).is_ok_and(|m| m.is_dir());
+                if real_dir || (yaml && !e.is_dir()) {
                     todo.push(e);
                 }
             }
