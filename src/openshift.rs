@@ -38,6 +38,8 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     credentials: Credentials,
+    /// The token, read once (a `password_command` is not run per request).
+    token: tokio::sync::OnceCell<Option<crate::registry::Secret>>,
 }
 
 /// One image stream, as much of it as a migration needs.
@@ -183,6 +185,7 @@ impl Api {
             http: b.build().map_err(|e| setup(transport_message(&e)))?,
             base: ep.url.trim_end_matches('/').to_string(),
             credentials,
+            token: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -192,7 +195,11 @@ impl Api {
         url: &str,
     ) -> Result<reqwest::Response, RegistryError> {
         let mut rb = rb;
-        if let Some(token) = self.credentials.resolve().await? {
+        let token = self
+            .token
+            .get_or_try_init(|| self.credentials.resolve())
+            .await?;
+        if let Some(token) = token {
             if let Some(v) = crate::registry::auth::sensitive(&format!("Bearer {}", token.expose()))
             {
                 rb = rb.header(reqwest::header::AUTHORIZATION, v);
