@@ -1156,7 +1156,7 @@ fn interrupted_download(ignore_range: bool) {
 fn every_blob_and_config_is_read_once_per_run() {
     // app:latest and app:v2 are one image: its config is read once for the
     // conversion, each layer once for the copy; `check` reads each config
-    // once too.
+    // once too, and looks each blob up once.
     let h = harness();
     let p = seed(h, "readonce");
     let source = h.proxy_r1();
@@ -1188,6 +1188,18 @@ fn every_blob_and_config_is_read_once_per_run() {
         "{}",
         String::from_utf8_lossy(&ck.stderr)
     );
+    // One HEAD per unique blob for the whole plan, though the base layer is
+    // in three repositories.
+    let mut heads: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in source.requests() {
+        if r.method == "HEAD" && r.path.contains("/blobs/sha256:") {
+            *heads
+                .entry(r.path.rsplit('/').next().unwrap_or("").to_string())
+                .or_default() += 1;
+        }
+    }
+    assert!(!heads.is_empty());
+    assert!(heads.values().all(|n| *n == 1), "check: {heads:?}");
     let by_check = gets(&source);
     assert!(!by_check.is_empty(), "check read the configs");
     assert!(by_check.values().all(|n| *n == 1), "check: {by_check:?}");

@@ -160,7 +160,11 @@ pub fn parse_bandwidth(s: &str) -> Option<u64> {
 
 /// Source blob sizes, looked up once per (repository, digest) for the
 /// whole check.
-type Heads = std::sync::Mutex<HashMap<(String, Digest), Arc<OnceCell<Option<u64>>>>>;
+/// Source blob sizes, looked up once per digest for the whole plan: a
+/// registry stores a blob once, whichever repositories link it. (A blob
+/// linked into one repository and lost from another would be caught by
+/// `run`, which reads it from the repository that needs it.)
+type Heads = std::sync::Mutex<HashMap<Digest, Arc<OnceCell<Option<u64>>>>>;
 
 struct Walk<'a> {
     plan: &'a Plan,
@@ -177,11 +181,7 @@ impl Walk<'_> {
         let cell = self
             .heads
             .lock()
-            .map(|mut h| {
-                h.entry((repo.to_string(), digest.clone()))
-                    .or_default()
-                    .clone()
-            })
+            .map(|mut h| h.entry(digest.clone()).or_default().clone())
             .unwrap_or_default();
         cell.get_or_try_init(|| self.source.blob_head(repo, digest))
             .await
