@@ -131,7 +131,7 @@ pub struct Discovered {
 /// Finds the repositories of every `[[projects]]` entry: through the
 /// cluster API when `[source] api` is set (image streams, with the tags
 /// imported from other registries), else through the registry's catalog.
-pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered {
+async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered {
     let mut d = Discovered {
         specs: plan.images.clone(),
         failures: Vec::new(),
@@ -227,9 +227,9 @@ pub async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discov
     d
 }
 
-/// The jobs for the history images [`discover`] found: each earlier image
+/// The jobs for the history images `discover` found: each earlier image
 /// once per repository, copied by digest and left untagged.
-pub fn history_jobs(d: &Discovered) -> Vec<TagJob> {
+fn history_jobs(d: &Discovered) -> Vec<TagJob> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (i, tag, digest) in &d.history {
@@ -252,18 +252,35 @@ pub fn history_jobs(d: &Discovered) -> Vec<TagJob> {
     out
 }
 
-/// Lists the tags of every entry (listed, or discovered by [`discover`])
-/// and selects the wanted ones. An entry that cannot be listed is reported
-/// and the rest go on.
-pub async fn expand(plan: &Plan, source: &Client) -> (Vec<TagJob>, Vec<ExpandFailure>) {
-    let d = discover(plan, source, None).await;
-    let (jobs, mut failures) = expand_specs(plan, source, &d.specs).await;
-    failures.extend(d.failures);
-    (jobs, failures)
+/// What a plan expands into: the tag jobs (history images included), the
+/// entries that could not be listed, and what discovery found.
+pub struct Expansion {
+    /// Tags (and history images) to migrate, in a stable order.
+    pub jobs: Vec<TagJob>,
+    /// Entries and projects that could not be listed.
+    pub failures: Vec<ExpandFailure>,
+    /// What discovery found (`failures` moved out).
+    pub discovered: Discovered,
 }
 
-/// [`expand`] over given entries.
-pub async fn expand_specs(
+/// Finds the projects' repositories (`discover`, through `api` when
+/// given), lists the tags of every entry and selects the wanted ones, and
+/// adds the history images. An entry that cannot be listed is reported and
+/// the rest go on. `run` and `check` both expand through here.
+pub async fn expand(plan: &Plan, source: &Client, api: Option<&Api>) -> Expansion {
+    let mut discovered = discover(plan, source, api).await;
+    let (mut jobs, mut failures) = expand_specs(plan, source, &discovered.specs).await;
+    jobs.extend(history_jobs(&discovered));
+    failures.append(&mut discovered.failures);
+    Expansion {
+        jobs,
+        failures,
+        discovered,
+    }
+}
+
+/// Lists and selects the tags of the given entries.
+async fn expand_specs(
     plan: &Plan,
     source: &Client,
     specs: &[ImageSpec],

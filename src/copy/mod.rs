@@ -448,10 +448,11 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     let (source, target) = connect(plan).await?;
     let (source_api, target_api) = apis(plan)?;
     let journal = Arc::new(journal);
-    let discovered = expand::discover(plan, &source, source_api.as_ref()).await;
-    let (mut jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
-    jobs.extend(expand::history_jobs(&discovered));
-    failures.extend(discovered.failures);
+    let expand::Expansion {
+        mut jobs,
+        mut failures,
+        discovered,
+    } = expand::expand(plan, &source, source_api.as_ref()).await;
     let mut references = discovered.references.clone();
     if let Some(sh) = plan.options.shard {
         // This part's target repositories only: no two parts ever write

@@ -14,7 +14,7 @@ use crate::copy::{connect, read, RunError};
 use crate::expand::{self, TagJob};
 use crate::journal::{self, Replay};
 use crate::oci::Digest;
-use crate::plan::Plan;
+use crate::plan::{ExternalImports, Plan};
 use crate::registry::{Client, RegistryError};
 use futures::StreamExt;
 use serde::Serialize;
@@ -274,10 +274,11 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
     let (source, target) = connect(plan).await?;
     let (source_api, target_api) = crate::copy::apis(plan)?;
     let replay = journal::read_all(&plan.options.journal)?;
-    let discovered = expand::discover(plan, &source, source_api.as_ref()).await;
-    let (mut jobs, mut failures) = expand::expand_specs(plan, &source, &discovered.specs).await;
-    jobs.extend(expand::history_jobs(&discovered));
-    failures.extend(discovered.failures);
+    let expand::Expansion {
+        jobs,
+        failures,
+        discovered,
+    } = expand::expand(plan, &source, source_api.as_ref()).await;
     let walk = Walk {
         plan,
         source: &source,
@@ -294,31 +295,27 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
             .await;
     let (mut images, plans): (Vec<ImageReport>, Vec<Option<ImagePlan>>) = rows.into_iter().unzip();
     signatures_invalidated(&jobs, &plans, &mut images);
+    // Tags a project imported from another registry: noted on the copied
+    // ones, listed (not copied) when the plan leaves them out or
+    // references them.
     for (j, im) in jobs.iter().zip(images.iter_mut()) {
         if let Some(from) = discovered
             .external
             .get(&(j.source_repo.clone(), j.tag.clone()))
         {
-            im.findings.push(finding(
-                "external-import",
-                Severity::Info,
-                format!(
-                    "imported into the project from {}; its bytes are copied (external_imports = \"skip\" leaves such tags out)",
-                    crate::model::printable(from)
-                ),
-            ));
+            im.findings
+                .push(external_import(from, ExternalImports::Copy));
         }
     }
-    // Imported tags the plan leaves out or references: listed, not copied.
     for ((repo, tag), from) in &discovered.external {
-        let mode = discovered.modes.get(repo).copied();
-        let what = match mode {
-            Some(crate::plan::ExternalImports::Skip) => "left out (external_imports = \"skip\")",
-            Some(crate::plan::ExternalImports::Reference) => {
-                "not copied: an image stream tag importing from it is created in the target (external_imports = \"reference\")"
-            }
-            _ => continue,
-        };
+        let mode = discovered
+            .modes
+            .get(repo)
+            .copied()
+            .unwrap_or(ExternalImports::Copy);
+        if mode == ExternalImports::Copy {
+            continue;
+        }
         let target = discovered
             .specs
             .iter()
@@ -327,14 +324,7 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
             .unwrap_or_else(|| repo.clone());
         let mut r = ImageReport::new(format!("{repo}:{tag}"), format!("{target}:{tag}"));
         r.action = CheckAction::Skip;
-        r.findings.push(finding(
-            "external-import",
-            Severity::Info,
-            format!(
-                "imported into the project from {}; {what}",
-                crate::model::printable(from)
-            ),
-        ));
+        r.findings.push(external_import(from, mode));
         images.push(r);
     }
     for f in failures {
@@ -468,6 +458,28 @@ async fn attribute_bytes(
             }
         }
     }
+}
+
+/// The `external-import` finding of a tag imported from `from`, handled
+/// by `mode`.
+fn external_import(from: &str, mode: ExternalImports) -> Finding {
+    let what = match mode {
+        ExternalImports::Copy => {
+            "its bytes are copied (external_imports = \"skip\" leaves such tags out)"
+        }
+        ExternalImports::Skip => "left out (external_imports = \"skip\")",
+        ExternalImports::Reference => {
+            "not copied: an image stream tag importing from it is created in the target (external_imports = \"reference\")"
+        }
+    };
+    finding(
+        "external-import",
+        Severity::Info,
+        format!(
+            "imported into the project from {}; {what}",
+            crate::model::printable(from)
+        ),
+    )
 }
 
 /// Reports `signature-invalidated` on cosign-style tags (`sha256-<hex>.sig`,
