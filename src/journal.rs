@@ -364,10 +364,17 @@ pub fn shard_journals(base: &Path) -> Vec<(PathBuf, Shard)> {
 /// What the journal at `base` and every shard journal beside it say
 /// together (read only): the whole of a sharded migration.
 pub fn read_all(base: &Path) -> Result<Replay, JournalError> {
+    read_all_but(base, None)
+}
+
+/// [`read_all`] without the journal at `skip` (a part's own, which it
+/// has open).
+pub fn read_all_but(base: &Path, skip: Option<&Path>) -> Result<Replay, JournalError> {
     let (mut all, _) = read(base)?;
     for (path, _) in shard_journals(base) {
-        let (r, _) = read(&path)?;
-        all.merge(r);
+        if Some(path.as_path()) != skip {
+            all.merge(read(&path)?.0);
+        }
     }
     Ok(all)
 }

@@ -436,12 +436,8 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         // What the other parts (and an unsharded run, or a run with
         // another count under --reshard) recorded: done tags, blobs to
         // mount from, layer facts.
-        let mut others = crate::journal::read(&plan.options.journal)?.0;
-        for (path, _) in crate::journal::shard_journals(&plan.options.journal) {
-            if path != journal_path {
-                others.merge(crate::journal::read(&path)?.0);
-            }
-        }
+        // Its own records last: they win where parts disagree.
+        let mut others = crate::journal::read_all_but(&plan.options.journal, Some(&journal_path))?;
         others.merge(replay);
         replay = others;
     }
