@@ -77,42 +77,33 @@ impl super::blob::Blobs {
         };
         let mut src: Option<Source> = None;
         loop {
-            let step = self
+            let Fault(kind, e) = match self
                 .step(source_repo, desc, size, chunk, &mut up, &mut src)
-                .await;
-            match step {
+                .await
+            {
                 Ok(true) => return Ok(size),
-                Ok(false) => {}
-                Err(Fault::Source(e)) => {
-                    // Resume the read where it stopped.
+                Ok(false) => continue,
+                Err(f) => f,
+            };
+            // Every fault costs one retry of the blob's budget; when it is
+            // spent, the session is cancelled.
+            if let Err(e) = self.retry_or_fail(&mut retries, desc, e).await {
+                self.target().upload_cancel(&up.session).await;
+                return Err(e);
+            }
+            match kind {
+                // Resume the read where it stopped.
+                Step::Source => src = None,
+                // Go on from what the registry holds, if it can say.
+                Step::Upload if self.resume(&mut up).await => {}
+                Step::Upload | Step::Restart => {
+                    // Start the blob over in a new session.
+                    self.target().upload_cancel(&up.session).await;
                     src = None;
-                    if let Err(e) = self.retry_or_fail(&mut retries, desc, e).await {
-                        self.target().upload_cancel(&up.session).await;
-                        return Err(e);
-                    }
+                    up = self.start(target_repo, desc, &mut retries).await?;
                 }
-                Err(fault @ (Fault::Upload(_) | Fault::Restart(_))) => {
-                    let (resumable, e) = match fault {
-                        Fault::Upload(e) => (true, e),
-                        Fault::Restart(e) | Fault::Source(e) | Fault::Finish(e) => (false, e),
-                    };
-                    if let Err(e) = self.retry_or_fail(&mut retries, desc, e).await {
-                        self.target().upload_cancel(&up.session).await;
-                        return Err(e);
-                    }
-                    if !(resumable && self.resume(&mut up).await) {
-                        // Start the blob over in a new session.
-                        self.target().upload_cancel(&up.session).await;
-                        src = None;
-                        up = self.start(target_repo, desc, &mut retries).await?;
-                    }
-                }
-                Err(Fault::Finish(e)) => {
-                    if let Err(e) = self.retry_or_fail(&mut retries, desc, e).await {
-                        self.target().upload_cancel(&up.session).await;
-                        return Err(e);
-                    }
-                    // A commit whose answer was lost may have happened.
+                // A commit whose answer was lost may have happened.
+                Step::Finish => {
                     if let Ok(Some(n)) = self.target().blob_head(target_repo, &desc.digest).await {
                         if n == size {
                             return Ok(size);
@@ -203,16 +194,18 @@ impl super::blob::Blobs {
             }
             let piece = match s.body.next().await {
                 Some(Ok(b)) => b,
-                Some(Err(e)) => return Err(Fault::Source(source_failed(&s.url, &e.to_string()))),
+                Some(Err(e)) => {
+                    return Err(Fault(Step::Source, source_failed(&s.url, &e.to_string())))
+                }
                 None => {
-                    return Err(Fault::Source(source_failed(
-                        &s.url,
-                        &format!("body ended at byte {} of {size}", up.pos),
-                    )))
+                    return Err(Fault(
+                        Step::Source,
+                        source_failed(&s.url, &format!("body ended at byte {} of {size}", up.pos)),
+                    ))
                 }
             };
             if let Err(m) = s.rate.on_bytes(piece.len() as u64) {
-                return Err(Fault::Source(source_failed(&s.url, &m)));
+                return Err(Fault(Step::Source, source_failed(&s.url, &m)));
             }
             let mut piece = piece;
             if s.skip > 0 {
@@ -221,14 +214,15 @@ impl super::blob::Blobs {
                 piece = piece.slice(n as usize..);
             }
             if up.pos + piece.len() as u64 > size {
-                return Err(Fault::Restart(BlobError::Verification(
-                    RegistryError::Mismatch {
+                return Err(Fault(
+                    Step::Restart,
+                    BlobError::Verification(RegistryError::Mismatch {
                         what: "size mismatch",
                         url: s.url.clone(),
                         expected: size.to_string(),
                         actual: format!("more than {size} bytes"),
-                    },
-                )));
+                    }),
+                ));
             }
             // Taken into the chunk (and hashed) up to its boundary; the
             // rest waits for the next chunk.
@@ -241,7 +235,7 @@ impl super::blob::Blobs {
                 .target()
                 .upload_patch(&up.session, up.committed, data)
                 .await
-                .map_err(|e| Fault::Upload(BlobError::Target(e)))?;
+                .map_err(|e| Fault(Step::Upload, BlobError::Target(e)))?;
             up.committed += n;
             up.buf.clear();
             self.events().send(Event::BlobBytes {
@@ -261,21 +255,22 @@ impl super::blob::Blobs {
             )
             .finish();
             if got != desc.digest {
-                return Err(Fault::Restart(BlobError::Verification(
-                    RegistryError::Mismatch {
+                return Err(Fault(
+                    Step::Restart,
+                    BlobError::Verification(RegistryError::Mismatch {
                         what: "digest mismatch",
                         url: DisplayUrl::new(&up.session.location),
                         expected: desc.digest.to_string(),
                         actual: got.to_string(),
-                    },
-                )));
+                    }),
+                ));
             }
             up.verified = true;
         }
         self.target()
             .upload_finish(&up.session, &desc.digest)
             .await
-            .map_err(|e| Fault::Finish(BlobError::Target(e)))?;
+            .map_err(|e| Fault(Step::Finish, BlobError::Target(e)))?;
         Ok(true)
     }
 
@@ -293,7 +288,7 @@ impl super::blob::Blobs {
             .source()
             .blob_get_from(source_repo, &desc.digest, pos)
             .await
-            .map_err(|e| Fault::Source(BlobError::Source(e)))?;
+            .map_err(|e| Fault(Step::Source, BlobError::Source(e)))?;
         let url = DisplayUrl::new(resp.url().as_str());
         let start = Client::range_start(&resp);
         let (resp, skip) = match start {
@@ -307,26 +302,27 @@ impl super::blob::Blobs {
                     .source()
                     .blob_get_from(source_repo, &desc.digest, 0)
                     .await
-                    .map_err(|e| Fault::Source(BlobError::Source(e)))?;
+                    .map_err(|e| Fault(Step::Source, BlobError::Source(e)))?;
                 if Client::range_start(&full) != Some(0) {
-                    return Err(Fault::Source(source_failed(
-                        &url,
-                        "the registry answers with a range not asked for",
-                    )));
+                    return Err(Fault(
+                        Step::Source,
+                        source_failed(&url, "the registry answers with a range not asked for"),
+                    ));
                 }
                 (full, pos)
             }
         };
         if let Some(len) = resp.content_length() {
             if len + pos - skip != size {
-                return Err(Fault::Restart(BlobError::Verification(
-                    RegistryError::Mismatch {
+                return Err(Fault(
+                    Step::Restart,
+                    BlobError::Verification(RegistryError::Mismatch {
                         what: "size mismatch",
                         url,
                         expected: size.to_string(),
                         actual: (len + pos - skip).to_string(),
-                    },
-                )));
+                    }),
+                ));
             }
         }
         Ok(Source {
@@ -339,17 +335,21 @@ impl super::blob::Blobs {
     }
 }
 
-/// How a step failed, which decides how it resumes.
-enum Fault {
+/// Which part of a step failed, which decides how the upload goes on.
+#[derive(Debug, Clone, Copy)]
+enum Step {
     /// Reading the source failed: resume the read.
-    Source(BlobError),
+    Source,
     /// A `PATCH` failed: ask the registry where the session stands.
-    Upload(BlobError),
+    Upload,
     /// The bytes sent are wrong: start over in a new session.
-    Restart(BlobError),
+    Restart,
     /// The commit failed: it may have happened anyway.
-    Finish(BlobError),
+    Finish,
 }
+
+/// A failed step and why.
+struct Fault(Step, BlobError);
 
 fn source_failed(url: &DisplayUrl, message: &str) -> BlobError {
     BlobError::Source(RegistryError::Transport {
