@@ -1219,10 +1219,10 @@ fn every_blob_and_config_is_read_once_per_run() {
     }
 }
 
-#[test]
-fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_every_tag() {
-    let h = harness();
-    let p = seed(h, "verify");
+/// A seeded project migrated with `format = "oci"` by the binary: the
+/// project, the plan's directory and the plan.
+fn migrated_oci(h: &Harness, prefix: &str) -> (Project, tempfile::TempDir, PathBuf) {
+    let p = seed(h, prefix);
     let dir = tempfile::tempdir().expect("tmp");
     let imgs = images_toml(&p);
     let plan = h.plan(
@@ -1239,6 +1239,13 @@ fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_ev
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (p, dir, plan)
+}
+
+#[test]
+fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_every_tag() {
+    let h = harness();
+    let (p, _dir, plan) = migrated_oci(h, "verify");
     let ok = cli(&["verify"], &plan);
     let text = String::from_utf8_lossy(&ok.stdout).to_string();
     assert_eq!(ok.status.code(), Some(0), "{text}");
@@ -1317,23 +1324,7 @@ fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_ev
 #[test]
 fn rewrite_points_workloads_at_the_target_with_migrated_digests() {
     let h = harness();
-    let p = seed(h, "rewrite");
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"oci\"",
-            ..Default::default()
-        },
-    );
-    let out = cli(&["run", "--no-progress"], &plan);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (p, dir, plan) = migrated_oci(h, "rewrite");
     let (src, dst) = (&h.rahti1.addr, &h.rahti2.addr);
     let app = format!("{}/app", p.ns);
     let v1 = p
