@@ -560,13 +560,13 @@ impl Client {
                 (Ok(m), None) => Ok(m),
                 // Bytes that do not parse and do not match their digest
                 // were damaged on the way.
-                (Err(_), Some(exp)) if exp.recompute(&raw) != exp => {
-                    Err(mismatch(&exp, &exp.recompute(&raw)))
-                }
-                (Err(e), _) => Err(RegistryError::Protocol {
-                    url: DisplayUrl::new(&url),
-                    message: e.to_string(),
-                }),
+                (Err(e), expected) => match expected.map(|exp| (exp.recompute(&raw), exp)) {
+                    Some((got, exp)) if got != exp => Err(mismatch(&exp, &got)),
+                    _ => Err(RegistryError::Protocol {
+                        url: DisplayUrl::new(&url),
+                        message: e.to_string(),
+                    }),
+                },
             }
         })
         .await
