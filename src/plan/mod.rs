@@ -665,22 +665,7 @@ fn images(c: &mut Collector, list: &[raw::Image], options: &Options) -> Vec<Imag
             }
             None => src.clone(),
         };
-        let (tags, tag_patterns) = match &im.tags {
-            Some(t) => {
-                if t.get_ref().is_empty() {
-                    c.add(
-                        Some(t.span()),
-                        key("tags"),
-                        "is empty: leave it out to copy every tag",
-                    );
-                }
-                (
-                    Some(build_globs(c, t.get_ref(), t.span(), &key("tags"))),
-                    t.get_ref().clone(),
-                )
-            }
-            None => (None, Vec::new()),
-        };
+        let (tags, tag_patterns) = include_tags(c, &im.tags, &key("tags"));
         let exclude_tags = match &im.exclude_tags {
             Some(t) => build_globs(c, t.get_ref(), t.span(), &key("exclude_tags")),
             None => GlobSet::empty(),
@@ -708,6 +693,29 @@ fn images(c: &mut Collector, list: &[raw::Image], options: &Options) -> Vec<Imag
         });
     }
     images
+}
+
+/// `tags = [...]`: the include globs and the patterns as written (`None`:
+/// every tag). An empty list is refused: it would copy nothing.
+fn include_tags(
+    c: &mut Collector,
+    v: &Option<toml::Spanned<Vec<String>>>,
+    key: &str,
+) -> (Option<GlobSet>, Vec<String>) {
+    let Some(t) = v else {
+        return (None, Vec::new());
+    };
+    if t.get_ref().is_empty() {
+        c.add(
+            Some(t.span()),
+            key,
+            "is empty: leave it out to copy every tag",
+        );
+    }
+    (
+        Some(build_globs(c, t.get_ref(), t.span(), key)),
+        t.get_ref().clone(),
+    )
 }
 
 /// A namespace name: one repository path component.
@@ -750,13 +758,7 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
         };
         let repositories = globs(c, &p.repositories, "repositories", &["*"]);
         let exclude_repositories = globs(c, &p.exclude_repositories, "exclude_repositories", &[]);
-        let (tags, tag_patterns) = match &p.tags {
-            Some(t) => (
-                Some(build_globs(c, t.get_ref(), t.span(), &key("tags"))),
-                t.get_ref().clone(),
-            ),
-            None => (None, Vec::new()),
-        };
+        let (tags, tag_patterns) = include_tags(c, &p.tags, &key("tags"));
         let exclude_tags = globs(c, &p.exclude_tags, "exclude_tags", &[]);
         let history = in_range(c, &p.history, &key("history"), 0..=100, 0) as u32;
         let external_imports = match p
