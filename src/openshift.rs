@@ -56,10 +56,10 @@ pub struct ImageStream {
     pub history: Vec<(String, Vec<crate::oci::Digest>)>,
 }
 
-/// A project's image stream quota: (hard, used).
+/// One ResourceQuota resource of a project: its hard limit and use.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StreamQuota {
-    /// `openshift.io/imagestreams` hard limit.
+pub struct Quota {
+    /// The hard limit.
     pub hard: u64,
     /// In use.
     pub used: u64,
@@ -277,10 +277,10 @@ impl Api {
         &self,
         namespace: &str,
         resource: &str,
-    ) -> Result<Option<StreamQuota>, RegistryError> {
+    ) -> Result<Option<Quota>, RegistryError> {
         let url = format!("{}/api/v1/namespaces/{namespace}/resourcequotas", self.base);
         let list: List<RawQuota> = self.get_json(&url).await?;
-        let mut best: Option<StreamQuota> = None;
+        let mut best: Option<Quota> = None;
         for q in list.items {
             let hard = q
                 .status
@@ -296,7 +296,7 @@ impl Api {
             if let Some(hard) = hard {
                 // The tightest quota is the one that binds.
                 if best.is_none_or(|b| hard.saturating_sub(used) < b.hard.saturating_sub(b.used)) {
-                    best = Some(StreamQuota { hard, used });
+                    best = Some(Quota { hard, used });
                 }
             }
         }

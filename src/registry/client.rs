@@ -748,22 +748,9 @@ impl Client {
         })
     }
 
-    /// Opens an upload session in `repo`, retrying by the client's policy.
-    pub async fn upload_start(&self, repo: &str) -> Result<UploadSession, RegistryError> {
-        self.upload_start_with(repo, &self.policy).await
-    }
-
-    /// Opens an upload session in `repo` in one attempt, for a caller that
+    /// Opens an upload session in `repo` in one attempt: every caller
     /// retries the whole upload itself (one retry level per operation).
     pub async fn upload_start_once(&self, repo: &str) -> Result<UploadSession, RegistryError> {
-        self.upload_start_with(repo, &RetryPolicy::none()).await
-    }
-
-    async fn upload_start_with(
-        &self,
-        repo: &str,
-        policy: &RetryPolicy,
-    ) -> Result<UploadSession, RegistryError> {
         let scopes = [Scope::push(repo)];
         let req = Request {
             method: Method::POST,
@@ -772,7 +759,7 @@ impl Client {
             body: None,
             scopes: &scopes,
         };
-        let (resp, retries) = self.send(&req, policy).await?;
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
         let resp = self.expect(&req, resp, retries, &[202]).await?;
         self.session_from(repo, &resp)
     }
