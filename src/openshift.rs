@@ -56,6 +56,30 @@ pub struct ImageStream {
     pub history: Vec<(String, Vec<crate::oci::Digest>)>,
 }
 
+/// A project's ResourceQuota objects.
+pub struct Quotas(Vec<RawQuota>);
+
+impl Quotas {
+    /// The tightest quota on `resource` ([`IMAGESTREAMS`] or [`IMAGES`]),
+    /// if any object limits it.
+    pub fn tightest(&self, resource: &str) -> Option<Quota> {
+        let mut best: Option<Quota> = None;
+        for q in &self.0 {
+            let parse = |m: &std::collections::HashMap<String, String>| {
+                m.get(resource).and_then(|v| v.parse::<u64>().ok())
+            };
+            if let Some(hard) = parse(&q.status.hard) {
+                let used = parse(&q.status.used).unwrap_or(0);
+                // The tightest quota is the one that binds.
+                if best.is_none_or(|b| hard.saturating_sub(used) < b.hard.saturating_sub(b.used)) {
+                    best = Some(Quota { hard, used });
+                }
+            }
+        }
+        best
+    }
+}
+
 /// One ResourceQuota resource of a project: its hard limit and use.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quota {
@@ -271,36 +295,11 @@ impl Api {
         ))
     }
 
-    /// The tightest ResourceQuota of `namespace` on `resource`
-    /// ([`IMAGESTREAMS`] or [`IMAGES`]), if it has one.
-    pub async fn quota(
-        &self,
-        namespace: &str,
-        resource: &str,
-    ) -> Result<Option<Quota>, RegistryError> {
+    /// The ResourceQuotas of `namespace`, read in one request.
+    pub async fn quotas(&self, namespace: &str) -> Result<Quotas, RegistryError> {
         let url = format!("{}/api/v1/namespaces/{namespace}/resourcequotas", self.base);
         let list: List<RawQuota> = self.get_json(&url).await?;
-        let mut best: Option<Quota> = None;
-        for q in list.items {
-            let hard = q
-                .status
-                .hard
-                .get(resource)
-                .and_then(|v| v.parse::<u64>().ok());
-            let used = q
-                .status
-                .used
-                .get(resource)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-            if let Some(hard) = hard {
-                // The tightest quota is the one that binds.
-                if best.is_none_or(|b| hard.saturating_sub(used) < b.hard.saturating_sub(b.used)) {
-                    best = Some(Quota { hard, used });
-                }
-            }
-        }
-        Ok(best)
+        Ok(Quotas(list.items))
     }
 
     /// Creates the image stream `namespace/name`; one that exists already

@@ -577,26 +577,28 @@ async fn stream_quotas(
                     .unwrap_or_else(|| i.source.clone())
             })
             .collect();
+        if new_repos.is_empty() && new_images.is_empty() {
+            continue;
+        }
+        let quotas = match api.quotas(ns).await {
+            Ok(q) => q,
+            Err(e) => {
+                for im in images.iter_mut().filter(|i| in_ns(i)) {
+                    im.findings.push(finding(
+                        "repository-count-unknown",
+                        Severity::Warning,
+                        format!("the quotas of {ns} could not be read ({e})"),
+                    ));
+                }
+                continue;
+            }
+        };
         for (resource, adds, what) in [
             (IMAGESTREAMS, new_repos.len(), "image streams"),
             (IMAGES, new_images.len(), "images"),
         ] {
-            if adds == 0 {
+            let Some(quota) = quotas.tightest(resource).filter(|_| adds > 0) else {
                 continue;
-            }
-            let quota = match api.quota(ns, resource).await {
-                Ok(Some(q)) => q,
-                Ok(None) => continue,
-                Err(e) => {
-                    for im in images.iter_mut().filter(|i| in_ns(i)) {
-                        im.findings.push(finding(
-                            "repository-count-unknown",
-                            Severity::Warning,
-                            format!("the {what} quota of {ns} could not be read ({e})"),
-                        ));
-                    }
-                    continue;
-                }
             };
             if quota.used + adds as u64 <= quota.hard {
                 continue;
