@@ -9,10 +9,20 @@
 //! 2. one schema 1 image with large layers, converted to OCI: this needs
 //!    every layer inflated for its diff_id (throughput in MB/s).
 //!
-//! Sizes scale with BENCH_MB (total megabytes of layers, default 256).
+//! 3. many small tags (`many_tags.rs`): first run, re-run and `check`
+//!    beside `skopeo sync`, on loopback and with added latency, a sharded
+//!    run, requests per tag from the registries' access logs, and memory
+//!    growth per 1,000 tags.
+//!
+//! Sizes scale with BENCH_MB (total megabytes of layers, default 256) and
+//! BENCH_TAGS (default 2,000). BENCH_WORKLOADS picks workloads (default
+//! `1,2,3`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+#[path = "many_tags.rs"]
+mod many_tags;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -105,13 +115,34 @@ fn skopeo_cmd(h: &support::Harness, fmt: &str, src: &str, dst: &str) -> Command 
 }
 
 fn main() {
-    let total_mb: usize = std::env::var("BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
+    // The registries log every request: workload 3 counts them.
+    std::env::set_var("REGISTRY_LOG_ACCESSLOG_DISABLED", "false");
+    let workloads = std::env::var("BENCH_WORKLOADS").unwrap_or_else(|_| "1,2,3".into());
+    let wanted = |n: &str| workloads.split(',').any(|w| w.trim() == n);
     let h = support::harness();
     let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
+    if wanted("1") {
+        bulk(h, work.path());
+    }
+    if wanted("2") {
+        schema1(h);
+    }
+    if wanted("3") {
+        many_tags::run(h, work.path());
+    }
+}
+
+fn total_mb() -> usize {
+    std::env::var("BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// Workload 1: a project of several repositories.
+fn bulk(h: &support::Harness, work: &std::path::Path) {
+    let total_mb = total_mb();
 
     // Workload 1: 6 repositories x 2 tags, 3 layers each (one shared).
     let repos = 6;
@@ -138,7 +169,7 @@ fn main() {
         .map(|r| format!("[[images]]\nsource = \"{ns}/app{r}\"\ntarget = \"{ns}/ours-app{r}\"\n"))
         .collect();
     let plan = h.plan(
-        work.path(),
+        work,
         support::PlanOpts {
             images: &images,
             options: "format = \"oci\"\nconcurrency = 8",
@@ -185,8 +216,11 @@ fn main() {
         verdict(mr, TARGET_MEMORY_RATIO_BULK)
     );
     println!("  digests equal to skopeo's: {same} of {}", tags.len());
+}
 
-    // Workload 2: schema 1 with large layers -> OCI.
+/// Workload 2: schema 1 with large layers -> OCI.
+fn schema1(h: &support::Harness) {
+    let total_mb = total_mb();
     let big_mb = (total_mb / 2).max(2);
     let ns2 = h.unique("bench-s1");
     let ls = vec![

@@ -1,0 +1,364 @@
+//! Workload 3: many small tags (BENCH_TAGS, default 2,000), the case where
+//! round trips, not bytes, decide. Each tag is a schema 2 image with one
+//! shared base layer, one layer of its own and its own config, spread over
+//! four repositories; everything is migrated with `format = "oci"`.
+//!
+//! Measured beside `skopeo sync -f oci` (one invocation per repository):
+//! the first run, a re-run with nothing to do, and `check` (the dry run),
+//! first on loopback and then with BENCH_LATENCY_MS (default 20) added to
+//! every request by a proxy in front of each registry; a run split in two
+//! parts (`--shard 0/2`, `--shard 1/2`) as parallel processes against one
+//! process; and memory growth per 1,000 tags (a run of one repository's
+//! tags against the whole plan). Requests are counted from the registries'
+//! own access logs.
+
+use super::support::{self, proxy, PlanOpts};
+use super::{measure, verdict};
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use support::fixtures::{config, layer};
+
+const REPOS: usize = 4;
+const TARGET_FIRST_RUN_AT_LATENCY: f64 = 0.2;
+const TARGET_RERUN_REQUESTS: f64 = 2.0;
+const TARGET_CHECK_REQUESTS: f64 = 3.5;
+const TARGET_MIB_PER_1000_TAGS: f64 = 1.0;
+
+/// Requests both registries have logged so far (one access-log line each).
+fn requests(h: &support::Harness) -> usize {
+    [&h.rahti1, &h.rahti2]
+        .iter()
+        .map(|r| {
+            std::fs::read_to_string(r.dir.join("registry.log"))
+                .map(|t| t.lines().filter(|l| l.contains(" HTTP/1.1\" ")).count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// One measured command: seconds, peak RSS (MiB) and registry requests.
+struct Sample {
+    secs: f64,
+    mib: f64,
+    requests: usize,
+}
+
+fn sample(h: &support::Harness, cmds: Vec<Command>) -> Sample {
+    let before = requests(h);
+    let start = Instant::now();
+    // Several commands run in parallel (the parts of a sharded run); the
+    // memory is the largest one's.
+    let mib = std::thread::scope(|s| {
+        let handles: Vec<_> = cmds
+            .into_iter()
+            .map(|mut c| s.spawn(move || measure(&mut c).1))
+            .collect();
+        handles
+            .into_iter()
+            .map(|j| j.join().unwrap_or(0.0))
+            .fold(0.0f64, f64::max)
+    });
+    let secs = start.elapsed().as_secs_f64();
+    // The access log is written after the answer; let it land.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    Sample {
+        secs,
+        mib,
+        requests: requests(h) - before,
+    }
+}
+
+/// Commands run one after another (skopeo, one repository at a time, as
+/// a script would run it): summed time, largest memory.
+/// `fresh` empties skopeo's blob-info cache before each command (a first
+/// copy); a re-run keeps what the earlier run left there, as on a real
+/// machine.
+fn sample_each(h: &support::Harness, cmds: Vec<Command>, fresh: bool) -> Sample {
+    let before = requests(h);
+    let mut out = Sample {
+        secs: 0.0,
+        mib: 0.0,
+        requests: 0,
+    };
+    for mut c in cmds {
+        if fresh {
+            let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
+        }
+        let (secs, mib) = measure(&mut c);
+        out.secs += secs;
+        out.mib = out.mib.max(mib);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    out.requests = requests(h) - before;
+    out
+}
+
+fn ours(args: &[&str], plan: &Path) -> Command {
+    let mut c = Command::new(super::binary());
+    c.args(args)
+        .arg(plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+/// `skopeo sync -f oci` of every repository of `ns` into `dest_ns`.
+fn skopeo_sync(
+    h: &support::Harness,
+    src: &str,
+    dst: &str,
+    dst_tls: bool,
+    ns: &str,
+    dest_ns: &str,
+) -> Vec<Command> {
+    let certs = h.dir.path().join("bench-certs");
+    let _ = std::fs::create_dir_all(&certs);
+    let _ = std::fs::copy(&h.pki.ca_file, certs.join("ca.crt"));
+    (0..REPOS)
+        .map(|r| {
+            let mut c = Command::new("skopeo");
+            c.args(["sync", "-f", "oci", "--src", "docker", "--dest", "docker"])
+                .arg("--src-tls-verify=false")
+                .arg(format!(
+                    "--src-creds={}:{}",
+                    support::R1_USER,
+                    support::R1_PASS
+                ))
+                .arg(if dst_tls {
+                    format!("--dest-cert-dir={}", certs.display())
+                } else {
+                    "--dest-tls-verify=false".into()
+                })
+                .arg(format!(
+                    "--dest-creds={}:{}",
+                    support::R2_USER,
+                    support::R2_PASS
+                ))
+                .arg(format!("{src}/{ns}/app{r}"))
+                .arg(format!("{dst}/{dest_ns}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c
+        })
+        .collect()
+}
+
+/// Seeds `tags` images over REPOS repositories of `ns`.
+fn seed(h: &support::Harness, ns: &str, tags: usize) {
+    let base = layer(7, 2048);
+    let started = Instant::now();
+    let jobs = (0..tags).map(|i| {
+        let base = base.clone();
+        let repo = format!("{ns}/app{}", i % REPOS);
+        async move {
+            let ls = vec![base, layer(10_000 + i as u64, 512)];
+            let mut c = config("amd64", &ls);
+            c["config"] = serde_json::json!({"Labels": {"build": i.to_string()}});
+            // Parallel pushes of the shared base into one repository race
+            // in the registry now and then; a second push settles it.
+            let mut last = Ok(Default::default());
+            for _ in 0..3 {
+                last = h.r1.image(&repo, &format!("v{i}"), &ls, c.clone()).await;
+                if last.is_ok() {
+                    break;
+                }
+            }
+            last
+        }
+    });
+    let failed = h.block_on(async {
+        futures::stream::iter(jobs)
+            .buffer_unordered(16)
+            .filter_map(|r| futures::future::ready(r.err()))
+            .collect::<Vec<String>>()
+            .await
+    });
+    if let Some(e) = failed.first() {
+        eprintln!("seeding: {} images failed, first: {e}", failed.len());
+        std::process::exit(1);
+    }
+    println!(
+        "  seeded {tags} tags in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn plan(
+    h: &support::Harness,
+    dir: &Path,
+    ns: &str,
+    to: &str,
+    repos: usize,
+    source: Option<&str>,
+) -> PathBuf {
+    let _ = std::fs::create_dir_all(dir);
+    let images: String = (0..repos)
+        .map(|r| format!("[[images]]\nsource = \"{ns}/app{r}\"\ntarget = \"{to}/app{r}\"\n"))
+        .collect();
+    h.plan(
+        dir,
+        PlanOpts {
+            images: &images,
+            source_addr: source,
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    )
+}
+
+fn row(name: &str, s: &Sample, tags: usize) {
+    println!(
+        "  {name:<34} {:8.2} s  {:7.1} MiB  {:6.2} requests/tag",
+        s.secs,
+        s.mib,
+        s.requests as f64 / tags as f64
+    );
+}
+
+pub fn run(h: &support::Harness, work: &Path) {
+    let tags: usize = std::env::var("BENCH_TAGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+        .max(REPOS * 2);
+    let latency_ms: u64 = std::env::var("BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let ns = h.unique("tags");
+    println!("\nworkload 3: {tags} small tags in {REPOS} repositories -> OCI");
+    seed(h, &ns, tags);
+    let (src, dst) = (h.rahti1.addr.as_str(), h.rahti2.addr.as_str());
+
+    // Loopback.
+    println!("  on loopback:");
+    let p = plan(
+        h,
+        &work.join("loop"),
+        &ns,
+        &format!("{ns}-ours"),
+        REPOS,
+        None,
+    );
+    let check = sample(h, vec![ours(&["check", "--format", "json"], &p)]);
+    row("rahti-migrate check (dry run)", &check, tags);
+    let first = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
+    row("rahti-migrate run", &first, tags);
+    let rerun = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
+    row("rahti-migrate run again", &rerun, tags);
+    let status = sample(h, vec![ours(&["status"], &p)]);
+    row("rahti-migrate status", &status, tags);
+    let sk = sample_each(
+        h,
+        skopeo_sync(h, src, dst, true, &ns, &format!("{ns}-sk")),
+        true,
+    );
+    row("skopeo sync -f oci", &sk, tags);
+    let sk2 = sample_each(
+        h,
+        skopeo_sync(h, src, dst, true, &ns, &format!("{ns}-sk")),
+        false,
+    );
+    row("skopeo sync -f oci again", &sk2, tags);
+
+    // Two parts in parallel against one process.
+    let ps = plan(
+        h,
+        &work.join("shard"),
+        &ns,
+        &format!("{ns}-shard"),
+        REPOS,
+        None,
+    );
+    let sharded = sample(
+        h,
+        vec![
+            ours(&["run", "--no-progress", "--shard", "0/2"], &ps),
+            ours(&["run", "--no-progress", "--shard", "1/2"], &ps),
+        ],
+    );
+    row("rahti-migrate run, 2 parts", &sharded, tags);
+
+    // Memory growth: one repository's tags against all of them.
+    let small_tags = tags.div_ceil(REPOS);
+    let pm = plan(h, &work.join("small"), &ns, &format!("{ns}-small"), 1, None);
+    let small_check = sample(h, vec![ours(&["check", "--format", "json"], &pm)]);
+    let small_run = sample(h, vec![ours(&["run", "--no-progress"], &pm)]);
+    let small_status = sample(h, vec![ours(&["status"], &pm)]);
+    let per_1000 = |small: &Sample, full: &Sample| {
+        (full.mib - small.mib) / ((tags - small_tags) as f64 / 1000.0)
+    };
+
+    // With latency on every request to either registry.
+    println!("  with {latency_ms} ms added to every request:");
+    let delay = std::time::Duration::from_millis(latency_ms);
+    let (p1, p2) = (h.proxy_r1(), h.proxy_r2());
+    for p in [&p1, &p2] {
+        p.add(None, "/v2/", proxy::Fault::Delay(delay), usize::MAX);
+    }
+    let pl = plan(
+        h,
+        &work.join("latency"),
+        &ns,
+        &format!("{ns}-lat"),
+        REPOS,
+        Some(&p1.addr),
+    );
+    h.target_via(&pl, &p2);
+    let lcheck = sample(h, vec![ours(&["check", "--format", "json"], &pl)]);
+    row("rahti-migrate check (dry run)", &lcheck, tags);
+    let lfirst = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
+    row("rahti-migrate run", &lfirst, tags);
+    let lrerun = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
+    row("rahti-migrate run again", &lrerun, tags);
+    let lsk = sample_each(
+        h,
+        skopeo_sync(h, &p1.addr, &p2.addr, false, &ns, &format!("{ns}-lsk")),
+        true,
+    );
+    row("skopeo sync -f oci", &lsk, tags);
+
+    let per_tag = |s: &Sample| s.requests as f64 / tags as f64;
+    println!("  ratios and targets:");
+    let r = first.secs / sk.secs;
+    println!("    first run / skopeo sync, loopback:       {r:5.2}");
+    let r = lfirst.secs / lsk.secs;
+    println!(
+        "    first run / skopeo sync, {latency_ms} ms:          {r:5.2} ({} <= {TARGET_FIRST_RUN_AT_LATENCY})",
+        verdict(r, TARGET_FIRST_RUN_AT_LATENCY)
+    );
+    let r = rerun.secs / sk2.secs;
+    println!("    re-run / skopeo sync again, loopback:    {r:5.2}");
+    let r = first.mib / sk.mib;
+    println!("    memory, first run / skopeo sync:         {r:5.2}");
+    let r = per_tag(&rerun).max(per_tag(&lrerun));
+    println!(
+        "    re-run requests per tag:                 {r:5.2} ({} <= {TARGET_RERUN_REQUESTS}; skopeo sync again: {:.2})",
+        verdict(r, TARGET_RERUN_REQUESTS),
+        per_tag(&sk2)
+    );
+    let r = per_tag(&check).max(per_tag(&lcheck));
+    println!(
+        "    check requests per tag:                  {r:5.2} ({} <= {TARGET_CHECK_REQUESTS}; first run: {:.2}, skopeo sync: {:.2})",
+        verdict(r, TARGET_CHECK_REQUESTS),
+        per_tag(&first),
+        per_tag(&sk)
+    );
+    let r = sharded.secs / first.secs;
+    println!("    2 parts in parallel / one process:       {r:5.2}");
+    for (name, small, full) in [
+        ("run", &small_run, &first),
+        ("check", &small_check, &check),
+        ("status", &small_status, &status),
+    ] {
+        let g = per_1000(small, full);
+        println!(
+            "    memory growth of {name:<6} per 1,000 tags:  {g:5.2} MiB ({} <= {TARGET_MIB_PER_1000_TAGS}; {:.1} MiB at {small_tags} tags, {:.1} MiB at {tags})",
+            verdict(g, TARGET_MIB_PER_1000_TAGS),
+            small.mib,
+            full.mib
+        );
+    }
+}
