@@ -173,7 +173,16 @@ fn images_to(f: &Fixture, repos: &[&str], prefix: &str) -> String {
 }
 
 fn check_json(plan: &Path) -> (i32, serde_json::Value) {
-    let out = cli(&["check", "--format", "json"], plan);
+    check_json_with(plan, &[])
+}
+
+fn check_json_with(plan: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let args: Vec<&str> = ["check", "--format", "json"]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    let out = cli(&args, plan);
     let v = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), v)
@@ -251,8 +260,35 @@ fn every_finding_code_is_reported_and_nothing_is_written() {
             .collect::<Vec<_>>()
     };
     let catalog_before = ours(h.block_on(h.r2.catalog()));
-    let (code, v) = check_json(&plan);
+    // By default a blob a manifest names with its size is not looked up,
+    // and the report says so: `broken`'s lost layer goes unseen.
+    let (_, quick) = check_json(&plan);
+    assert!(
+        !findings_of(&quick, "broken").contains(&("missing-blob", "blocker")),
+        "{quick}"
+    );
+    let lookups = &quick["summary"]["lookups"];
+    assert!(
+        lookups["source_blobs_from_manifests"].as_u64().unwrap_or(0) > 0,
+        "{lookups}"
+    );
+    // Only the schema 1 image's blobs have no size in its manifest.
+    let legacy_layers = image_of(&quick, "legacy")["layers"].as_u64().unwrap_or(0);
+    assert!(legacy_layers > 0);
+    assert_eq!(
+        lookups["source_blobs_looked_up"], legacy_layers,
+        "{lookups}"
+    );
+    let (code, v) = check_json_with(&plan, &["--verify-source-blobs"]);
     assert_eq!(code, 1, "blockers found: exit 1");
+    assert!(
+        v["summary"]["lookups"]["source_blobs_looked_up"]
+            .as_u64()
+            .unwrap_or(0)
+            > legacy_layers,
+        "{}",
+        v["summary"]["lookups"]
+    );
     assert!(
         !files_before.is_empty(),
         "the fixture's target repository exists"

@@ -31,7 +31,7 @@ fn run(h: &Harness, options: &str, images: &str) -> (RunSummary, tempfile::TempD
 /// pushes, and afterwards every image is done at the digest in the target.
 fn checked_run(h: &Harness, plan: &Plan) -> RunSummary {
     let before = h
-        .block_on(check::check(plan, 100_000_000))
+        .block_on(check::check(plan, 100_000_000, false))
         .unwrap_or_else(|e| panic!("{e}"));
     let s = h
         .block_on(copy::run(plan, Events::none()))
@@ -58,7 +58,7 @@ fn checked_run(h: &Harness, plan: &Plan) -> RunSummary {
         }
     }
     let after = h
-        .block_on(check::check(plan, 100_000_000))
+        .block_on(check::check(plan, 100_000_000, false))
         .unwrap_or_else(|e| panic!("{e}"));
     for im in after
         .images
@@ -506,7 +506,7 @@ fn a_layer_docker_cannot_express_fails_that_image_only() {
     // The report names the blocker for what it is, and counts no bytes.
     let plan = Plan::load(&dir.path().join("migration.toml")).unwrap_or_else(|e| panic!("{e}"));
     let r = h
-        .block_on(check::check(&plan, 100_000_000))
+        .block_on(check::check(&plan, 100_000_000, false))
         .unwrap_or_else(|e| panic!("{e}"));
     let zs = r
         .images

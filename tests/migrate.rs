@@ -1181,6 +1181,17 @@ fn every_blob_and_config_is_read_once_per_run() {
         }
         n
     };
+    let heads_from = |from: usize| {
+        let mut heads: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in source.requests().iter().skip(from) {
+            if r.method == "HEAD" && r.path.contains("/blobs/sha256:") {
+                *heads
+                    .entry(r.path.rsplit('/').next().unwrap_or("").to_string())
+                    .or_default() += 1;
+            }
+        }
+        heads
+    };
     let ck = cli(&["check", "--format", "json"], &plan);
     assert_eq!(
         ck.status.code(),
@@ -1188,27 +1199,29 @@ fn every_blob_and_config_is_read_once_per_run() {
         "{}",
         String::from_utf8_lossy(&ck.stderr)
     );
-    // One HEAD per unique blob for the whole plan, though the base layer is
-    // in three repositories.
-    let mut heads: std::collections::BTreeMap<String, usize> = Default::default();
-    for r in source.requests() {
-        if r.method == "HEAD" && r.path.contains("/blobs/sha256:") {
-            *heads
-                .entry(r.path.rsplit('/').next().unwrap_or("").to_string())
-                .or_default() += 1;
-        }
-    }
+    // The manifests give every blob's size: none is looked up.
+    assert_eq!(heads_from(0), Default::default());
+    // Asked to, it looks each unique blob up once for the whole plan,
+    // though the base layer is in three repositories.
+    let seen = source.requests().len();
+    let ck = cli(
+        &["check", "--format", "json", "--verify-source-blobs"],
+        &plan,
+    );
+    assert_eq!(ck.status.code(), Some(0));
+    let heads = heads_from(seen);
     assert!(!heads.is_empty());
     assert!(heads.values().all(|n| *n == 1), "check: {heads:?}");
     let by_check = gets(&source);
     assert!(!by_check.is_empty(), "check read the configs");
-    assert!(by_check.values().all(|n| *n == 1), "check: {by_check:?}");
+    // Once per check, and there were two.
+    assert!(by_check.values().all(|n| *n == 2), "check: {by_check:?}");
     let s = run_lib(h, &plan);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     let all = gets(&source);
     let by_run: Vec<(&String, usize)> = all
         .iter()
-        .map(|(d, n)| (d, n - by_check.get(d).copied().unwrap_or(0)))
+        .map(|(d, n)| (d, n.saturating_sub(by_check.get(d).copied().unwrap_or(0))))
         .collect();
     assert!(by_run.iter().all(|(_, n)| *n <= 1), "run: {by_run:?}");
     for (repo, tag, _) in &p.tags {
@@ -1611,4 +1624,116 @@ fn three_shards_in_parallel_migrate_every_image_exactly_once() {
     let err = String::from_utf8_lossy(&two.stderr).to_string();
     assert_eq!(two.status.code(), Some(0), "{err}");
     assert!(err.contains("0 copied"), "{err}");
+}
+
+#[test]
+fn check_and_rerun_cost_few_requests_per_tag() {
+    // Many small tags, as in the benchmark: a shared base, a layer and a
+    // config of their own. `check` on a fresh target reads each manifest
+    // and config and looks each target blob up; it lists each target
+    // repository instead of looking every tag up, and takes the source
+    // blobs the manifests name as present. A re-run reads each source
+    // manifest and looks its target tag up, nothing more.
+    let h = harness();
+    let ns = h.unique("cheap");
+    let (repos, per_repo) = (2, 20);
+    let base = layer(31, 1024);
+    for r in 0..repos {
+        for t in 0..per_repo {
+            let ls = vec![base.clone(), layer(3100 + (r * 100 + t) as u64, 256)];
+            let mut c = config("amd64", &ls);
+            c["config"] = serde_json::json!({"Labels": {"n": format!("{r}-{t}")}});
+            h.block_on(h.r1.image(&format!("{ns}/app{r}"), &format!("v{t}"), &ls, c))
+                .expect("seed");
+        }
+    }
+    let tags = (repos * per_repo) as f64;
+    let (source, target) = (h.proxy_r1(), h.proxy_r2());
+    let dir = tempfile::tempdir().expect("tmp");
+    let images: String = (0..repos)
+        .map(|r| format!("[[images]]\nsource = \"{ns}/app{r}\"\ntarget = \"{ns}/to{r}\"\n"))
+        .collect();
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&source.addr),
+            images: &images,
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    h.target_via(&plan, &target);
+    let count = |p: &support::proxy::Proxy, from: usize, method: &str, part: &str| {
+        p.requests()
+            .iter()
+            .skip(from)
+            .filter(|r| r.method == method && r.path.contains(part))
+            .count()
+    };
+    let ck = cli(&["check", "--format", "json"], &plan);
+    assert_eq!(
+        ck.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ck.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&ck.stdout).expect("json");
+    let sent = source.requests().len() + target.requests().len();
+    assert!(
+        sent as f64 / tags <= 3.5,
+        "check sent {sent} requests for {tags} tags"
+    );
+    assert_eq!(
+        count(&target, 0, "HEAD", "/manifests/"),
+        0,
+        "tags listed, not looked up"
+    );
+    assert_eq!(count(&source, 0, "HEAD", "/blobs/"), 0);
+    assert_eq!(count(&target, 0, "GET", "/tags/list"), repos);
+    let lookups = &v["summary"]["lookups"];
+    assert_eq!(lookups["target_repositories_listed"], repos, "{lookups}");
+    assert_eq!(lookups["target_tags_looked_up"], 0, "{lookups}");
+    assert_eq!(lookups["source_blobs_looked_up"], 0, "{lookups}");
+    assert_eq!(
+        v["summary"]["by_action"]["convert"],
+        repos * per_repo,
+        "{}",
+        v["summary"]
+    );
+
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_eq!(s.copied, repos * per_repo);
+    // After the run the listed tags are looked up, and all are done.
+    let seen_target = target.requests().len();
+    let ck = cli(&["check", "--format", "json"], &plan);
+    let v: serde_json::Value = serde_json::from_slice(&ck.stdout).expect("json");
+    assert_eq!(
+        v["summary"]["by_action"]["done"],
+        repos * per_repo,
+        "{}",
+        v["summary"]
+    );
+    assert_eq!(
+        count(&target, seen_target, "HEAD", "/manifests/"),
+        repos * per_repo
+    );
+
+    let (seen_source, seen_target) = (source.requests().len(), target.requests().len());
+    let again = run_lib(h, &plan);
+    assert_eq!(again.skipped, repos * per_repo, "{again:?}");
+    let sent = source.requests().len() - seen_source + target.requests().len() - seen_target;
+    assert_eq!(
+        count(&source, seen_source, "GET", "/manifests/"),
+        repos * per_repo
+    );
+    assert_eq!(
+        count(&target, seen_target, "HEAD", "/manifests/"),
+        repos * per_repo
+    );
+    // Beyond those two per tag: the tag listings and the auth challenges.
+    assert!(
+        sent <= 2 * repos * per_repo + 4 * repos + 4,
+        "re-run sent {sent}"
+    );
 }

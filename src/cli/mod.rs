@@ -84,6 +84,11 @@ pub enum Command {
         /// does not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: Option<u16>,
+        /// Look up every source blob (one HEAD each). By default a blob a
+        /// manifest names with its size is taken as present: the source
+        /// accepted that manifest only with its blobs.
+        #[arg(long)]
+        verify_source_blobs: bool,
     },
     /// Show what the journal says: done, failed, pending.
     Status {
@@ -199,14 +204,33 @@ pub async fn main(cli: Cli) -> i32 {
             output,
             bandwidth,
             concurrency,
-        } => check(&plan, format, output.as_deref(), &bandwidth, concurrency).await,
+            verify_source_blobs,
+        } => {
+            let how = CheckHow {
+                format,
+                output: output.as_deref(),
+                bandwidth: &bandwidth,
+                concurrency,
+                verify_source_blobs,
+            };
+            check(&plan, how).await
+        }
         Command::Run {
             plan,
             dry_run: true,
             concurrency,
             bandwidth,
             ..
-        } => check(&plan, ReportFormat::Text, None, &bandwidth, concurrency).await,
+        } => {
+            let how = CheckHow {
+                format: ReportFormat::Text,
+                output: None,
+                bandwidth: &bandwidth,
+                concurrency,
+                verify_source_blobs: false,
+            };
+            check(&plan, how).await
+        }
         Command::Run {
             plan,
             concurrency,
@@ -519,14 +543,24 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
     EXIT_FAILED
 }
 
-/// `check` (and `run --dry-run`): the compatibility report.
-async fn check(
-    plan: &std::path::Path,
+/// What `check` was asked for.
+struct CheckHow<'a> {
     format: ReportFormat,
-    output: Option<&std::path::Path>,
-    bandwidth: &str,
+    output: Option<&'a std::path::Path>,
+    bandwidth: &'a str,
     concurrency: Option<u16>,
-) -> i32 {
+    verify_source_blobs: bool,
+}
+
+/// `check` (and `run --dry-run`): the compatibility report.
+async fn check(plan: &std::path::Path, how: CheckHow<'_>) -> i32 {
+    let CheckHow {
+        format,
+        output,
+        bandwidth,
+        concurrency,
+        verify_source_blobs,
+    } = how;
     let plan = match plan_with(plan, concurrency) {
         Ok(p) => p,
         Err(code) => return code,
@@ -537,7 +571,7 @@ async fn check(
         );
         return EXIT_USAGE;
     };
-    let r = match report::check::check(&plan, bits).await {
+    let r = match report::check::check(&plan, bits, verify_source_blobs).await {
         Ok(r) => r,
         Err(e) => return run_error(&e),
     };

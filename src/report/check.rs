@@ -115,6 +115,27 @@ pub struct Summary {
     pub estimated_transfer_seconds: f64,
     /// Bytes per target repository.
     pub repositories: Vec<RepoBytes>,
+    /// What was looked up and what was decided without a request.
+    pub lookups: Lookups,
+}
+
+/// How the check learned what it did not read whole: which source blobs
+/// it took as present, which target tags it looked up.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Lookups {
+    /// Source blobs taken as present without a request: a manifest read
+    /// from the source in this check names each with its size, and a
+    /// registry accepts a manifest only when it holds the blobs it names.
+    pub source_blobs_from_manifests: usize,
+    /// Source blobs looked up (HEAD): schema 1 manifests give no sizes,
+    /// and `--verify-source-blobs` looks every blob up.
+    pub source_blobs_looked_up: usize,
+    /// Target repositories whose tags were listed: a tag the list lacks
+    /// is not looked up.
+    pub target_repositories_listed: usize,
+    /// Target tags looked up (HEAD): listed ones, and those of a
+    /// repository that holds one tag of the plan or could not be listed.
+    pub target_tags_looked_up: usize,
 }
 
 /// The compatibility report.
@@ -166,6 +187,10 @@ pub fn parse_bandwidth(s: &str) -> Option<u64> {
 /// `run`, which reads it from the repository that needs it.)
 type Heads = std::sync::Mutex<HashMap<Digest, Arc<OnceCell<Option<u64>>>>>;
 
+/// Each target repository's tags, listed once for the whole check (`None`
+/// when the listing failed: its tags are then looked up one by one).
+type Listings = std::sync::Mutex<HashMap<String, Arc<OnceCell<Option<HashSet<String>>>>>>;
+
 struct Walk<'a> {
     plan: &'a Plan,
     source: &'a Client,
@@ -174,6 +199,13 @@ struct Walk<'a> {
     heads: Heads,
     /// Config blobs read, once each.
     configs: read::Configs,
+    /// Look every source blob up, not only those a manifest gives no size.
+    verify_source_blobs: bool,
+    /// Target repositories with more than one tag in the plan: listing
+    /// their tags costs less than a look-up per tag.
+    listed: HashSet<String>,
+    listings: Listings,
+    target_heads: std::sync::atomic::AtomicUsize,
 }
 
 impl Walk<'_> {
@@ -186,6 +218,48 @@ impl Walk<'_> {
         cell.get_or_try_init(|| self.source.blob_head(repo, digest))
             .await
             .copied()
+    }
+
+    /// Whether the target holds `repo:tag`, from the repository's tag
+    /// list (`None`: not listed, look the tag up).
+    async fn listed(&self, repo: &str, tag: &str) -> Option<bool> {
+        if !self.listed.contains(repo) {
+            return None;
+        }
+        let cell = self
+            .listings
+            .lock()
+            .map(|mut l| l.entry(repo.to_string()).or_default().clone())
+            .ok()?;
+        let tags = cell
+            .get_or_init(|| async {
+                match self.target.tag_list(repo).await {
+                    Ok(tags) => Some(tags.into_iter().collect()),
+                    // A repository the target does not have has no tags.
+                    Err(RegistryError::Status { status: 404, .. }) => Some(HashSet::new()),
+                    Err(e) => {
+                        tracing::debug!(repository = repo, error = %e, "listing target tags failed; looking tags up one by one");
+                        None
+                    }
+                }
+            })
+            .await;
+        tags.as_ref().map(|t| t.contains(tag))
+    }
+
+    /// The target tag: absent when the repository's list lacks it,
+    /// otherwise looked up.
+    async fn target_tag(&self, job: &TagJob) -> Result<TargetTag, RegistryError> {
+        if self.listed(&job.target_repo, &job.tag).await == Some(false) {
+            return Ok(TargetTag::Missing);
+        }
+        self.target_heads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(TargetTag::from(
+            self.target
+                .manifest_head(&job.target_repo, &job.tag)
+                .await?,
+        ))
     }
 
     /// The tag's report and plan (no plan when the source could not be
@@ -212,11 +286,7 @@ impl Walk<'_> {
         // A history image has no tag in the target.
         let target = match job.history {
             Some(_) => TargetTag::Unknown,
-            None => TargetTag::from(
-                self.target
-                    .manifest_head(&job.target_repo, &job.tag)
-                    .await?,
-            ),
+            None => self.target_tag(job).await?,
         };
         let mut read = read::read_rest(
             self.source,
@@ -235,13 +305,49 @@ impl Walk<'_> {
         };
         let facts = &self.replay.facts;
         let first = image_plan::plan_image(&read, opts, facts, done, &target);
-        let sizes = futures::future::try_join_all(first.blobs.iter().map(|b| async move {
+        // A blob the manifest gives with its size is not looked up: the
+        // source accepted that manifest only with its blobs.
+        let unsized_blobs = first
+            .blobs
+            .iter()
+            .filter(|b| self.verify_source_blobs || b.size.is_none());
+        let sizes = futures::future::try_join_all(unsized_blobs.map(|b| async move {
             let n = self.source_size(&job.source_repo, &b.desc.digest).await?;
             Ok::<_, RegistryError>((b.desc.digest.clone(), n))
         }))
         .await?;
         read.sizes = sizes.into_iter().collect();
         Ok(image_plan::plan_image(&read, opts, facts, done, &target))
+    }
+}
+
+impl Walk<'_> {
+    /// What the walk looked up, once it is over.
+    fn lookups(&self, plans: &[Option<ImagePlan>]) -> Lookups {
+        let looked_up: HashSet<Digest> = self
+            .heads
+            .lock()
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
+        let named: HashSet<&Digest> = plans
+            .iter()
+            .flatten()
+            .flat_map(|p| p.blobs.iter().map(|b| &b.desc.digest))
+            .collect();
+        Lookups {
+            source_blobs_from_manifests: named.iter().filter(|d| !looked_up.contains(d)).count(),
+            source_blobs_looked_up: looked_up.len(),
+            target_repositories_listed: self
+                .listings
+                .lock()
+                .map(|l| {
+                    l.values()
+                        .filter(|c| matches!(c.get(), Some(Some(_))))
+                        .count()
+                })
+                .unwrap_or(0),
+            target_tags_looked_up: self.target_heads.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 }
 
@@ -269,8 +375,13 @@ fn project(repo: &str) -> &str {
     repo.split('/').next().unwrap_or(repo)
 }
 
-/// Runs the check: reads only.
-pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckReport, RunError> {
+/// Runs the check: reads only. `verify_source_blobs` looks up every
+/// source blob, also those a manifest just read gives with their size.
+pub async fn check(
+    plan: &Plan,
+    bandwidth_bits_per_second: u64,
+    verify_source_blobs: bool,
+) -> Result<CheckReport, RunError> {
     let (source, target) = connect(plan).await?;
     let (source_api, target_api) = crate::copy::apis(plan)?;
     let replay = journal::read_all(&plan.options.journal)?;
@@ -279,6 +390,10 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
         failures,
         discovered,
     } = expand::expand(plan, &source, source_api.as_ref()).await;
+    let mut tagged: HashMap<&str, usize> = HashMap::new();
+    for j in jobs.iter().filter(|j| j.history.is_none()) {
+        *tagged.entry(j.target_repo.as_str()).or_default() += 1;
+    }
     let walk = Walk {
         plan,
         source: &source,
@@ -286,6 +401,14 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
         replay: &replay,
         heads: Default::default(),
         configs: Default::default(),
+        verify_source_blobs,
+        listed: tagged
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(r, _)| r.to_string())
+            .collect(),
+        listings: Default::default(),
+        target_heads: Default::default(),
     };
     // In plan order, whatever order the reads finish in.
     let rows: Vec<(ImageReport, Option<ImagePlan>)> =
@@ -295,6 +418,7 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
             .await;
     let (mut images, plans): (Vec<ImageReport>, Vec<Option<ImagePlan>>) = rows.into_iter().unzip();
     signatures_invalidated(&jobs, &plans, &mut images);
+    let lookups = walk.lookups(&plans);
     // Tags a project imported from another registry: noted on the copied
     // ones, listed (not copied) when the plan leaves them out or
     // references them.
@@ -347,6 +471,7 @@ pub async fn check(plan: &Plan, bandwidth_bits_per_second: u64) -> Result<CheckR
     let mut summary = Summary {
         images: images.len(),
         bandwidth_bits_per_second,
+        lookups,
         ..Summary::default()
     };
     attribute_bytes(

@@ -48,6 +48,14 @@ fn summary_lines(r: &CheckReport) -> Vec<String> {
             duration(s.estimated_transfer_seconds)
         ),
         format!("findings: {} blockers, {} warnings", s.blockers, s.warnings),
+        format!(
+            "source blobs: {} taken as present, named with their sizes by manifests read from the source in this check; {} looked up",
+            s.lookups.source_blobs_from_manifests, s.lookups.source_blobs_looked_up
+        ),
+        format!(
+            "target tags: {} repositories listed (a tag not listed is absent); {} tags looked up",
+            s.lookups.target_repositories_listed, s.lookups.target_tags_looked_up
+        ),
     ]
 }
 
