@@ -76,6 +76,15 @@ fn sample(h: &support::Harness, cmds: Vec<Command>) -> Sample {
 /// copy); a re-run keeps what the earlier run left there, as on a real
 /// machine.
 fn sample_each(h: &support::Harness, cmds: Vec<Command>, fresh: bool) -> Sample {
+    // BENCH_SKOPEO=0 leaves skopeo out (while working on rahti-migrate
+    // alone); its ratios then read NaN.
+    if std::env::var("BENCH_SKOPEO").as_deref() == Ok("0") {
+        return Sample {
+            secs: f64::NAN,
+            mib: f64::NAN,
+            requests: 0,
+        };
+    }
     let before = requests(h);
     let mut out = Sample {
         secs: 0.0,
@@ -95,8 +104,19 @@ fn sample_each(h: &support::Harness, cmds: Vec<Command>, fresh: bool) -> Sample 
     out
 }
 
+/// rahti-migrate with `args` and the plan. BENCH_WRAP puts a profiler in
+/// front (e.g. `heaptrack -o /tmp/ht`); its figures then include it.
 fn ours(args: &[&str], plan: &Path) -> Command {
-    let mut c = Command::new(super::binary());
+    let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut c = match words.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(words).arg(super::binary());
+            c
+        }
+        None => Command::new(super::binary()),
+    };
     c.args(args)
         .arg(plan)
         .stdout(Stdio::null())
@@ -291,34 +311,18 @@ pub fn run(h: &support::Harness, work: &Path) {
         (full.mib - small.mib) / ((tags - small_tags) as f64 / 1000.0)
     };
 
-    // With latency on every request to either registry.
-    println!("  with {latency_ms} ms added to every request:");
-    let delay = std::time::Duration::from_millis(latency_ms);
-    let (p1, p2) = (h.proxy_r1(), h.proxy_r2());
-    for p in [&p1, &p2] {
-        p.add(None, "/v2/", proxy::Fault::Delay(delay), usize::MAX);
-    }
-    let pl = plan(
-        h,
-        &work.join("latency"),
-        &ns,
-        &format!("{ns}-lat"),
-        REPOS,
-        Some(&p1.addr),
-    );
-    h.target_via(&pl, &p2);
-    let lcheck = sample(h, vec![ours(&["check", "--format", "json"], &pl)]);
-    row("rahti-migrate check (dry run)", &lcheck, tags);
-    let lfirst = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
-    row("rahti-migrate run", &lfirst, tags);
-    let lrerun = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
-    row("rahti-migrate run again", &lrerun, tags);
-    let lsk = sample_each(
-        h,
-        skopeo_sync(h, &p1.addr, &p2.addr, false, &ns, &format!("{ns}-lsk")),
-        true,
-    );
-    row("skopeo sync -f oci", &lsk, tags);
+    // With latency on every request to either registry (BENCH_LATENCY_MS=0
+    // leaves this out).
+    let nan = || Sample {
+        secs: f64::NAN,
+        mib: f64::NAN,
+        requests: 0,
+    };
+    let (lcheck, lfirst, lrerun, lsk) = if latency_ms > 0 {
+        latency(h, work, &ns, tags, latency_ms)
+    } else {
+        (nan(), nan(), nan(), nan())
+    };
 
     let per_tag = |s: &Sample| s.requests as f64 / tags as f64;
     println!("  ratios and targets:");
@@ -335,13 +339,13 @@ pub fn run(h: &support::Harness, work: &Path) {
     println!("    memory, first run / skopeo sync:         {r:5.2}");
     let r = per_tag(&rerun).max(per_tag(&lrerun));
     println!(
-        "    re-run requests per tag:                 {r:5.2} ({} <= {TARGET_RERUN_REQUESTS}; skopeo sync again: {:.2})",
+        "    re-run requests per tag:                 {r:5.3} ({} <= {TARGET_RERUN_REQUESTS}; skopeo sync again: {:.2})",
         verdict(r, TARGET_RERUN_REQUESTS),
         per_tag(&sk2)
     );
     let r = per_tag(&check).max(per_tag(&lcheck));
     println!(
-        "    check requests per tag:                  {r:5.2} ({} <= {TARGET_CHECK_REQUESTS}; first run: {:.2}, skopeo sync: {:.2})",
+        "    check requests per tag:                  {r:5.3} ({} <= {TARGET_CHECK_REQUESTS}; first run: {:.2}, skopeo sync: {:.2})",
         verdict(r, TARGET_CHECK_REQUESTS),
         per_tag(&first),
         per_tag(&sk)
@@ -361,4 +365,43 @@ pub fn run(h: &support::Harness, work: &Path) {
             full.mib
         );
     }
+}
+
+/// The first run, re-run and check, and skopeo sync, with `latency_ms`
+/// added to every request by a proxy in front of each registry.
+fn latency(
+    h: &support::Harness,
+    work: &Path,
+    ns: &str,
+    tags: usize,
+    latency_ms: u64,
+) -> (Sample, Sample, Sample, Sample) {
+    println!("  with {latency_ms} ms added to every request:");
+    let delay = std::time::Duration::from_millis(latency_ms);
+    let (p1, p2) = (h.proxy_r1(), h.proxy_r2());
+    for p in [&p1, &p2] {
+        p.add(None, "/v2/", proxy::Fault::Delay(delay), usize::MAX);
+    }
+    let pl = plan(
+        h,
+        &work.join("latency"),
+        ns,
+        &format!("{ns}-lat"),
+        REPOS,
+        Some(&p1.addr),
+    );
+    h.target_via(&pl, &p2);
+    let lcheck = sample(h, vec![ours(&["check", "--format", "json"], &pl)]);
+    row("rahti-migrate check (dry run)", &lcheck, tags);
+    let lfirst = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
+    row("rahti-migrate run", &lfirst, tags);
+    let lrerun = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
+    row("rahti-migrate run again", &lrerun, tags);
+    let lsk = sample_each(
+        h,
+        skopeo_sync(h, &p1.addr, &p2.addr, false, ns, &format!("{ns}-lsk")),
+        true,
+    );
+    row("skopeo sync -f oci", &lsk, tags);
+    (lcheck, lfirst, lrerun, lsk)
 }

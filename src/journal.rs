@@ -170,11 +170,15 @@ pub struct DoneTag {
     pub format: Format,
 }
 
-/// What the journal says, replayed.
+/// What the journal says, replayed: the state the records build, not the
+/// records themselves (a reader that needs each record, such as `status`,
+/// visits them with [`visit_all`] without holding them).
 #[derive(Debug, Default, Clone)]
 pub struct Replay {
-    /// Every record, in order.
-    pub records: Vec<Record>,
+    /// Records replayed, the header included.
+    pub records: usize,
+    /// The target registry the journal's header names.
+    pub target_registry: Option<String>,
     /// Completed tags by (source `repo:tag`, target `repo:tag`).
     pub done: HashMap<(String, String), DoneTag>,
     /// Target repositories known to hold each blob.
@@ -185,7 +189,13 @@ pub struct Replay {
 
 impl Replay {
     fn apply(&mut self, r: &Record) {
+        self.records += 1;
         match r {
+            Record::Header {
+                target_registry, ..
+            } if self.records == 1 => {
+                self.target_registry = Some(target_registry.clone());
+            }
             Record::Done {
                 source,
                 source_digest,
@@ -247,12 +257,24 @@ pub fn read(path: &Path) -> Result<(Replay, u64), JournalError> {
 
 /// Replays journal lines from `reader` (`path` names it in errors): the
 /// records up to a torn last line, and the byte length of that good part.
-pub fn replay_from(path: &Path, mut reader: impl BufRead) -> Result<(Replay, u64), JournalError> {
+pub fn replay_from(path: &Path, reader: impl BufRead) -> Result<(Replay, u64), JournalError> {
+    let mut replay = Replay::default();
+    let good_len = scan(path, reader, |r| replay.apply(&r))?;
+    Ok((replay, good_len))
+}
+
+/// Hands each complete record of the journal lines in `reader` to `f`, in
+/// order, holding one at a time. A torn last line is left out; a bad line
+/// anywhere else is an error. Returns the byte length of the good part.
+fn scan(
+    path: &Path,
+    mut reader: impl BufRead,
+    mut f: impl FnMut(Record),
+) -> Result<u64, JournalError> {
     let io = |source| JournalError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut replay = Replay::default();
     let mut good_len = 0u64;
     let mut line = Vec::new();
     let mut n = 0;
@@ -271,8 +293,15 @@ pub fn replay_from(path: &Path, mut reader: impl BufRead) -> Result<(Replay, u64
         let complete = line.last() == Some(&b'\n');
         match serde_json::from_slice::<Record>(&line) {
             Ok(r) if complete => {
-                replay.apply(&r);
-                replay.records.push(r);
+                if let (1, Record::Header { version, .. }) = (n, &r) {
+                    if *version > JOURNAL_VERSION {
+                        return Err(JournalError::Version {
+                            path: path.to_path_buf(),
+                            found: *version,
+                        });
+                    }
+                }
+                f(r);
                 good_len += got as u64;
             }
             Ok(_) => {} // no newline: torn while writing; dropped
@@ -285,15 +314,24 @@ pub fn replay_from(path: &Path, mut reader: impl BufRead) -> Result<(Replay, u64
             }
         }
     }
-    if let Some(Record::Header { version, .. }) = replay.records.first() {
-        if *version > JOURNAL_VERSION {
-            return Err(JournalError::Version {
-                path: path.to_path_buf(),
-                found: *version,
-            });
-        }
+    Ok(good_len)
+}
+
+/// Hands every record of the journal at `base` and of every shard journal
+/// beside it to `f`, in the order [`read_all`] replays them, holding one
+/// at a time.
+pub fn visit_all(base: &Path, mut f: impl FnMut(Record)) -> Result<(), JournalError> {
+    let paths =
+        std::iter::once(base.to_path_buf()).chain(shard_journals(base).into_iter().map(|(p, _)| p));
+    for path in paths {
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(JournalError::Io { path, source }),
+        };
+        scan(&path, std::io::BufReader::new(file), &mut f)?;
     }
-    Ok((replay, good_len))
+    Ok(())
 }
 
 /// One part of a sharded run: shard `index` (0-based) of `count`.
@@ -380,15 +418,21 @@ pub fn read_all_but(base: &Path, skip: Option<&Path>) -> Result<Replay, JournalE
 }
 
 impl Replay {
-    /// Adds another journal's records (a shard's) after these.
+    /// Adds what another journal (a shard's) says, as if its records came
+    /// after these: its done tags and layer facts win, blob locations add
+    /// up. (Records only ever add to the state, so this is the same as
+    /// replaying them in that order.)
     pub fn merge(&mut self, other: Replay) {
-        for r in other.records {
-            // Each journal begins with its own header.
-            if matches!(r, Record::Header { .. }) {
-                continue;
+        self.records += other.records;
+        self.done.extend(other.done);
+        self.facts.extend(other.facts);
+        for (digest, repos) in other.blobs {
+            let v = self.blobs.entry(digest).or_default();
+            for repo in repos {
+                if !v.contains(&repo) {
+                    v.push(repo);
+                }
             }
-            self.apply(&r);
-            self.records.push(r);
         }
     }
 }
@@ -457,11 +501,7 @@ impl Journal {
             sync_dir(path).map_err(io)?;
         }
         let (replay, good_len) = read(path)?;
-        if let Some(Record::Header {
-            target_registry: found,
-            ..
-        }) = replay.records.first()
-        {
+        if let Some(found) = &replay.target_registry {
             if found != target_registry {
                 return Err(JournalError::OtherTarget {
                     path: path.to_path_buf(),
@@ -473,7 +513,7 @@ impl Journal {
         file.set_len(good_len).map_err(io)?;
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
         let mut good_len = good_len;
-        if replay.records.is_empty() {
+        if replay.records == 0 {
             let header = Record::Header {
                 version: JOURNAL_VERSION,
                 source_registry: source_registry.to_string(),
@@ -635,7 +675,7 @@ mod tests {
         let p = tmp("torn");
         {
             let (j, r) = Journal::open(&p, "src", "dst").expect("open");
-            assert!(r.records.is_empty());
+            assert_eq!(r.records, 0);
             j.append_blocking(&done("v1")).expect("append");
         }
         // Simulate a kill mid-write.
@@ -646,14 +686,14 @@ mod tests {
         f.write_all(br#"{"kind":"done","sou"#).expect("write");
         drop(f);
         let (j, r) = Journal::open(&p, "src", "dst").expect("reopen");
-        assert_eq!(r.records.len(), 2);
+        assert_eq!(r.records, 2);
         assert!(r
             .done
             .contains_key(&("a:v1".to_string(), "b:v1".to_string())));
         j.append_blocking(&done("v2")).expect("append after torn");
         drop(j);
         let (r, _) = read(&p).expect("read");
-        assert_eq!(r.records.len(), 3, "torn line replaced, not kept");
+        assert_eq!(r.records, 3, "torn line replaced, not kept");
     }
 
     #[test]
@@ -669,7 +709,7 @@ mod tests {
         );
         assert_eq!(std::fs::read(&p).expect("read"), before, "file untouched");
         // Readers are not writers.
-        assert_eq!(read(&p).expect("read").0.records.len(), 2);
+        assert_eq!(read(&p).expect("read").0.records, 2);
         drop(j);
         assert!(Journal::open(&p, "src", "dst").is_ok(), "free once closed");
     }

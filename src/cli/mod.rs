@@ -290,11 +290,17 @@ fn plan_and_journal(path: &std::path::Path) -> Result<(Plan, journal::Replay), i
 
 /// `status`: what the journal says, offline.
 fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
-    let (_, replay) = match plan_and_journal(plan) {
-        Ok(r) => r,
+    let plan = match load_plan(plan) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let s = report::status(&replay);
+    let s = match report::status(&plan.options.journal) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
     match format {
         OutputFormat::Text => print!("{}", report::render_status_text(&s)),
         OutputFormat::Json => {
@@ -310,13 +316,17 @@ fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
     }
 }
 
-/// Prints `value` as pretty JSON; false when it cannot be encoded.
+/// Prints `value` as pretty JSON, written as it is encoded (a report of
+/// many tags is never held whole as text); false when it cannot be.
 fn print_json<T: serde::Serialize>(value: &T) -> bool {
-    match serde_json::to_string_pretty(value) {
-        Ok(j) => {
-            println!("{j}");
-            true
-        }
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => true,
         Err(e) => {
             eprintln!("error: {e}");
             false

@@ -9,11 +9,12 @@ pub mod map;
 pub mod render;
 pub mod verify;
 
-use crate::journal::{BlobHow, Record, Replay};
+use crate::journal::{self, BlobHow, JournalError, Record};
 use crate::model::FailureKind;
 use crate::oci::Digest;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::path::Path;
 
 /// The state of one tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,14 +76,22 @@ pub struct Status {
     pub totals: Totals,
 }
 
-/// Replays the journal into a status report.
-pub fn status(replay: &Replay) -> Status {
-    let mut s = Status::default();
-    let mut at: HashMap<(String, String), usize> = HashMap::new();
-    let mut slot = |s: &mut Status, source: &str, target: &str| -> usize {
-        *at.entry((source.to_string(), target.to_string()))
+/// Builds the status report one journal record at a time: it holds a
+/// line per tag, never the records.
+#[derive(Default)]
+pub struct StatusBuilder {
+    status: Status,
+    at: HashMap<(String, String), usize>,
+}
+
+impl StatusBuilder {
+    fn slot(&mut self, source: &str, target: &str) -> &mut StatusImage {
+        let images = &mut self.status.images;
+        let i = *self
+            .at
+            .entry((source.to_string(), target.to_string()))
             .or_insert_with(|| {
-                s.images.push(StatusImage {
+                images.push(StatusImage {
                     source: source.to_string(),
                     source_digest: None,
                     target: target.to_string(),
@@ -91,10 +100,13 @@ pub fn status(replay: &Replay) -> Status {
                     error: None,
                     error_kind: None,
                 });
-                s.images.len() - 1
-            })
-    };
-    for r in &replay.records {
+                images.len() - 1
+            });
+        &mut images[i]
+    }
+
+    /// Takes one record into account.
+    pub fn add(&mut self, r: Record) {
         match r {
             Record::Planned {
                 source,
@@ -102,9 +114,8 @@ pub fn status(replay: &Replay) -> Status {
                 target,
                 ..
             } => {
-                let i = slot(&mut s, source, target);
-                let im = &mut s.images[i];
-                im.source_digest = Some(source_digest.clone());
+                let im = self.slot(&source, &target);
+                im.source_digest = Some(source_digest);
                 im.target_digest = None;
                 im.state = State::Pending;
                 im.error = None;
@@ -117,10 +128,9 @@ pub fn status(replay: &Replay) -> Status {
                 target_digest,
                 ..
             } => {
-                let i = slot(&mut s, source, target);
-                let im = &mut s.images[i];
-                im.source_digest = Some(source_digest.clone());
-                im.target_digest = Some(target_digest.clone());
+                let im = self.slot(&source, &target);
+                im.source_digest = Some(source_digest);
+                im.target_digest = Some(target_digest);
                 im.state = State::Done;
                 im.error = None;
                 im.error_kind = None;
@@ -132,34 +142,49 @@ pub fn status(replay: &Replay) -> Status {
                 error,
                 error_kind,
             } => {
-                let i = slot(&mut s, source, target);
-                let im = &mut s.images[i];
+                let im = self.slot(&source, &target);
                 if source_digest.is_some() {
-                    im.source_digest = source_digest.clone();
+                    im.source_digest = source_digest;
                 }
                 im.state = State::Failed;
-                im.error = Some(error.clone());
-                im.error_kind = *error_kind;
+                im.error = Some(error);
+                im.error_kind = error_kind;
             }
-            Record::Blob { size, how, .. } => match how {
-                BlobHow::Uploaded => {
-                    s.totals.blobs_uploaded += 1;
-                    s.totals.bytes_uploaded += size;
+            Record::Blob { size, how, .. } => {
+                let t = &mut self.status.totals;
+                match how {
+                    BlobHow::Uploaded => {
+                        t.blobs_uploaded += 1;
+                        t.bytes_uploaded += size;
+                    }
+                    BlobHow::Mounted => t.blobs_mounted += 1,
+                    BlobHow::Present => t.blobs_skipped += 1,
                 }
-                BlobHow::Mounted => s.totals.blobs_mounted += 1,
-                BlobHow::Present => s.totals.blobs_skipped += 1,
-            },
+            }
             Record::Header { .. } | Record::Manifest { .. } | Record::LayerFacts { .. } => {}
         }
     }
-    for im in &s.images {
-        match im.state {
-            State::Done => s.totals.done += 1,
-            State::Failed => s.totals.failed += 1,
-            State::Pending => s.totals.pending += 1,
+
+    /// The report, with its totals.
+    pub fn finish(self) -> Status {
+        let mut s = self.status;
+        for im in &s.images {
+            match im.state {
+                State::Done => s.totals.done += 1,
+                State::Failed => s.totals.failed += 1,
+                State::Pending => s.totals.pending += 1,
+            }
         }
+        s
     }
-    s
+}
+
+/// The status report of the journal at `base` and its shard journals,
+/// read one record at a time.
+pub fn status(base: &Path) -> Result<Status, JournalError> {
+    let mut b = StatusBuilder::default();
+    journal::visit_all(base, |r| b.add(r))?;
+    Ok(b.finish())
 }
 
 /// Bytes as a short human figure (`1.5 MiB`).
@@ -248,41 +273,42 @@ mod tests {
             target: src.into(),
             format: crate::model::Format::Preserve,
         };
-        let replay = Replay {
-            records: vec![
-                planned("a:1", &d1),
-                Record::Blob {
-                    repo: "a".into(),
-                    digest: d1.clone(),
-                    size: 100,
-                    how: BlobHow::Uploaded,
-                },
-                Record::Blob {
-                    repo: "b".into(),
-                    digest: d1.clone(),
-                    size: 100,
-                    how: BlobHow::Mounted,
-                },
-                Record::Done {
-                    source: "a:1".into(),
-                    source_digest: d1.clone(),
-                    target: "a:1".into(),
-                    target_digest: d1.clone(),
-                    format: crate::model::Format::Preserve,
-                },
-                planned("a:2", &d2),
-                Record::Failed {
-                    source: "a:2".into(),
-                    source_digest: None,
-                    target: "a:2".into(),
-                    error: "boom".into(),
-                    error_kind: Some(FailureKind::Source),
-                },
-                planned("a:3", &d2),
-            ],
-            ..Replay::default()
-        };
-        let s = status(&replay);
+        let records = vec![
+            planned("a:1", &d1),
+            Record::Blob {
+                repo: "a".into(),
+                digest: d1.clone(),
+                size: 100,
+                how: BlobHow::Uploaded,
+            },
+            Record::Blob {
+                repo: "b".into(),
+                digest: d1.clone(),
+                size: 100,
+                how: BlobHow::Mounted,
+            },
+            Record::Done {
+                source: "a:1".into(),
+                source_digest: d1.clone(),
+                target: "a:1".into(),
+                target_digest: d1.clone(),
+                format: crate::model::Format::Preserve,
+            },
+            planned("a:2", &d2),
+            Record::Failed {
+                source: "a:2".into(),
+                source_digest: None,
+                target: "a:2".into(),
+                error: "boom".into(),
+                error_kind: Some(FailureKind::Source),
+            },
+            planned("a:3", &d2),
+        ];
+        let mut b = StatusBuilder::default();
+        for r in records {
+            b.add(r);
+        }
+        let s = b.finish();
         let states: Vec<State> = s.images.iter().map(|i| i.state).collect();
         assert_eq!(states, vec![State::Done, State::Failed, State::Pending]);
         assert_eq!(s.images[1].source_digest, Some(d2));
