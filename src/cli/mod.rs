@@ -586,20 +586,29 @@ async fn check(plan: &std::path::Path, how: CheckHow<'_>) -> i32 {
         Err(e) => return run_error(&e),
     };
     let to_tty = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let text = match format {
-        ReportFormat::Text => report::render::text(&r, to_tty),
-        ReportFormat::Json => report::render::json(&r),
-        ReportFormat::Markdown => report::render::markdown(&r),
-        ReportFormat::Html => report::render::html(&r),
-    };
-    match output {
-        Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
+    let mut out: Box<dyn std::io::Write> = match output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
                 eprintln!("error: writing {}: {e}", path.display());
                 return EXIT_FAILED;
             }
-        }
-        None => print!("{text}"),
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    // JSON is written as it is encoded: a report of many tags is not held
+    // whole as text.
+    let written = match format {
+        ReportFormat::Text => out.write_all(report::render::text(&r, to_tty).as_bytes()),
+        ReportFormat::Json => report::render::json_to(&r, &mut out),
+        ReportFormat::Markdown => out.write_all(report::render::markdown(&r).as_bytes()),
+        ReportFormat::Html => out.write_all(report::render::html(&r).as_bytes()),
+    }
+    .and_then(|()| out.flush());
+    if let Err(e) = written {
+        let to = output.map_or("standard output".to_string(), |p| p.display().to_string());
+        eprintln!("error: writing {to}: {e}");
+        return EXIT_FAILED;
     }
     if r.has_blockers() {
         EXIT_FAILED

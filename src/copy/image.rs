@@ -25,6 +25,28 @@ use std::sync::{Arc, Mutex};
 /// push checking its children) can see it half-written.
 pub(super) type ManifestLocks = Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>;
 
+/// Manifest locks held; on drop they are released, and those nobody else
+/// holds or waits for leave the map (it would otherwise keep one lock per
+/// manifest of the run).
+struct Held<'a> {
+    locks: &'a ManifestLocks,
+    digests: Vec<Digest>,
+    guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.guards.clear();
+        let mut m = lockmap(self.locks);
+        for d in &self.digests {
+            // Every holder and waiter has a clone: one count is the map's.
+            if m.get(d).is_some_and(|l| Arc::strong_count(l) == 1) {
+                m.remove(d);
+            }
+        }
+    }
+}
+
 pub(super) struct Ctx<'a> {
     pub source: Arc<Client>,
     pub target: Arc<Client>,
@@ -261,23 +283,28 @@ impl Ctx<'_> {
     }
 
     /// Locks `p` and its children, in digest order (no deadlock).
-    async fn lock_all(&self, p: &PushStep) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
-        let mut ds: Vec<&Digest> = std::iter::once(&p.digest)
+    async fn lock_all(&self, p: &PushStep) -> Held<'_> {
+        let mut ds: Vec<Digest> = std::iter::once(&p.digest)
             .chain(p.children.iter())
+            .cloned()
             .collect();
         ds.sort();
         ds.dedup();
         let locks: Vec<Arc<tokio::sync::Mutex<()>>> = {
             let mut m = lockmap(&self.manifest_locks);
             ds.iter()
-                .map(|d| m.entry((*d).clone()).or_default().clone())
+                .map(|d| m.entry(d.clone()).or_default().clone())
                 .collect()
         };
-        let mut held = Vec::new();
+        let mut guards = Vec::new();
         for l in locks {
-            held.push(l.lock_owned().await);
+            guards.push(l.lock_owned().await);
         }
-        held
+        Held {
+            locks: &self.manifest_locks,
+            digests: ds,
+            guards,
+        }
     }
 
     /// Pushes `p` under `reference` (a tag).

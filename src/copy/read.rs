@@ -19,12 +19,19 @@ pub const CONFIG_LIMIT: usize = 4 << 20;
 /// Index children fetched at once for one image.
 const CHILDREN_IN_FLIGHT: usize = 4;
 
+/// Bytes of configs [`Configs`] keeps once read.
+const CONFIGS_KEPT: usize = 256 << 10;
+
 /// Config blobs read in this run, by digest: a config shared by several
 /// tags is read once (content-addressed, so the copy from any repository
-/// serves them all). Configs are a few KB; they are kept for the run.
+/// serves them all). The most recently read ones are kept, up to
+/// `CONFIGS_KEPT` bytes, so memory does not grow with the plan: a config
+/// shared by tags further apart than that is read again.
 #[derive(Default)]
 pub struct Configs {
     cells: Mutex<HashMap<Digest, Arc<OnceCell<Bytes>>>>,
+    /// Configs read, oldest first, with their sizes, and their total.
+    kept: Mutex<(std::collections::VecDeque<(Digest, usize)>, usize)>,
 }
 
 impl Configs {
@@ -42,9 +49,35 @@ impl Configs {
             .entry(digest.clone())
             .or_default()
             .clone();
-        cell.get_or_try_init(|| source.blob_bytes(repo, digest, CONFIG_LIMIT))
+        let mut first = false;
+        let bytes = cell
+            .get_or_try_init(|| {
+                first = true;
+                source.blob_bytes(repo, digest, CONFIG_LIMIT)
+            })
             .await
-            .cloned()
+            .cloned()?;
+        if first {
+            self.keep(digest, bytes.len());
+        }
+        Ok(bytes)
+    }
+
+    /// Counts a config just read, forgetting the oldest past the budget.
+    fn keep(&self, digest: &Digest, len: usize) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.0.push_back((digest.clone(), len));
+        kept.1 += len;
+        while kept.1 > CONFIGS_KEPT {
+            let Some((old, n)) = kept.0.pop_front() else {
+                break;
+            };
+            kept.1 -= n;
+            self.cells
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&old);
+        }
     }
 }
 

@@ -34,10 +34,18 @@ impl Algorithm {
 
 /// A content digest as used by the OCI distribution spec: `sha256` or
 /// `sha512`, with the exact hex length and lowercase hex the spec requires.
+///
+/// Held as raw bytes, not text: a sha256 digest is 33 bytes in place and a
+/// clone allocates nothing (a run keeps several per blob and per tag).
+/// Ordering is that of the text form: algorithm, then the bytes, which
+/// order as their lowercase hex does.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest {
-    algorithm: Algorithm,
-    hex: String,
+pub struct Digest(Bytes);
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Bytes {
+    Sha256([u8; 32]),
+    Sha512(Box<[u8; 64]>),
 }
 
 /// A string that is not a valid digest.
@@ -48,36 +56,40 @@ pub struct InvalidDigest(pub String);
 impl Digest {
     /// The sha256 digest of `data`.
     pub fn of(data: &[u8]) -> Digest {
-        Digest {
-            algorithm: Algorithm::Sha256,
-            hex: hex::encode(Sha256::digest(data)),
-        }
+        Digest(Bytes::Sha256(Sha256::digest(data).into()))
     }
 
     /// The digest of `data` with this digest's algorithm (to check content
     /// against a digest whatever its algorithm).
     pub fn recompute(&self, data: &[u8]) -> Digest {
-        let mut v = DigestVerifier::for_algorithm(self.algorithm);
+        let mut v = DigestVerifier::for_algorithm(self.algorithm());
         v.update(data);
         v.finish()
     }
 
     /// The sha256 digest a finished hasher holds.
     pub fn of_hasher(h: Sha256) -> Digest {
-        Digest {
-            algorithm: Algorithm::Sha256,
-            hex: hex::encode(h.finalize()),
-        }
+        Digest(Bytes::Sha256(h.finalize().into()))
     }
 
     /// The algorithm.
     pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
+        match self.0 {
+            Bytes::Sha256(_) => Algorithm::Sha256,
+            Bytes::Sha512(_) => Algorithm::Sha512,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.0 {
+            Bytes::Sha256(b) => b,
+            Bytes::Sha512(b) => &b[..],
+        }
     }
 
     /// The hex part, without the algorithm.
-    pub fn hex(&self) -> &str {
-        &self.hex
+    pub fn hex(&self) -> String {
+        hex::encode(self.bytes())
     }
 }
 
@@ -91,21 +103,38 @@ impl FromStr for Digest {
             "sha512" => Algorithm::Sha512,
             _ => return Err(bad()),
         };
+        // Lowercase only: the spec's grammar, and what `hex` decodes
+        // would otherwise accept.
         if hex.len() != algorithm.hex_len()
             || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
             return Err(bad());
         }
-        Ok(Digest {
-            algorithm,
-            hex: hex.to_string(),
-        })
+        let bytes = match algorithm {
+            Algorithm::Sha256 => {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(hex, &mut b).map_err(|_| bad())?;
+                Bytes::Sha256(b)
+            }
+            Algorithm::Sha512 => {
+                let mut b = Box::new([0u8; 64]);
+                hex::decode_to_slice(hex, &mut b[..]).map_err(|_| bad())?;
+                Bytes::Sha512(b)
+            }
+        };
+        Ok(Digest(bytes))
     }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.algorithm.name(), self.hex)
+        let mut buf = [0u8; 128];
+        let bytes = self.bytes();
+        let out = &mut buf[..bytes.len() * 2];
+        hex::encode_to_slice(bytes, out).map_err(|_| fmt::Error)?;
+        f.write_str(self.algorithm().name())?;
+        f.write_str(":")?;
+        f.write_str(std::str::from_utf8(out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -181,17 +210,38 @@ impl DigestVerifier {
 
     /// The digest of everything seen.
     pub fn finish(self) -> Digest {
-        let (algorithm, hex) = match self.hasher {
-            Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
-            Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
-        };
-        Digest { algorithm, hex }
+        Digest(match self.hasher {
+            Hasher::Sha256(h) => Bytes::Sha256(h.finalize().into()),
+            Hasher::Sha512(h) => Bytes::Sha512(Box::new(h.finalize().into())),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordering_and_equality_follow_the_text() {
+        let mut ds: Vec<Digest> = (0u8..40)
+            .map(|i| Digest::of(&[i]))
+            .chain((0u8..5).map(|i| {
+                let mut v = DigestVerifier::for_algorithm(Algorithm::Sha512);
+                v.update(&[i]);
+                v.finish()
+            }))
+            .collect();
+        let mut texts: Vec<String> = ds.iter().map(|d| d.to_string()).collect();
+        ds.sort();
+        texts.sort();
+        let sorted: Vec<String> = ds.iter().map(|d| d.to_string()).collect();
+        assert_eq!(sorted, texts);
+        for t in &texts {
+            let d: Digest = t.parse().expect("round trip");
+            assert_eq!(&d.to_string(), t);
+            assert!(t.to_uppercase().replacen("SHA", "sha", 1).parse::<Digest>().is_err());
+        }
+    }
 
     #[test]
     fn parses_and_prints() {

@@ -264,9 +264,12 @@ impl Walk<'_> {
 
     /// The tag's report and plan (no plan when the source could not be
     /// read).
-    async fn tag(&self, job: &TagJob) -> (ImageReport, Option<ImagePlan>) {
+    async fn tag(&self, job: &TagJob) -> (ImageReport, Option<Kept>) {
         match self.plan_tag(job).await {
-            Ok(plan) => (report_of(job, &plan), Some(plan)),
+            Ok(plan) => {
+                let (row, kept) = report_of(job, plan);
+                (row, Some(kept))
+            }
             Err(e) => {
                 let mut r = ImageReport::new(job.source_ref(), job.target_ref());
                 r.findings
@@ -323,7 +326,7 @@ impl Walk<'_> {
 
 impl Walk<'_> {
     /// What the walk looked up, once it is over.
-    fn lookups(&self, plans: &[Option<ImagePlan>]) -> Lookups {
+    fn lookups(&self, plans: &[Option<Kept>]) -> Lookups {
         let looked_up: HashSet<Digest> = self
             .heads
             .lock()
@@ -332,7 +335,7 @@ impl Walk<'_> {
         let named: HashSet<&Digest> = plans
             .iter()
             .flatten()
-            .flat_map(|p| p.blobs.iter().map(|b| &b.desc.digest))
+            .flat_map(|p| p.blobs.iter().map(|(d, _)| d))
             .collect();
         Lookups {
             source_blobs_from_manifests: named.iter().filter(|d| !looked_up.contains(d)).count(),
@@ -352,22 +355,42 @@ impl Walk<'_> {
 }
 
 /// The report row of a plan.
-fn report_of(job: &TagJob, plan: &ImagePlan) -> ImageReport {
-    ImageReport {
+/// The report row of a plan, and what the rest of the check needs of it.
+fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
+    let kept = Kept {
+        source_digest: plan.source_digest.clone(),
+        target_digest: plan.target_digest.clone(),
+        blobs: plan
+            .blobs
+            .into_iter()
+            .map(|b| (b.desc.digest, b.size.unwrap_or(0)))
+            .collect(),
+    };
+    let row = ImageReport {
         source: job.source_ref(),
-        source_digest: Some(plan.source_digest.clone()),
+        source_digest: Some(plan.source_digest),
         source_kind: Some(plan.source_kind.name()),
         target: job.target_ref(),
         action: plan.action,
         target_kind: Some(plan.target_kind.name()),
-        target_digest: plan.target_digest.clone(),
-        target_digest_reason: plan.target_digest_reason.clone(),
-        platforms: plan.platforms.clone(),
+        target_digest: plan.target_digest,
+        target_digest_reason: plan.target_digest_reason,
+        platforms: plan.platforms,
         layers: plan.layers,
         bytes: plan.bytes,
         bytes_to_transfer: 0,
-        findings: plan.findings.clone(),
-    }
+        findings: plan.findings,
+    };
+    (row, kept)
+}
+
+/// What the check keeps of a tag's plan once its row is built (the plan
+/// itself holds the converted manifests and configs, several KB a tag).
+struct Kept {
+    source_digest: Digest,
+    target_digest: Option<Digest>,
+    /// Blobs to make present, with their sizes (0 when unknown).
+    blobs: Vec<(Digest, u64)>,
 }
 
 /// The project of a repository path (its first component).
@@ -411,12 +434,12 @@ pub async fn check(
         target_heads: Default::default(),
     };
     // In plan order, whatever order the reads finish in.
-    let rows: Vec<(ImageReport, Option<ImagePlan>)> =
+    let rows: Vec<(ImageReport, Option<Kept>)> =
         futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
             .buffered(plan.options.concurrency)
             .collect()
             .await;
-    let (mut images, plans): (Vec<ImageReport>, Vec<Option<ImagePlan>>) = rows.into_iter().unzip();
+    let (mut images, plans): (Vec<ImageReport>, Vec<Option<Kept>>) = rows.into_iter().unzip();
     signatures_invalidated(&jobs, &plans, &mut images);
     let lookups = walk.lookups(&plans);
     // Tags a project imported from another registry: noted on the copied
@@ -528,35 +551,31 @@ async fn attribute_bytes(
     target: &Client,
     concurrency: usize,
     jobs: &[TagJob],
-    plans: &[Option<ImagePlan>],
+    plans: &[Option<Kept>],
     images: &mut [ImageReport],
     summary: &mut Summary,
 ) {
     let live = |i: usize| images[i].action != CheckAction::Blocked;
     // Each unique blob once, in the target repository of the first image
     // that needs it.
-    let mut first: Vec<(String, Digest, u64)> = Vec::new();
+    let mut first: Vec<(&str, &Digest, u64)> = Vec::new();
     let mut seen = HashSet::new();
     for (i, (job, plan)) in jobs.iter().zip(plans).enumerate() {
         let Some(plan) = plan.as_ref().filter(|_| live(i)) else {
             continue;
         };
-        for b in &plan.blobs {
-            if seen.insert(b.desc.digest.clone()) {
-                first.push((
-                    job.target_repo.clone(),
-                    b.desc.digest.clone(),
-                    b.size.unwrap_or(0),
-                ));
+        for (d, size) in &plan.blobs {
+            if seen.insert(d) {
+                first.push((job.target_repo.as_str(), d, *size));
             }
         }
     }
-    let present: HashMap<Digest, bool> =
-        futures::stream::iter(first.iter().map(|(repo, d, _)| async move {
+    let present: HashMap<&Digest, bool> =
+        futures::stream::iter(first.iter().map(|&(repo, d, _)| async move {
             // A failed look-up counts as absent: the estimate errs on the
             // side of bytes to move.
             let there = matches!(target.blob_head(repo, d).await, Ok(Some(_)));
-            (d.clone(), there)
+            (d, there)
         }))
         .buffer_unordered(concurrency.max(1))
         .collect()
@@ -572,13 +591,9 @@ async fn attribute_bytes(
         if !images[i].action.moves_content() {
             continue;
         }
-        for b in &plan.blobs {
-            if !present.get(&b.desc.digest).copied().unwrap_or(false)
-                && claimed.insert(b.desc.digest.clone())
-            {
-                images[i].bytes_to_transfer = images[i]
-                    .bytes_to_transfer
-                    .saturating_add(b.size.unwrap_or(0));
+        for (d, size) in &plan.blobs {
+            if !present.get(d).copied().unwrap_or(false) && claimed.insert(d) {
+                images[i].bytes_to_transfer = images[i].bytes_to_transfer.saturating_add(*size);
                 summary.unique_blobs_to_transfer += 1;
             }
         }
@@ -612,7 +627,7 @@ fn external_import(from: &str, mode: ExternalImports) -> Finding {
 /// to another digest: the signature no longer names the migrated image.
 fn signatures_invalidated(
     jobs: &[TagJob],
-    plans: &[Option<ImagePlan>],
+    plans: &[Option<Kept>],
     images: &mut [ImageReport],
 ) {
     // (source repository, source digest) -> (image, format, target digest).

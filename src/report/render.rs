@@ -114,9 +114,11 @@ pub fn text(r: &CheckReport, color: bool) -> String {
     o
 }
 
-/// JSON with stable keys.
-pub fn json(r: &CheckReport) -> String {
-    serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+/// JSON with stable keys, written to `out` as it is encoded (a report of
+/// many tags is not held whole as text), with a final newline.
+pub fn json_to(r: &CheckReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, r)?;
+    out.write_all(b"\n")
 }
 
 /// Text from a registry (error bodies, messages) as a Markdown table cell:
