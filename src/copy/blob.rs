@@ -30,6 +30,9 @@ const PROGRESS_STEP: u64 = 256 << 10;
 /// Once-only work, keyed.
 type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
 
+/// A target repository name, shared.
+type Repo = Arc<str>;
+
 /// How blob transfers are made.
 #[derive(Debug, Clone)]
 pub struct BlobOptions {
@@ -49,16 +52,21 @@ pub struct Blobs {
     events: Events,
     policy: RetryPolicy,
     limit: Semaphore,
-    /// The first transfer of each digest; later requests wait on it.
-    first: Cells<Digest, String>,
+    /// The transfer of each digest under way; requests for it meanwhile
+    /// wait on it, then mount from the repository it names. A finished
+    /// one is forgotten (`known` says where the blob is).
+    first: Cells<Digest, Repo>,
     /// Target repositories known to hold each digest.
-    known: Mutex<HashMap<Digest, Vec<String>>>,
+    known: Mutex<HashMap<Digest, Vec<Repo>>>,
+    /// Target repository names, each held once (the maps above and below
+    /// name a repository once per blob).
+    names: Mutex<std::collections::HashSet<Repo>>,
     /// One cell per (repository, digest): set once the blob is in that
     /// repository. Every write of a blob into a repository goes through
     /// it, so no two run at once (distribution rewrites the repository's
     /// link file on each commit, and a manifest push reading it at that
     /// moment fails with "blob unknown").
-    in_repo: Cells<(String, Digest), ()>,
+    in_repo: Cells<(Repo, Digest), ()>,
     /// Blobs larger than this are uploaded in chunks of this size.
     chunk_size: u64,
     /// Layer facts (size, diff_id) known so far.
@@ -83,7 +91,7 @@ impl Blobs {
         journal: Arc<Journal>,
         events: Events,
         opts: BlobOptions,
-        replay: &crate::journal::Replay,
+        replay: &mut crate::journal::Replay,
     ) -> Self {
         let BlobOptions {
             policy,
@@ -99,9 +107,15 @@ impl Blobs {
             limit: Semaphore::new(concurrency.max(1)),
             chunk_size: chunk_size.max(1),
             first: Mutex::new(HashMap::new()),
-            known: Mutex::new(replay.blobs.clone()),
+            known: Mutex::new(
+                std::mem::take(&mut replay.blobs)
+                    .into_iter()
+                    .map(|(d, repos)| (d, repos.into_iter().map(Repo::from).collect()))
+                    .collect(),
+            ),
+            names: Mutex::new(Default::default()),
             in_repo: Mutex::new(HashMap::new()),
-            facts: Mutex::new(replay.facts.clone()),
+            facts: Mutex::new(std::mem::take(&mut replay.facts)),
             diff_wanted: Mutex::new(Default::default()),
             facts_cells: Mutex::new(HashMap::new()),
         }
@@ -141,9 +155,23 @@ impl Blobs {
         lock(&self.facts).clone()
     }
 
+    /// The shared name of `repo`.
+    fn name(&self, repo: &str) -> Repo {
+        let mut names = lock(&self.names);
+        match names.get(repo) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Repo::from(repo);
+                names.insert(r.clone());
+                r
+            }
+        }
+    }
+
     fn repo_cell(&self, target_repo: &str, digest: &Digest) -> Arc<OnceCell<()>> {
+        let repo = self.name(target_repo);
         lock(&self.in_repo)
-            .entry((target_repo.to_string(), digest.clone()))
+            .entry((repo, digest.clone()))
             .or_default()
             .clone()
     }
@@ -167,10 +195,21 @@ impl Blobs {
             let first_repo = first
                 .get_or_try_init(|| async {
                     self.materialize(source_repo, target_repo, desc).await?;
-                    Ok::<_, BlobError>(target_repo.to_string())
+                    Ok::<_, BlobError>(self.name(target_repo))
                 })
-                .await?;
-            if first_repo != target_repo {
+                .await?
+                .clone();
+            // Later requests find the blob through `known`.
+            {
+                let mut cells = lock(&self.first);
+                if cells
+                    .get(&desc.digest)
+                    .is_some_and(|c| Arc::ptr_eq(c, &first))
+                {
+                    cells.remove(&desc.digest);
+                }
+            }
+            if &*first_repo != target_repo {
                 self.materialize(source_repo, target_repo, desc).await?;
             }
             Ok::<_, BlobError>(())
@@ -195,9 +234,9 @@ impl Blobs {
         {
             Some(n) if desc.size.is_none_or(|s| s == n) => (BlobHow::Present, n),
             _ => {
-                let from: Vec<String> = lock(&self.known)
+                let from: Vec<Repo> = lock(&self.known)
                     .get(digest)
-                    .map(|v| v.iter().filter(|r| *r != target_repo).cloned().collect())
+                    .map(|v| v.iter().filter(|r| &***r != target_repo).cloned().collect())
                     .unwrap_or_default();
                 let mut session = None;
                 let mut mounted = None;
@@ -271,10 +310,14 @@ impl Blobs {
             })
             .await?;
         {
+            let repo = self.name(target_repo);
             let mut k = lock(&self.known);
-            let v = k.entry(digest.clone()).or_default();
-            if !v.iter().any(|r| r == target_repo) {
-                v.push(target_repo.to_string());
+            // Most blobs live in one repository.
+            let v = k
+                .entry(digest.clone())
+                .or_insert_with(|| Vec::with_capacity(1));
+            if !v.contains(&repo) {
+                v.push(repo);
             }
         }
         self.events.send(Event::BlobDone {

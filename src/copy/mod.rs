@@ -23,7 +23,7 @@ pub use error::{BlobError, CopyError};
 use crate::expand::{self, TagJob};
 use crate::journal::{BlobHow, Journal, JournalError, Record};
 use crate::model::FailureKind;
-use crate::oci::Digest;
+use crate::oci::{Digest, Manifest, ManifestKind};
 use crate::plan::Plan;
 use crate::registry::{Client, Credentials, RegistryError, RetryPolicy};
 use futures::StreamExt;
@@ -512,27 +512,31 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
             concurrency: plan.options.concurrency,
             chunk_size: plan.options.chunk_size,
         },
-        &replay,
+        &mut replay,
     ));
     // Every tag's manifest first: the schema 1 images among them say which
     // blobs need a diff_id, so that the one transfer of each blob computes
-    // it, whichever image makes that transfer.
-    let tops: Vec<Result<crate::oci::Manifest, crate::registry::RegistryError>> =
-        futures::stream::iter(
-            jobs.iter()
-                .map(|j| async { source.manifest_get(&j.source_repo, &j.reference()).await }),
-        )
-        .buffered(plan.options.concurrency)
-        .collect()
-        .await;
-    for (j, m) in jobs.iter().zip(&tops) {
-        if let Ok(m) = m {
-            let action = crate::convert::decide(j.format, m.kind);
-            if image_plan::is_schema1(m.kind) && action != crate::convert::Action::Keep {
-                blobs.want_diff_ids(m.layers.iter().map(|l| l.digest.clone()));
+    // it, whichever image makes that transfer. Each is then kept as its
+    // bytes until its tag's turn: parsed, a manifest takes several times
+    // its size, and a plan may have many thousand tags.
+    let tops: Vec<Result<(ManifestKind, bytes::Bytes), RegistryError>> = futures::stream::iter(
+        jobs.iter().map(|j| {
+            let (source, blobs) = (&source, &blobs);
+            async move {
+                let m = source
+                    .manifest_get(&j.source_repo, &j.reference())
+                    .await?;
+                let action = crate::convert::decide(j.format, m.kind);
+                if image_plan::is_schema1(m.kind) && action != crate::convert::Action::Keep {
+                    blobs.want_diff_ids(m.layers.iter().map(|l| l.digest.clone()));
+                }
+                Ok((m.kind, m.raw))
             }
-        }
-    }
+        }),
+    )
+    .buffered(plan.options.concurrency)
+    .collect()
+    .await;
     let ctx = image::Ctx {
         source,
         target,
@@ -546,7 +550,22 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         configs: Default::default(),
     };
     let mut results =
-        futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| ctx.copy_tag(j, top)))
+        futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| {
+            // It parsed a moment ago; the same bytes parse the same way.
+            let top = top.and_then(|(kind, raw)| {
+                Manifest::parse(Some(kind.media_type()), raw).map_err(|e| {
+                    RegistryError::Protocol {
+                        url: crate::registry::DisplayUrl::new(&format!(
+                            "/v2/{}/manifests/{}",
+                            j.source_repo,
+                            j.reference()
+                        )),
+                        message: e.to_string(),
+                    }
+                })
+            });
+            ctx.copy_tag(j, top)
+        }))
             .buffer_unordered(plan.options.concurrency);
     while let Some((job, r)) = results.next().await {
         let job: &TagJob = job;

@@ -9,6 +9,7 @@ pub mod retry;
 
 pub use auth::{Credentials, PasswordSource, Secret};
 pub use client::{Client, Endpoint, MountResult, UploadSession};
+pub use error::DisplayUrl;
 pub use error::RegistryError;
 pub use gate::RequestLimits;
 pub use retry::{RetryPolicy, TransferLimits};
