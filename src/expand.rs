@@ -287,7 +287,7 @@ async fn expand_specs(
 ) -> (Vec<TagJob>, Vec<ExpandFailure>) {
     use futures::StreamExt;
     let lists: Vec<_> = futures::stream::iter(specs.iter().map(|s| source.tag_list(&s.source)))
-        .buffered(plan.options.concurrency)
+        .buffered(plan.options.metadata_in_flight())
         .collect()
         .await;
     let mut jobs = Vec::new();

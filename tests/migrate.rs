@@ -1737,3 +1737,76 @@ fn check_and_rerun_cost_few_requests_per_tag() {
         "re-run sent {sent}"
     );
 }
+
+/// The most of `spans` (start, end) that overlap at one moment.
+fn most_at_once(mut spans: Vec<(Instant, Instant)>) -> usize {
+    let mut edges: Vec<(Instant, i32)> = Vec::new();
+    for (a, b) in spans.drain(..) {
+        edges.push((a, 1));
+        edges.push((b, -1));
+    }
+    // Ends before starts at the same instant.
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[test]
+fn manifest_reads_have_their_own_bound_beside_blob_transfers() {
+    // With concurrency = 1 blobs move one at a time, while manifests are
+    // read up to 4 at once (twice concurrency, at least 4).
+    let h = harness();
+    let ns = h.unique("bound");
+    let mut layers = Vec::new();
+    for t in 0..10 {
+        let ls = vec![layer(4200 + t, 300)];
+        layers.push(support::fixtures::sha256(&ls[0]));
+        h.block_on(h.r1.image(
+            &format!("{ns}/app"),
+            &format!("v{t}"),
+            &ls,
+            config("amd64", &ls),
+        ))
+        .expect("seed");
+    }
+    let source = h.proxy_r1();
+    source.add(
+        Some("GET"),
+        "/manifests/",
+        Fault::Delay(Duration::from_millis(200)),
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: Some(&source.addr),
+            images: &format!("[[images]]\nsource = \"{ns}/app\"\ntarget = \"{ns}/to\"\n"),
+            options: "concurrency = 1",
+            ..Default::default()
+        },
+    );
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_eq!(s.copied, 10);
+    let spans = |parts: &[String]| {
+        source
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && parts.iter().any(|p| r.path.contains(p.as_str())))
+            .map(|r| (r.at, r.answered))
+            .collect::<Vec<_>>()
+    };
+    let manifests = most_at_once(spans(&["/manifests/".to_string()]));
+    assert!(
+        (2..=4).contains(&manifests),
+        "{manifests} manifest reads at once"
+    );
+    // Layer transfers (config reads are small reads, not transfers).
+    let blobs = most_at_once(spans(&layers));
+    assert_eq!(blobs, 1, "{blobs} layer transfers at once");
+}

@@ -80,8 +80,8 @@ pub enum Command {
         /// 50MB/s).
         #[arg(long, default_value = "100Mbit")]
         bandwidth: String,
-        /// Reads in flight (overrides [options] concurrency); the report
-        /// does not depend on it.
+        /// Overrides [options] concurrency: reads in flight are twice it
+        /// (4 to 64). The report does not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: Option<u16>,
         /// Look up every source blob (one HEAD each). By default a blob a

@@ -519,24 +519,21 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     // it, whichever image makes that transfer. Each is then kept as its
     // bytes until its tag's turn: parsed, a manifest takes several times
     // its size, and a plan may have many thousand tags.
-    let tops: Vec<Result<(ManifestKind, bytes::Bytes), RegistryError>> = futures::stream::iter(
-        jobs.iter().map(|j| {
+    let tops: Vec<Result<(ManifestKind, bytes::Bytes), RegistryError>> =
+        futures::stream::iter(jobs.iter().map(|j| {
             let (source, blobs) = (&source, &blobs);
             async move {
-                let m = source
-                    .manifest_get(&j.source_repo, &j.reference())
-                    .await?;
+                let m = source.manifest_get(&j.source_repo, &j.reference()).await?;
                 let action = crate::convert::decide(j.format, m.kind);
                 if image_plan::is_schema1(m.kind) && action != crate::convert::Action::Keep {
                     blobs.want_diff_ids(m.layers.iter().map(|l| l.digest.clone()));
                 }
                 Ok((m.kind, m.raw))
             }
-        }),
-    )
-    .buffered(plan.options.concurrency)
-    .collect()
-    .await;
+        }))
+        .buffered(plan.options.metadata_in_flight())
+        .collect()
+        .await;
     let ctx = image::Ctx {
         source,
         target,
@@ -549,24 +546,21 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         pushed: Default::default(),
         configs: Default::default(),
     };
-    let mut results =
-        futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| {
-            // It parsed a moment ago; the same bytes parse the same way.
-            let top = top.and_then(|(kind, raw)| {
-                Manifest::parse(Some(kind.media_type()), raw).map_err(|e| {
-                    RegistryError::Protocol {
-                        url: crate::registry::DisplayUrl::new(&format!(
-                            "/v2/{}/manifests/{}",
-                            j.source_repo,
-                            j.reference()
-                        )),
-                        message: e.to_string(),
-                    }
-                })
-            });
-            ctx.copy_tag(j, top)
-        }))
-            .buffer_unordered(plan.options.concurrency);
+    let mut results = futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| {
+        // It parsed a moment ago; the same bytes parse the same way.
+        let top = top.and_then(|(kind, raw)| {
+            Manifest::parse(Some(kind.media_type()), raw).map_err(|e| RegistryError::Protocol {
+                url: crate::registry::DisplayUrl::new(&format!(
+                    "/v2/{}/manifests/{}",
+                    j.source_repo,
+                    j.reference()
+                )),
+                message: e.to_string(),
+            })
+        });
+        ctx.copy_tag(j, top)
+    }))
+    .buffer_unordered(plan.options.metadata_in_flight());
     while let Some((job, r)) = results.next().await {
         let job: &TagJob = job;
         if let Err(e) = r {

@@ -239,7 +239,11 @@ mod tests {
         for t in &texts {
             let d: Digest = t.parse().expect("round trip");
             assert_eq!(&d.to_string(), t);
-            assert!(t.to_uppercase().replacen("SHA", "sha", 1).parse::<Digest>().is_err());
+            assert!(t
+                .to_uppercase()
+                .replacen("SHA", "sha", 1)
+                .parse::<Digest>()
+                .is_err());
         }
     }
 

@@ -123,7 +123,8 @@ pub struct TargetLimits {
 pub struct Options {
     /// Default format for images.
     pub format: Format,
-    /// Blob transfers in flight.
+    /// Blob transfers in flight (listing and manifest requests get
+    /// [`Options::metadata_in_flight`]).
     pub concurrency: usize,
     /// Retries for each operation.
     pub retries: u32,
@@ -144,6 +145,16 @@ pub struct Options {
     /// Reuse the records of shard journals written with another shard
     /// count (`run --reshard`).
     pub reshard: bool,
+}
+
+impl Options {
+    /// Listing and manifest requests in flight (and images in flight in
+    /// `run`): twice `concurrency`, at least 4 and at most 64. Blob
+    /// transfers keep their own `concurrency` slots, so the small reads
+    /// and pushes of other images go on while large blobs hold theirs.
+    pub fn metadata_in_flight(&self) -> usize {
+        (self.concurrency.saturating_mul(2)).clamp(4, 64)
+    }
 }
 
 /// A validated plan.

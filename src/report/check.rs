@@ -436,7 +436,7 @@ pub async fn check(
     // In plan order, whatever order the reads finish in.
     let rows: Vec<(ImageReport, Option<Kept>)> =
         futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
-            .buffered(plan.options.concurrency)
+            .buffered(plan.options.metadata_in_flight())
             .collect()
             .await;
     let (mut images, plans): (Vec<ImageReport>, Vec<Option<Kept>>) = rows.into_iter().unzip();
@@ -499,7 +499,7 @@ pub async fn check(
     };
     attribute_bytes(
         &target,
-        plan.options.concurrency,
+        plan.options.metadata_in_flight(),
         &jobs,
         &plans,
         &mut images,
@@ -625,11 +625,7 @@ fn external_import(from: &str, mode: ExternalImports) -> Finding {
 /// Reports `signature-invalidated` on cosign-style tags (`sha256-<hex>.sig`,
 /// `.att`, `.sbom`, copied unchanged) whose signed image the plan converts
 /// to another digest: the signature no longer names the migrated image.
-fn signatures_invalidated(
-    jobs: &[TagJob],
-    plans: &[Option<Kept>],
-    images: &mut [ImageReport],
-) {
+fn signatures_invalidated(jobs: &[TagJob], plans: &[Option<Kept>], images: &mut [ImageReport]) {
     // (source repository, source digest) -> (image, format, target digest).
     let mut changed: HashMap<(&str, &Digest), (String, &'static str, &Digest)> = HashMap::new();
     for (j, p) in jobs.iter().zip(plans) {
