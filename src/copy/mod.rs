@@ -17,6 +17,7 @@ pub mod error;
 mod image;
 pub mod image_plan;
 pub mod read;
+mod spill;
 
 pub use error::{BlobError, CopyError};
 
@@ -519,21 +520,30 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     // it, whichever image makes that transfer. Each is then kept as its
     // bytes until its tag's turn: parsed, a manifest takes several times
     // its size, and a plan may have many thousand tags.
-    let tops: Vec<Result<(ManifestKind, bytes::Bytes), RegistryError>> =
-        futures::stream::iter(jobs.iter().map(|j| {
-            let (source, blobs) = (&source, &blobs);
-            async move {
-                let m = source.manifest_get(&j.source_repo, &j.reference()).await?;
-                let action = crate::convert::decide(j.format, m.kind);
-                if image_plan::is_schema1(m.kind) && action != crate::convert::Action::Keep {
-                    blobs.want_diff_ids(m.layers.iter().map(|l| l.digest.clone()));
-                }
-                Ok((m.kind, m.raw))
+    let mut spill = spill::Spill::in_dir(
+        journal_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new(".")),
+    );
+    let mut reads = futures::stream::iter(jobs.iter().map(|j| {
+        let (source, blobs) = (&source, &blobs);
+        async move {
+            let m = source.manifest_get(&j.source_repo, &j.reference()).await?;
+            let action = crate::convert::decide(j.format, m.kind);
+            if image_plan::is_schema1(m.kind) && action != crate::convert::Action::Keep {
+                blobs.want_diff_ids(m.layers.iter().map(|l| l.digest.clone()));
             }
-        }))
-        .buffered(plan.options.metadata_in_flight())
-        .collect()
-        .await;
+            Ok::<_, RegistryError>((m.kind, m.raw))
+        }
+    }))
+    .buffered(plan.options.metadata_in_flight());
+    let mut tops: Vec<Result<(ManifestKind, spill::Kept), RegistryError>> =
+        Vec::with_capacity(jobs.len());
+    while let Some(r) = reads.next().await {
+        tops.push(r.map(|(kind, raw)| (kind, spill.put(raw))));
+    }
+    drop(reads);
     let ctx = image::Ctx {
         source,
         target,
@@ -548,15 +558,21 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     };
     let mut results = futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| {
         // It parsed a moment ago; the same bytes parse the same way.
-        let top = top.and_then(|(kind, raw)| {
-            Manifest::parse(Some(kind.media_type()), raw).map_err(|e| RegistryError::Protocol {
+        let top = top.and_then(|(kind, kept)| {
+            let protocol = |message: String| RegistryError::Protocol {
                 url: crate::registry::DisplayUrl::new(&format!(
                     "/v2/{}/manifests/{}",
                     j.source_repo,
                     j.reference()
                 )),
-                message: e.to_string(),
-            })
+                message,
+            };
+            let raw = spill.get(kept).map_err(|e| {
+                protocol(format!(
+                    "reading the manifest kept from the first pass: {e}"
+                ))
+            })?;
+            Manifest::parse(Some(kind.media_type()), raw).map_err(|e| protocol(e.to_string()))
         });
         ctx.copy_tag(j, top)
     }))
