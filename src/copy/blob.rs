@@ -33,6 +33,13 @@ type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
 /// A target repository name, shared.
 type Repo = Arc<str>;
 
+/// A blob in a target repository: being made present (others wait on
+/// the cell), or present (no cell kept: a plan has a few per tag).
+enum InRepo {
+    Pending(Arc<OnceCell<()>>),
+    Present,
+}
+
 /// How blob transfers are made.
 #[derive(Debug, Clone)]
 pub struct BlobOptions {
@@ -66,7 +73,7 @@ pub struct Blobs {
     /// it, so no two run at once (distribution rewrites the repository's
     /// link file on each commit, and a manifest push reading it at that
     /// moment fails with "blob unknown").
-    in_repo: Cells<(Repo, Digest), ()>,
+    in_repo: Mutex<HashMap<(Repo, Digest), InRepo>>,
     /// Blobs larger than this are uploaded in chunks of this size.
     chunk_size: u64,
     /// Layer facts (size, diff_id) known so far.
@@ -168,12 +175,30 @@ impl Blobs {
         }
     }
 
-    fn repo_cell(&self, target_repo: &str, digest: &Digest) -> Arc<OnceCell<()>> {
-        let repo = self.name(target_repo);
-        lock(&self.in_repo)
-            .entry((repo, digest.clone()))
-            .or_default()
-            .clone()
+    /// Runs `make` to put `digest` in `target_repo`, once per run: later
+    /// and concurrent calls wait for it, and after it succeeded they
+    /// return at once.
+    async fn once_in_repo<F, Fut>(
+        &self,
+        target_repo: &str,
+        digest: &Digest,
+        make: F,
+    ) -> Result<(), BlobError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), BlobError>>,
+    {
+        let key = (self.name(target_repo), digest.clone());
+        let cell = match lock(&self.in_repo)
+            .entry(key.clone())
+            .or_insert_with(|| InRepo::Pending(Arc::default()))
+        {
+            InRepo::Present => return Ok(()),
+            InRepo::Pending(cell) => cell.clone(),
+        };
+        cell.get_or_try_init(make).await?;
+        lock(&self.in_repo).insert(key, InRepo::Present);
+        Ok(())
     }
 
     /// Makes `desc` present in `target_repo`, reading it from `source_repo`
@@ -184,8 +209,7 @@ impl Blobs {
         target_repo: &str,
         desc: &Descriptor,
     ) -> Result<(), BlobError> {
-        let here = self.repo_cell(target_repo, &desc.digest);
-        here.get_or_try_init(|| async {
+        self.once_in_repo(target_repo, &desc.digest, || async {
             // The first repository to need a digest transfers it; the others
             // wait for it, then mount from there.
             let first = lock(&self.first)
@@ -215,7 +239,6 @@ impl Blobs {
             Ok::<_, BlobError>(())
         })
         .await
-        .map(|_| ())
     }
 
     async fn materialize(
@@ -574,28 +597,26 @@ impl Blobs {
         digest: &Digest,
         data: Bytes,
     ) -> Result<(), BlobError> {
-        self.repo_cell(target_repo, digest)
-            .get_or_try_init(|| async {
-                let size = data.len() as u64;
-                let how = match self
-                    .target
-                    .blob_head(target_repo, digest)
-                    .await
-                    .map_err(BlobError::Target)?
-                {
-                    Some(n) if n == size => BlobHow::Present,
-                    _ => {
-                        self.target
-                            .upload_bytes(target_repo, digest, data.clone())
-                            .await
-                            .map_err(BlobError::Target)?;
-                        BlobHow::Uploaded
-                    }
-                };
-                self.record(target_repo, digest, size, how).await
-            })
-            .await
-            .map(|_| ())
+        self.once_in_repo(target_repo, digest, || async {
+            let size = data.len() as u64;
+            let how = match self
+                .target
+                .blob_head(target_repo, digest)
+                .await
+                .map_err(BlobError::Target)?
+            {
+                Some(n) if n == size => BlobHow::Present,
+                _ => {
+                    self.target
+                        .upload_bytes(target_repo, digest, data.clone())
+                        .await
+                        .map_err(BlobError::Target)?;
+                    BlobHow::Uploaded
+                }
+            };
+            self.record(target_repo, digest, size, how).await
+        })
+        .await
     }
 }
 
