@@ -358,8 +358,6 @@ impl Walk<'_> {
 /// The report row of a plan, and what the rest of the check needs of it.
 fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
     let kept = Kept {
-        source_digest: plan.source_digest.clone(),
-        target_digest: plan.target_digest.clone(),
         blobs: plan
             .blobs
             .into_iter()
@@ -385,10 +383,9 @@ fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
 }
 
 /// What the check keeps of a tag's plan once its row is built (the plan
-/// itself holds the converted manifests and configs, several KB a tag).
+/// itself holds the converted manifests and configs, several KB a tag; the
+/// digests are in the row).
 struct Kept {
-    source_digest: Digest,
-    target_digest: Option<Digest>,
     /// Blobs to make present, with their sizes (0 when unknown).
     blobs: Vec<(Digest, u64)>,
 }
@@ -434,13 +431,16 @@ pub async fn check(
         target_heads: Default::default(),
     };
     // In plan order, whatever order the reads finish in.
-    let rows: Vec<(ImageReport, Option<Kept>)> =
-        futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
-            .buffered(plan.options.metadata_in_flight())
-            .collect()
-            .await;
-    let (mut images, plans): (Vec<ImageReport>, Vec<Option<Kept>>) = rows.into_iter().unzip();
-    signatures_invalidated(&jobs, &plans, &mut images);
+    let mut rows = futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
+        .buffered(plan.options.metadata_in_flight());
+    let mut images: Vec<ImageReport> = Vec::with_capacity(jobs.len());
+    let mut plans: Vec<Option<Kept>> = Vec::with_capacity(jobs.len());
+    while let Some((row, kept)) = rows.next().await {
+        images.push(row);
+        plans.push(kept);
+    }
+    drop(rows);
+    signatures_invalidated(&jobs, &mut images);
     let lookups = walk.lookups(&plans);
     // Tags a project imported from another registry: noted on the copied
     // ones, listed (not copied) when the plan leaves them out or
@@ -625,22 +625,25 @@ fn external_import(from: &str, mode: ExternalImports) -> Finding {
 /// Reports `signature-invalidated` on cosign-style tags (`sha256-<hex>.sig`,
 /// `.att`, `.sbom`, copied unchanged) whose signed image the plan converts
 /// to another digest: the signature no longer names the migrated image.
-fn signatures_invalidated(jobs: &[TagJob], plans: &[Option<Kept>], images: &mut [ImageReport]) {
+fn signatures_invalidated(jobs: &[TagJob], images: &mut [ImageReport]) {
     // (source repository, source digest) -> (image, format, target digest).
-    let mut changed: HashMap<(&str, &Digest), (String, &'static str, &Digest)> = HashMap::new();
-    for (j, p) in jobs.iter().zip(plans) {
-        let Some(p) = p else { continue };
-        if let Some(t) = p.target_digest.as_ref().filter(|t| **t != p.source_digest) {
+    let mut changed: HashMap<(&str, Digest), (String, &'static str, Digest)> = HashMap::new();
+    for (j, im) in jobs.iter().zip(images.iter()) {
+        let (Some(s), Some(t)) = (&im.source_digest, &im.target_digest) else {
+            continue;
+        };
+        if s != t {
             changed
-                .entry((j.source_repo.as_str(), &p.source_digest))
-                .or_insert((j.source_ref(), j.format.name(), t));
+                .entry((j.source_repo.as_str(), s.clone()))
+                .or_insert((j.source_ref(), j.format.name(), t.clone()));
         }
     }
     for (i, j) in jobs.iter().enumerate() {
         let Some(signed) = crate::expand::signed_digest(&j.tag) else {
             continue;
         };
-        let Some((image, format, target)) = changed.get(&(j.source_repo.as_str(), &signed)) else {
+        let Some((image, format, target)) = changed.get(&(j.source_repo.as_str(), signed.clone()))
+        else {
             continue;
         };
         if let Some(im) = images.get_mut(i) {
