@@ -33,10 +33,14 @@ type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
 /// A target repository name, shared.
 type Repo = Arc<str>;
 
-/// A blob in a target repository: being made present (others wait on
-/// the cell), or present (no cell kept: a plan has a few per tag).
+/// A blob in one target repository.
 enum InRepo {
+    /// The journal says it is there: a source to mount from, but looked
+    /// up before it counts as present.
+    Recorded,
+    /// Being made present; others wait on the cell.
     Pending(Arc<OnceCell<()>>),
+    /// Present (no cell kept: a plan has a few blobs per tag).
     Present,
 }
 
@@ -61,19 +65,18 @@ pub struct Blobs {
     limit: Semaphore,
     /// The transfer of each digest under way; requests for it meanwhile
     /// wait on it, then mount from the repository it names. A finished
-    /// one is forgotten (`known` says where the blob is).
+    /// one is forgotten (`in_repo` says where the blob is).
     first: Cells<Digest, Repo>,
-    /// Target repositories known to hold each digest.
-    known: Mutex<HashMap<Digest, Vec<Repo>>>,
-    /// Target repository names, each held once (the maps above and below
-    /// name a repository once per blob).
+    /// Target repository names, each held once (the map below names a
+    /// repository once per blob).
     names: Mutex<std::collections::HashSet<Repo>>,
-    /// One cell per (repository, digest): set once the blob is in that
-    /// repository. Every write of a blob into a repository goes through
-    /// it, so no two run at once (distribution rewrites the repository's
-    /// link file on each commit, and a manifest push reading it at that
-    /// moment fails with "blob unknown").
-    in_repo: Mutex<HashMap<(Repo, Digest), InRepo>>,
+    /// For each digest, the target repositories that hold it (the sources
+    /// of mounts) or are getting it. Every write of a blob into a
+    /// repository goes through its `Pending` cell, so no two run at once
+    /// (distribution rewrites the repository's link file on each commit,
+    /// and a manifest push reading it at that moment fails with "blob
+    /// unknown"). One map for both jobs: a plan has a few blobs per tag.
+    in_repo: Mutex<HashMap<Digest, Vec<(Repo, InRepo)>>>,
     /// Blobs larger than this are uploaded in chunks of this size.
     chunk_size: u64,
     /// Layer facts (size, diff_id) known so far.
@@ -105,7 +108,7 @@ impl Blobs {
             concurrency,
             chunk_size,
         } = opts;
-        Blobs {
+        let blobs = Blobs {
             source,
             target,
             journal,
@@ -114,18 +117,23 @@ impl Blobs {
             limit: Semaphore::new(concurrency.max(1)),
             chunk_size: chunk_size.max(1),
             first: Mutex::new(HashMap::new()),
-            known: Mutex::new(
-                std::mem::take(&mut replay.blobs)
-                    .into_iter()
-                    .map(|(d, repos)| (d, repos.into_iter().map(Repo::from).collect()))
-                    .collect(),
-            ),
             names: Mutex::new(Default::default()),
             in_repo: Mutex::new(HashMap::new()),
             facts: Mutex::new(std::mem::take(&mut replay.facts)),
             diff_wanted: Mutex::new(Default::default()),
             facts_cells: Mutex::new(HashMap::new()),
+        };
+        {
+            let mut m = lock(&blobs.in_repo);
+            for (digest, repos) in std::mem::take(&mut replay.blobs) {
+                let v = repos
+                    .iter()
+                    .map(|r| (blobs.name(r), InRepo::Recorded))
+                    .collect();
+                m.insert(digest, v);
+            }
         }
+        blobs
     }
 
     pub(super) fn source(&self) -> &Client {
@@ -188,17 +196,42 @@ impl Blobs {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(), BlobError>>,
     {
-        let key = (self.name(target_repo), digest.clone());
-        let cell = match lock(&self.in_repo)
-            .entry(key.clone())
-            .or_insert_with(|| InRepo::Pending(Arc::default()))
-        {
-            InRepo::Present => return Ok(()),
-            InRepo::Pending(cell) => cell.clone(),
+        let cell = {
+            let mut m = lock(&self.in_repo);
+            // Most blobs live in one repository.
+            let v = m
+                .entry(digest.clone())
+                .or_insert_with(|| Vec::with_capacity(1));
+            match v.iter_mut().find(|(r, _)| &**r == target_repo) {
+                Some((_, InRepo::Present)) => return Ok(()),
+                Some((_, InRepo::Pending(cell))) => cell.clone(),
+                Some((_, state @ InRepo::Recorded)) => {
+                    let cell: Arc<OnceCell<()>> = Arc::default();
+                    *state = InRepo::Pending(cell.clone());
+                    cell
+                }
+                None => {
+                    let cell: Arc<OnceCell<()>> = Arc::default();
+                    v.push((self.name(target_repo), InRepo::Pending(cell.clone())));
+                    cell
+                }
+            }
         };
         cell.get_or_try_init(make).await?;
-        lock(&self.in_repo).insert(key, InRepo::Present);
+        self.mark_present(target_repo, digest);
         Ok(())
+    }
+
+    /// Notes `digest` as present in `target_repo`.
+    fn mark_present(&self, target_repo: &str, digest: &Digest) {
+        let mut m = lock(&self.in_repo);
+        let v = m
+            .entry(digest.clone())
+            .or_insert_with(|| Vec::with_capacity(1));
+        match v.iter_mut().find(|(r, _)| &**r == target_repo) {
+            Some((_, state)) => *state = InRepo::Present,
+            None => v.push((self.name(target_repo), InRepo::Present)),
+        }
     }
 
     /// Makes `desc` present in `target_repo`, reading it from `source_repo`
@@ -257,9 +290,17 @@ impl Blobs {
         {
             Some(n) if desc.size.is_none_or(|s| s == n) => (BlobHow::Present, n),
             _ => {
-                let from: Vec<Repo> = lock(&self.known)
+                let from: Vec<Repo> = lock(&self.in_repo)
                     .get(digest)
-                    .map(|v| v.iter().filter(|r| &***r != target_repo).cloned().collect())
+                    .map(|v| {
+                        v.iter()
+                            .filter(|(r, state)| {
+                                &**r != target_repo
+                                    && matches!(state, InRepo::Present | InRepo::Recorded)
+                            })
+                            .map(|(r, _)| r.clone())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let mut session = None;
                 let mut mounted = None;
@@ -332,17 +373,9 @@ impl Blobs {
                 how,
             })
             .await?;
-        {
-            let repo = self.name(target_repo);
-            let mut k = lock(&self.known);
-            // Most blobs live in one repository.
-            let v = k
-                .entry(digest.clone())
-                .or_insert_with(|| Vec::with_capacity(1));
-            if !v.contains(&repo) {
-                v.push(repo);
-            }
-        }
+        // Present from now on: a source for mounts, and any wait for it
+        // in this repository is over.
+        self.mark_present(target_repo, digest);
         self.events.send(Event::BlobDone {
             digest: digest.clone(),
             how,

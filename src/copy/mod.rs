@@ -538,10 +538,14 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         }
     }))
     .buffered(plan.options.metadata_in_flight());
-    let mut tops: Vec<Result<(ManifestKind, spill::Kept), RegistryError>> =
+    // A few dozen bytes a tag (an error is boxed: most reads succeed).
+    let mut tops: Vec<Result<(ManifestKind, spill::Kept), Box<RegistryError>>> =
         Vec::with_capacity(jobs.len());
     while let Some(r) = reads.next().await {
-        tops.push(r.map(|(kind, raw)| (kind, spill.put(raw))));
+        tops.push(
+            r.map(|(kind, raw)| (kind, spill.put(raw)))
+                .map_err(Box::new),
+        );
     }
     drop(reads);
     let ctx = image::Ctx {
@@ -558,7 +562,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     };
     let mut results = futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| {
         // It parsed a moment ago; the same bytes parse the same way.
-        let top = top.and_then(|(kind, kept)| {
+        let top = top.map_err(|e| *e).and_then(|(kind, kept)| {
             let protocol = |message: String| RegistryError::Protocol {
                 url: crate::registry::DisplayUrl::new(&format!(
                     "/v2/{}/manifests/{}",
