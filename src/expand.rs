@@ -8,6 +8,7 @@ use crate::openshift::Api;
 use crate::plan::{ExternalImports, Format, ImageSpec, Plan, Platforms};
 use crate::registry::error::DisplayUrl;
 use crate::registry::{Client, RegistryError};
+use std::sync::Arc;
 
 /// One tag to migrate.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,9 +16,9 @@ pub struct TagJob {
     /// Which `[[images]]` entry it came from.
     pub spec_index: usize,
     /// Source repository.
-    pub source_repo: String,
+    pub source_repo: Arc<str>,
     /// Target repository.
-    pub target_repo: String,
+    pub target_repo: Arc<str>,
     /// The tag (same name in both); for a history image, the tag whose
     /// earlier image it is.
     pub tag: String,
@@ -241,8 +242,8 @@ fn history_jobs(d: &Discovered) -> Vec<TagJob> {
         }
         out.push(TagJob {
             spec_index: spec.index,
-            source_repo: spec.source.clone(),
-            target_repo: spec.target.clone(),
+            source_repo: spec.source.as_str().into(),
+            target_repo: spec.target.as_str().into(),
             tag: tag.clone(),
             history: Some(digest.clone()),
             format: spec.format,
@@ -312,6 +313,9 @@ async fn expand_specs(
                         },
                     });
                 }
+                // Shared by every tag of the repository.
+                let (source_repo, target_repo): (Arc<str>, Arc<str>) =
+                    (spec.source.as_str().into(), spec.target.as_str().into());
                 for tag in select_tags(spec, &good) {
                     // A signature, attestation or SBOM is copied as it is:
                     // converting it would break what it says.
@@ -321,8 +325,8 @@ async fn expand_specs(
                     };
                     jobs.push(TagJob {
                         spec_index: spec.index,
-                        source_repo: spec.source.clone(),
-                        target_repo: spec.target.clone(),
+                        source_repo: source_repo.clone(),
+                        target_repo: target_repo.clone(),
                         tag,
                         history: None,
                         format,

@@ -57,7 +57,7 @@ pub(super) struct Ctx<'a> {
     pub max_image_size: Option<u64>,
     pub manifest_locks: ManifestLocks,
     /// (repo, digest) of manifests pushed by digest in this run.
-    pub pushed: Mutex<HashSet<(String, Digest)>>,
+    pub pushed: Mutex<HashSet<(Arc<str>, Digest)>>,
     /// Config blobs read in this run.
     pub configs: super::read::Configs,
 }
@@ -371,7 +371,7 @@ impl Ctx<'_> {
         if !known {
             self.journal
                 .append(&Record::Manifest {
-                    repo: job.target_repo.clone(),
+                    repo: job.target_repo.to_string(),
                     digest: p.digest.clone(),
                 })
                 .await?;

@@ -462,7 +462,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         (Some(api), true) => {
             let repos = jobs
                 .iter()
-                .map(|j| j.target_repo.as_str())
+                .map(|j| j.target_repo.as_ref())
                 .chain(references.iter().map(|r| r.2.as_str()));
             create_streams(api, repos).await
         }
@@ -473,9 +473,9 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     }
     let (jobs, refused): (Vec<TagJob>, Vec<TagJob>) = jobs
         .into_iter()
-        .partition(|j| !stream_failures.contains_key(&j.target_repo));
+        .partition(|j| !stream_failures.contains_key(&*j.target_repo));
     for j in &refused {
-        if let Some(e) = stream_failures.get(&j.target_repo) {
+        if let Some(e) = stream_failures.get(&*j.target_repo) {
             fail(
                 &journal,
                 &events,

@@ -412,7 +412,7 @@ pub async fn check(
     } = expand::expand(plan, &source, source_api.as_ref()).await;
     let mut tagged: HashMap<&str, usize> = HashMap::new();
     for j in jobs.iter().filter(|j| j.history.is_none()) {
-        *tagged.entry(j.target_repo.as_str()).or_default() += 1;
+        *tagged.entry(j.target_repo.as_ref()).or_default() += 1;
     }
     let walk = Walk {
         plan,
@@ -448,7 +448,7 @@ pub async fn check(
     for (j, im) in jobs.iter().zip(images.iter_mut()) {
         if let Some(from) = discovered
             .external
-            .get(&(j.source_repo.clone(), j.tag.clone()))
+            .get(&(j.source_repo.to_string(), j.tag.clone()))
         {
             im.findings
                 .push(external_import(from, ExternalImports::Copy));
@@ -483,7 +483,7 @@ pub async fn check(
         )];
         images.push(r);
     }
-    let targets: Vec<&str> = jobs.iter().map(|j| j.target_repo.as_str()).collect();
+    let targets: Vec<&str> = jobs.iter().map(|j| j.target_repo.as_ref()).collect();
     let existing = existing_repositories(&target, target_api.as_ref(), &targets).await;
     if let Some(limit) = plan.limits.max_repositories_per_project {
         repository_limit(&existing, &targets, limit, &mut images);
@@ -566,7 +566,7 @@ async fn attribute_bytes(
         };
         for (d, size) in &plan.blobs {
             if seen.insert(d) {
-                first.push((job.target_repo.as_str(), d, *size));
+                first.push((job.target_repo.as_ref(), d, *size));
             }
         }
     }
@@ -634,7 +634,7 @@ fn signatures_invalidated(jobs: &[TagJob], images: &mut [ImageReport]) {
         };
         if s != t {
             changed
-                .entry((j.source_repo.as_str(), s.clone()))
+                .entry((j.source_repo.as_ref(), s.clone()))
                 .or_insert((j.source_ref(), j.format.name(), t.clone()));
         }
     }
@@ -642,7 +642,7 @@ fn signatures_invalidated(jobs: &[TagJob], images: &mut [ImageReport]) {
         let Some(signed) = crate::expand::signed_digest(&j.tag) else {
             continue;
         };
-        let Some((image, format, target)) = changed.get(&(j.source_repo.as_str(), signed.clone()))
+        let Some((image, format, target)) = changed.get(&(j.source_repo.as_ref(), signed.clone()))
         else {
             continue;
         };
