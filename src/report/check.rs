@@ -357,13 +357,15 @@ impl Walk<'_> {
 /// The report row of a plan.
 /// The report row of a plan, and what the rest of the check needs of it.
 fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
-    let kept = Kept {
-        blobs: plan
-            .blobs
-            .into_iter()
-            .map(|b| (b.desc.digest, b.size.unwrap_or(0)))
-            .collect(),
-    };
+    // A new vector of its own size: collecting from `plan.blobs` by value
+    // would reuse that vector's far larger allocation.
+    let mut blobs = Vec::with_capacity(plan.blobs.len());
+    blobs.extend(plan.blobs.iter().map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0))));
+    let kept = Kept { blobs };
+    // Rows live until the report is written: no spare capacity.
+    let (mut findings, mut platforms) = (plan.findings, plan.platforms);
+    findings.shrink_to_fit();
+    platforms.shrink_to_fit();
     let row = ImageReport {
         source: job.source_ref(),
         source_digest: Some(plan.source_digest),
@@ -373,11 +375,11 @@ fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
         target_kind: Some(plan.target_kind.name()),
         target_digest: plan.target_digest,
         target_digest_reason: plan.target_digest_reason,
-        platforms: plan.platforms,
+        platforms,
         layers: plan.layers,
         bytes: plan.bytes,
         bytes_to_transfer: 0,
-        findings: plan.findings,
+        findings,
     };
     (row, kept)
 }
