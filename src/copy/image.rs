@@ -164,7 +164,7 @@ impl Ctx<'_> {
         };
         let mut plan = plan_with(&self.blobs.known_facts());
         if plan.action == PlanAction::Blocked {
-            let message: Vec<&str> = plan.blockers().map(|f| f.message.as_str()).collect();
+            let message: Vec<&str> = plan.blockers().map(|f| f.message.as_ref()).collect();
             return Err(CopyError::Blocked {
                 image,
                 kind: blocker_kind(&plan),
@@ -181,7 +181,7 @@ impl Ctx<'_> {
         {
             self.events.send(Event::Warning {
                 source: image.clone(),
-                message: f.message.clone(),
+                message: f.message.to_string(),
             });
         }
         self.journal
@@ -199,7 +199,7 @@ impl Ctx<'_> {
             if plan.pending || plan.action == PlanAction::Blocked {
                 let message: Vec<String> = plan
                     .blockers()
-                    .map(|f| f.message.clone())
+                    .map(|f| f.message.to_string())
                     .chain(plan.target_digest_reason.clone())
                     .collect();
                 return Err(CopyError::Blocked {

@@ -38,12 +38,17 @@ pub struct Finding {
     pub code: &'static str,
     /// Severity.
     pub severity: Severity,
-    /// What it means for this image.
-    pub message: String,
+    /// What it means for this image (most are fixed text: no allocation
+    /// for each of many thousand tags).
+    pub message: std::borrow::Cow<'static, str>,
 }
 
 /// A finding.
-pub fn finding(code: &'static str, severity: Severity, message: impl Into<String>) -> Finding {
+pub fn finding(
+    code: &'static str,
+    severity: Severity,
+    message: impl Into<std::borrow::Cow<'static, str>>,
+) -> Finding {
     Finding {
         code,
         severity,
@@ -353,13 +358,11 @@ pub fn plan_image(
         ));
     }
     match &plan.target_digest {
+        // Both digests are in the report's row (fixed text: one per tag).
         Some(d) if *d != top.digest => plan.findings.push(finding(
             "digest-changes",
             Severity::Info,
-            format!(
-                "digest changes: {} -> {d}; update deployments that pin the old digest",
-                top.digest
-            ),
+            "the digest changes (from source_digest to target_digest); update deployments that pin the old digest",
         )),
         None if action != Action::Keep => plan.findings.push(finding(
             "digest-changes",

@@ -360,7 +360,11 @@ fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
     // A new vector of its own size: collecting from `plan.blobs` by value
     // would reuse that vector's far larger allocation.
     let mut blobs = Vec::with_capacity(plan.blobs.len());
-    blobs.extend(plan.blobs.iter().map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0))));
+    blobs.extend(
+        plan.blobs
+            .iter()
+            .map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0))),
+    );
     let kept = Kept { blobs };
     // Rows live until the report is written: no spare capacity.
     let (mut findings, mut platforms) = (plan.findings, plan.platforms);
