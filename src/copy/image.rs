@@ -343,7 +343,8 @@ impl Ctx<'_> {
     }
 
     /// Pushes `p` under `tag`, or by digest (once per run and repository),
-    /// checks the digest the registry reports, and journals it.
+    /// checks the digest the registry reports, and journals it (a manifest
+    /// pushed by digest once per run and repository).
     async fn push(&self, job: &TagJob, p: &PushStep, tag: Option<&str>) -> Result<(), CopyError> {
         let key = (job.target_repo.clone(), p.digest.clone());
         let _held = self.lock_all(p).await;
@@ -375,7 +376,12 @@ impl Ctx<'_> {
                     digest: p.digest.clone(),
                 })
                 .await?;
-            lockmap(&self.pushed).insert(key);
+            // Only pushes by digest consult the set (a tag is pushed every
+            // time); remembering each tagged image would cost memory per
+            // tag for a repeated journal line saved now and then.
+            if tag.is_none() {
+                lockmap(&self.pushed).insert(key);
+            }
         }
         Ok(())
     }
