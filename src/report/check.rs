@@ -8,6 +8,13 @@
 //! The report depends on its inputs alone: images are listed in plan order
 //! and the bytes a blob costs are attributed to the first image of the plan
 //! that needs it, whatever order the reads finished in.
+//!
+//! It costs about one request per manifest, config and unique target blob.
+//! A source blob a manifest just read names with its size is taken as
+//! present (the registry accepted that manifest only with its blobs) unless
+//! `--verify-source-blobs` asks; a target repository with several tags in
+//! the plan is listed once, and only the tags it lists are looked up. The
+//! report's [`Lookups`] say which way each was decided.
 
 use crate::copy::image_plan::{self, finding, ImageOptions, ImagePlan, TargetTag};
 use crate::copy::{connect, read, RunError};
@@ -179,8 +186,6 @@ pub fn parse_bandwidth(s: &str) -> Option<u64> {
     (v > 0).then_some(v)
 }
 
-/// Source blob sizes, looked up once per (repository, digest) for the
-/// whole check.
 /// Source blob sizes, looked up once per digest for the whole plan: a
 /// registry stores a blob once, whichever repositories link it. (A blob
 /// linked into one repository and lost from another would be caught by
