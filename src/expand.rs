@@ -23,8 +23,9 @@ pub struct TagJob {
     /// earlier image it is.
     pub tag: String,
     /// A history image (`[[projects]] history`): this earlier image of the
-    /// tag is copied by digest and left untagged.
-    pub history: Option<Digest>,
+    /// tag is copied by digest and left untagged. Boxed: most jobs have
+    /// none, and a plan holds a job per tag.
+    pub history: Option<Box<Digest>>,
     /// Manifest format.
     pub format: Format,
     /// Platforms to copy.
@@ -245,7 +246,7 @@ fn history_jobs(d: &Discovered) -> Vec<TagJob> {
             source_repo: spec.source.as_str().into(),
             target_repo: spec.target.as_str().into(),
             tag: tag.clone(),
-            history: Some(digest.clone()),
+            history: Some(Box::new(digest.clone())),
             format: spec.format,
             platforms: spec.platforms.clone(),
         });

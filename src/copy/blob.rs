@@ -33,6 +33,10 @@ type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
 /// A target repository name, shared.
 type Repo = Arc<str>;
 
+/// The repositories of one blob: most blobs live in one, held in place
+/// (no allocation of its own for each of a plan's many blobs).
+type Holders = smallvec::SmallVec<[(Repo, InRepo); 1]>;
+
 /// A blob in one target repository.
 enum InRepo {
     /// The journal says it is there: a source to mount from, but looked
@@ -76,7 +80,7 @@ pub struct Blobs {
     /// (distribution rewrites the repository's link file on each commit,
     /// and a manifest push reading it at that moment fails with "blob
     /// unknown"). One map for both jobs: a plan has a few blobs per tag.
-    in_repo: Mutex<HashMap<Digest, Vec<(Repo, InRepo)>>>,
+    in_repo: Mutex<HashMap<Digest, Holders>>,
     /// Blobs larger than this are uploaded in chunks of this size.
     chunk_size: u64,
     /// Layer facts (size, diff_id) known so far.
@@ -126,7 +130,7 @@ impl Blobs {
         {
             let mut m = lock(&blobs.in_repo);
             for (digest, repos) in std::mem::take(&mut replay.blobs) {
-                let v = repos
+                let v: Holders = repos
                     .iter()
                     .map(|r| (blobs.name(r), InRepo::Recorded))
                     .collect();
@@ -198,10 +202,7 @@ impl Blobs {
     {
         let cell = {
             let mut m = lock(&self.in_repo);
-            // Most blobs live in one repository.
-            let v = m
-                .entry(digest.clone())
-                .or_insert_with(|| Vec::with_capacity(1));
+            let v = m.entry(digest.clone()).or_default();
             match v.iter_mut().find(|(r, _)| &**r == target_repo) {
                 Some((_, InRepo::Present)) => return Ok(()),
                 Some((_, InRepo::Pending(cell))) => cell.clone(),
@@ -225,9 +226,7 @@ impl Blobs {
     /// Notes `digest` as present in `target_repo`.
     fn mark_present(&self, target_repo: &str, digest: &Digest) {
         let mut m = lock(&self.in_repo);
-        let v = m
-            .entry(digest.clone())
-            .or_insert_with(|| Vec::with_capacity(1));
+        let v = m.entry(digest.clone()).or_default();
         match v.iter_mut().find(|(r, _)| &**r == target_repo) {
             Some((_, state)) => *state = InRepo::Present,
             None => v.push((self.name(target_repo), InRepo::Present)),
