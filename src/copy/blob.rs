@@ -255,7 +255,7 @@ impl Blobs {
                 })
                 .await?
                 .clone();
-            // Later requests find the blob through `known`.
+            // Later requests find the blob through `in_repo`.
             {
                 let mut cells = lock(&self.first);
                 if cells
