@@ -331,17 +331,13 @@ impl Walk<'_> {
 
 impl Walk<'_> {
     /// What the walk looked up, once it is over.
-    fn lookups(&self, plans: &[Option<Kept>]) -> Lookups {
+    fn lookups(&self, plans: &PlanBlobs) -> Lookups {
         let looked_up: HashSet<Digest> = self
             .heads
             .lock()
             .map(|h| h.keys().cloned().collect())
             .unwrap_or_default();
-        let named: HashSet<&Digest> = plans
-            .iter()
-            .flatten()
-            .flat_map(|p| p.blobs.iter().map(|(d, _)| d))
-            .collect();
+        let named: HashSet<&Digest> = plans.all.iter().map(|(d, _)| d).collect();
         Lookups {
             source_blobs_from_manifests: named.iter().filter(|d| !looked_up.contains(d)).count(),
             source_blobs_looked_up: looked_up.len(),
@@ -401,6 +397,39 @@ struct Kept {
     blobs: Vec<(Digest, u64)>,
 }
 
+/// The blobs of every row's plan, in one vector: a vector per row would
+/// be an allocation of its own for each of many thousand tags.
+#[derive(Default)]
+struct PlanBlobs {
+    all: Vec<(Digest, u64)>,
+    /// Per row, its part of `all` (`None`: the row has no plan).
+    rows: Vec<Option<std::ops::Range<usize>>>,
+}
+
+impl PlanBlobs {
+    fn with_rows(n: usize) -> Self {
+        PlanBlobs {
+            all: Vec::new(),
+            rows: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, kept: Option<Kept>) {
+        let range = kept.map(|k| {
+            let start = self.all.len();
+            self.all.extend(k.blobs);
+            start..self.all.len()
+        });
+        self.rows.push(range);
+    }
+
+    /// Row `i`'s blobs, when it has a plan.
+    fn of(&self, i: usize) -> Option<&[(Digest, u64)]> {
+        let r = self.rows.get(i)?.clone()?;
+        self.all.get(r)
+    }
+}
+
 /// The project of a repository path (its first component).
 fn project(repo: &str) -> &str {
     repo.split('/').next().unwrap_or(repo)
@@ -445,11 +474,12 @@ pub async fn check(
     let mut rows = futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
         .buffered(plan.options.metadata_in_flight());
     let mut images: Vec<ImageReport> = Vec::with_capacity(jobs.len());
-    let mut plans: Vec<Option<Kept>> = Vec::with_capacity(jobs.len());
+    let mut plans = PlanBlobs::with_rows(jobs.len());
     while let Some((row, kept)) = rows.next().await {
         images.push(row);
         plans.push(kept);
     }
+    plans.all.shrink_to_fit();
     drop(rows);
     signatures_invalidated(&jobs, &mut images);
     let lookups = walk.lookups(&plans);
@@ -562,7 +592,7 @@ async fn attribute_bytes(
     target: &Client,
     concurrency: usize,
     jobs: &[TagJob],
-    plans: &[Option<Kept>],
+    plans: &PlanBlobs,
     images: &mut [ImageReport],
     summary: &mut Summary,
 ) {
@@ -571,11 +601,11 @@ async fn attribute_bytes(
     // that needs it.
     let mut first: Vec<(&str, &Digest, u64)> = Vec::new();
     let mut seen = HashSet::new();
-    for (i, (job, plan)) in jobs.iter().zip(plans).enumerate() {
-        let Some(plan) = plan.as_ref().filter(|_| live(i)) else {
+    for (i, job) in jobs.iter().enumerate() {
+        let Some(blobs) = plans.of(i).filter(|_| live(i)) else {
             continue;
         };
-        for (d, size) in &plan.blobs {
+        for (d, size) in blobs {
             if seen.insert(d) {
                 first.push((job.target_repo.as_ref(), d, *size));
             }
@@ -597,14 +627,14 @@ async fn attribute_bytes(
         .map(|(_, _, n)| *n)
         .fold(0u64, u64::saturating_add);
     let mut claimed = HashSet::new();
-    for (i, plan) in plans.iter().enumerate() {
-        let Some(plan) = plan.as_ref() else { continue };
-        if !images[i].action.moves_content() {
+    for (i, image) in images.iter_mut().enumerate() {
+        let Some(blobs) = plans.of(i) else { continue };
+        if !image.action.moves_content() {
             continue;
         }
-        for (d, size) in &plan.blobs {
+        for (d, size) in blobs {
             if !present.get(d).copied().unwrap_or(false) && claimed.insert(d) {
-                images[i].bytes_to_transfer = images[i].bytes_to_transfer.saturating_add(*size);
+                image.bytes_to_transfer = image.bytes_to_transfer.saturating_add(*size);
                 summary.unique_blobs_to_transfer += 1;
             }
         }
