@@ -241,7 +241,7 @@ impl Replay {
 }
 
 /// Reads a journal without opening it for writing. A missing file is an
-/// empty journal. Returns the records and the byte length of the good part.
+/// empty journal. Returns its replay and the byte length of the good part.
 pub fn read(path: &Path) -> Result<(Replay, u64), JournalError> {
     let io = |source| JournalError::Io {
         path: path.to_path_buf(),
@@ -256,7 +256,8 @@ pub fn read(path: &Path) -> Result<(Replay, u64), JournalError> {
 }
 
 /// Replays journal lines from `reader` (`path` names it in errors): the
-/// records up to a torn last line, and the byte length of that good part.
+/// replay of the records up to a torn last line, and the byte length of
+/// that good part.
 pub fn replay_from(path: &Path, reader: impl BufRead) -> Result<(Replay, u64), JournalError> {
     let mut replay = Replay::default();
     let good_len = scan(path, reader, |r| replay.apply(&r))?;
