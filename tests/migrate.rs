@@ -24,6 +24,27 @@ fn images_toml(p: &Project) -> String {
         .collect()
 }
 
+/// A plan in a new directory copying the project `p` (read through
+/// `source`, a proxy's address, when given) with `options`.
+fn project_plan(
+    h: &Harness,
+    p: &Project,
+    source: Option<&str>,
+    options: &str,
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_addr: source,
+            images: &images_toml(p),
+            options,
+            ..Default::default()
+        },
+    );
+    (dir, plan)
+}
+
 fn run_lib(h: &Harness, plan: &Path) -> RunSummary {
     let plan = Plan::load(plan).unwrap_or_else(|e| panic!("{e}"));
     h.block_on(copy::run(&plan, Events::none()))
@@ -90,16 +111,7 @@ fn assert_no_secrets(text: &str) {
 fn migrates_a_project_byte_for_byte_then_a_second_run_moves_nothing() {
     let h = harness();
     let p = seed(h, "proj");
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"preserve\"\nconcurrency = 4",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = project_plan(h, &p, None, "format = \"preserve\"\nconcurrency = 4");
     let s = run_lib(h, &plan);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     assert_eq!(s.copied, p.tags.len());
@@ -187,16 +199,11 @@ fn corrupted_blob_fails_only_its_image_and_tags_nothing() {
         Fault::Corrupt,
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: &imgs,
-            options: "format = \"preserve\"\nretries = 1",
-            ..Default::default()
-        },
+    let (_dir, plan) = project_plan(
+        h,
+        &p,
+        Some(&proxy.addr),
+        "format = \"preserve\"\nretries = 1",
     );
     let s = run_lib(h, &plan);
     let worker = format!("{}/worker", p.ns);
@@ -282,16 +289,11 @@ fn transient_faults_are_retried() {
         Fault::Status(502, None),
         1,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: &imgs,
-            options: "format = \"preserve\"\nretries = 3",
-            ..Default::default()
-        },
+    let (_dir, plan) = project_plan(
+        h,
+        &p,
+        Some(&proxy.addr),
+        "format = \"preserve\"\nretries = 3",
     );
     let start = Instant::now();
     let s = run_lib(h, &plan);
@@ -396,16 +398,11 @@ fn stalled_run(
         Fault::Stall(release.clone()),
         1,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: &imgs,
-            options: "format = \"preserve\"\nconcurrency = 3",
-            ..Default::default()
-        },
+    let (dir, plan) = project_plan(
+        h,
+        &p,
+        Some(&proxy.addr),
+        "format = \"preserve\"\nconcurrency = 3",
     );
     let child = bin()
         .args(["run", "--no-progress"])
@@ -720,16 +717,7 @@ fn target_faults_are_retried_and_tags_stay_last() {
         Fault::Status(429, Some(0)),
         2,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"preserve\"\nretries = 3",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = project_plan(h, &p, None, "format = \"preserve\"\nretries = 3");
     h.target_via(&plan, &proxy);
     let s = run_lib(h, &plan);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
@@ -790,16 +778,7 @@ fn target_faults_are_retried_and_tags_stay_last() {
 fn a_journal_write_failure_stops_the_run() {
     let h = harness();
     let p = seed(h, "jfull");
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"preserve\"\nconcurrency = 1",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = project_plan(h, &p, None, "format = \"preserve\"\nconcurrency = 1");
     // The journal may grow to 2 KiB: the header and a few records fit, then
     // a write fails with EFBIG (SIGXFSZ ignored, so the write returns the
     // error instead of killing the process).
@@ -858,17 +837,7 @@ fn a_hostile_tag_list_fails_those_tags_only_and_builds_no_url_from_them() {
         ),
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: &imgs,
-            options: "format = \"preserve\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = project_plan(h, &p, Some(&proxy.addr), "format = \"preserve\"");
     let s = run_lib(h, &plan);
     assert_eq!(s.failed.len(), 3, "{:?}", s.failed);
     for f in &s.failed {
@@ -1042,16 +1011,11 @@ fn a_trickling_body_fails_the_minimum_rate_and_is_retried() {
         Fault::Trickle(1000, Duration::from_millis(100)),
         1,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: &imgs,
-            options: "format = \"preserve\"\nstall_timeout = 1\nmin_rate = \"100KB\"",
-            ..Default::default()
-        },
+    let (_dir, plan) = project_plan(
+        h,
+        &p,
+        Some(&proxy.addr),
+        "format = \"preserve\"\nstall_timeout = 1\nmin_rate = \"100KB\"",
     );
     let t = Instant::now();
     let s = run_lib(h, &plan);
@@ -1160,16 +1124,11 @@ fn every_blob_and_config_is_read_once_per_run() {
     let h = harness();
     let p = seed(h, "readonce");
     let source = h.proxy_r1();
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&source.addr),
-            images: &imgs,
-            options: "format = \"oci\"\nconcurrency = 4",
-            ..Default::default()
-        },
+    let (_dir, plan) = project_plan(
+        h,
+        &p,
+        Some(&source.addr),
+        "format = \"oci\"\nconcurrency = 4",
     );
     let gets = |source: &support::proxy::Proxy| {
         let mut n: std::collections::BTreeMap<String, usize> = Default::default();
@@ -1236,16 +1195,7 @@ fn every_blob_and_config_is_read_once_per_run() {
 /// project, the plan's directory and the plan.
 fn migrated_oci(h: &Harness, prefix: &str) -> (Project, tempfile::TempDir, PathBuf) {
     let p = seed(h, prefix);
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"oci\"",
-            ..Default::default()
-        },
-    );
+    let (dir, plan) = project_plan(h, &p, None, "format = \"oci\"");
     let out = cli(&["run", "--no-progress"], &plan);
     assert!(
         out.status.success(),
@@ -1450,16 +1400,7 @@ fn max_requests_bounds_what_a_registry_sees_at_once() {
     let h = harness();
     let p = seed(h, "maxreq");
     let target = h.proxy_r2();
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"oci\"\nconcurrency = 8",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = project_plan(h, &p, None, "format = \"oci\"\nconcurrency = 8");
     h.target_via(&plan, &target);
     let text = std::fs::read_to_string(&plan)
         .expect("plan")
@@ -1484,16 +1425,11 @@ fn a_retry_after_pauses_every_request_to_that_registry() {
         Fault::Status(429, Some(2)),
         1,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_toml(&p);
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&source.addr),
-            images: &imgs,
-            options: "format = \"preserve\"\nconcurrency = 3",
-            ..Default::default()
-        },
+    let (_dir, plan) = project_plan(
+        h,
+        &p,
+        Some(&source.addr),
+        "format = \"preserve\"\nconcurrency = 3",
     );
     let s = run_lib(h, &plan);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
