@@ -366,7 +366,6 @@ fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
             .iter()
             .map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0))),
     );
-    let kept = Kept { blobs };
     // Rows live until the report is written: no spare capacity.
     let (mut findings, mut platforms) = (plan.findings, plan.platforms);
     findings.shrink_to_fit();
@@ -386,16 +385,14 @@ fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
         bytes_to_transfer: 0,
         findings,
     };
-    (row, kept)
+    (row, blobs)
 }
 
-/// What the check keeps of a tag's plan once its row is built (the plan
-/// itself holds the converted manifests and configs, several KB a tag; the
-/// digests are in the row).
-struct Kept {
-    /// Blobs to make present, with their sizes (0 when unknown).
-    blobs: Vec<(Digest, u64)>,
-}
+/// What the check keeps of a tag's plan once its row is built: the blobs
+/// to make present, with their sizes (0 when unknown). The plan itself
+/// holds the converted manifests and configs, several KB a tag; the
+/// digests are in the row.
+type Kept = Vec<(Digest, u64)>;
 
 /// The blobs of every row's plan, in one vector: a vector per row would
 /// be an allocation of its own for each of many thousand tags.
@@ -417,7 +414,7 @@ impl PlanBlobs {
     fn push(&mut self, kept: Option<Kept>) {
         let range = kept.map(|k| {
             let start = self.all.len();
-            self.all.extend(k.blobs);
+            self.all.extend(k);
             start..self.all.len()
         });
         self.rows.push(range);
