@@ -358,14 +358,13 @@ impl Walk<'_> {
 /// The report row of a plan.
 /// The report row of a plan, and what the rest of the check needs of it.
 fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
-    // A new vector of its own size: collecting from `plan.blobs` by value
-    // would reuse that vector's far larger allocation.
-    let mut blobs = Vec::with_capacity(plan.blobs.len());
-    blobs.extend(
-        plan.blobs
-            .iter()
-            .map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0))),
-    );
+    // Borrowed, not `into_iter`: collecting in place would keep the plan's
+    // far larger allocation alive.
+    let blobs = plan
+        .blobs
+        .iter()
+        .map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0)))
+        .collect();
     // Rows live until the report is written: no spare capacity.
     let (mut findings, mut platforms) = (plan.findings, plan.platforms);
     findings.shrink_to_fit();
