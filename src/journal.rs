@@ -362,10 +362,7 @@ pub fn shard_path(base: &Path, shard: Shard) -> PathBuf {
 
 /// The shard journals beside `base` (any count), sorted.
 pub fn shard_journals(base: &Path) -> Vec<(PathBuf, Shard)> {
-    let dir = match base.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from("."),
-    };
+    let dir = dir_of(base);
     let stem = base
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -376,7 +373,7 @@ pub fn shard_journals(base: &Path) -> Vec<(PathBuf, Shard)> {
         .unwrap_or_default();
     let prefix = format!("{stem}.shard-");
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
     };
     for e in entries.flatten() {
@@ -438,13 +435,17 @@ impl Replay {
     }
 }
 
+/// The directory holding the file at `path` (`.` for a bare file name).
+pub fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// fsyncs the directory holding `path`, so that a newly created entry is
 /// durable.
 fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d,
-        None => Path::new("."),
-    };
+    let dir = dir_of(path);
     std::fs::File::open(dir)?.sync_all()
 }
 

@@ -520,12 +520,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     // it, whichever image makes that transfer. Each is then kept as its
     // bytes until its tag's turn: parsed, a manifest takes several times
     // its size, and a plan may have many thousand tags.
-    let mut spill = spill::Spill::in_dir(
-        journal_path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new(".")),
-    );
+    let mut spill = spill::Spill::in_dir(crate::journal::dir_of(&journal_path));
     let mut reads = futures::stream::iter(jobs.iter().map(|j| {
         let (source, blobs) = (&source, &blobs);
         async move {
