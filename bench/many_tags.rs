@@ -48,6 +48,17 @@ struct Sample {
     requests: usize,
 }
 
+impl Sample {
+    /// A measurement left out: its ratios read NaN.
+    fn skipped() -> Sample {
+        Sample {
+            secs: f64::NAN,
+            mib: f64::NAN,
+            requests: 0,
+        }
+    }
+}
+
 fn sample(h: &support::Harness, cmds: Vec<Command>) -> Sample {
     let before = requests(h);
     let start = Instant::now();
@@ -82,11 +93,7 @@ fn sample_each(h: &support::Harness, cmds: Vec<Command>, fresh: bool) -> Sample 
     // BENCH_SKOPEO=0 leaves skopeo out (while working on rahti-migrate
     // alone); its ratios then read NaN.
     if std::env::var("BENCH_SKOPEO").as_deref() == Ok("0") {
-        return Sample {
-            secs: f64::NAN,
-            mib: f64::NAN,
-            requests: 0,
-        };
+        return Sample::skipped();
     }
     let before = requests(h);
     let mut out = Sample {
@@ -336,11 +343,7 @@ pub fn run(h: &support::Harness, work: &Path) {
 
     // With latency on every request to either registry (BENCH_LATENCY_MS=0
     // leaves this out).
-    let nan = || Sample {
-        secs: f64::NAN,
-        mib: f64::NAN,
-        requests: 0,
-    };
+    let nan = Sample::skipped;
     let (lcheck, lfirst, lrerun, lsk) = if latency_ms > 0 {
         latency(h, work, &ns, tags, latency_ms)
     } else {
