@@ -48,16 +48,25 @@ pub fn copy(h: &Harness, extra: &[&str], src: (Reg, &str), dst: (Reg, &str)) -> 
     let d = side(h, dst.0, "dest", &mut args);
     args.push(format!("docker://{s}/{}", src.1));
     args.push(format!("docker://{d}/{}", dst.1));
-    let out = Command::new("skopeo")
-        .args(&args)
-        .output()
-        .map_err(|e| format!("running skopeo (apt-get install skopeo): {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "skopeo {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    // skopeo uploads a schema 1 image's repeated empty layer from several
+    // goroutines at once, and distribution can answer one of them 500
+    // while another rewrites the repository's link file for that blob (the
+    // race rahti-migrate avoids with one write per repository and blob).
+    // That is the oracle failing, not the code under test: try again.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let out = Command::new("skopeo")
+            .args(&args)
+            .output()
+            .map_err(|e| format!("running skopeo (apt-get install skopeo): {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if attempts < 3 && err.contains("500 (Internal Server Error)") {
+            continue;
+        }
+        return Err(format!("skopeo {}: {err}", args.join(" ")));
     }
-    Ok(())
 }
