@@ -6,6 +6,7 @@
 
 use super::diffid::{DiffHasher, DiffId};
 use super::error::BlobError;
+use super::placement::{Known, Placement, RepoId};
 use super::{Event, Events};
 use crate::journal::{BlobHow, Journal, Record};
 use crate::model::LayerFacts;
@@ -30,24 +31,6 @@ const PROGRESS_STEP: u64 = 256 << 10;
 /// Once-only work, keyed.
 type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
 
-/// A target repository name, shared.
-type Repo = Arc<str>;
-
-/// The repositories of one blob: most blobs live in one, held in place
-/// (no allocation of its own for each of a plan's many blobs).
-type Holders = smallvec::SmallVec<[(Repo, InRepo); 1]>;
-
-/// A blob in one target repository.
-enum InRepo {
-    /// The journal says it is there: a source to mount from, but looked
-    /// up before it counts as present.
-    Recorded,
-    /// Being made present; others wait on the cell.
-    Pending(Arc<OnceCell<()>>),
-    /// Present (no cell kept: a plan has a few blobs per tag).
-    Present,
-}
-
 /// How blob transfers are made.
 #[derive(Debug, Clone)]
 pub struct BlobOptions {
@@ -70,17 +53,10 @@ pub struct Blobs {
     /// The transfer of each digest under way; requests for it meanwhile
     /// wait on it, then mount from the repository it names. A finished
     /// one is forgotten (`in_repo` says where the blob is).
-    first: Cells<Digest, Repo>,
-    /// Target repository names, each held once (the map below names a
-    /// repository once per blob).
-    names: Mutex<std::collections::HashSet<Repo>>,
+    first: Cells<Digest, RepoId>,
     /// For each digest, the target repositories that hold it (the sources
-    /// of mounts) or are getting it. Every write of a blob into a
-    /// repository goes through its `Pending` cell, so no two run at once
-    /// (distribution rewrites the repository's link file on each commit,
-    /// and a manifest push reading it at that moment fails with "blob
-    /// unknown"). One map for both jobs: a plan has a few blobs per tag.
-    in_repo: Mutex<HashMap<Digest, Holders>>,
+    /// of mounts) or are getting it.
+    in_repo: Mutex<Placement>,
     /// Blobs larger than this are uploaded in chunks of this size.
     chunk_size: u64,
     /// Layer facts (size, diff_id) known so far.
@@ -121,8 +97,7 @@ impl Blobs {
             limit: Semaphore::new(concurrency.max(1)),
             chunk_size: chunk_size.max(1),
             first: Mutex::new(HashMap::new()),
-            names: Mutex::new(Default::default()),
-            in_repo: Mutex::new(HashMap::new()),
+            in_repo: Mutex::new(Placement::default()),
             facts: Mutex::new(std::mem::take(&mut replay.facts)),
             diff_wanted: Mutex::new(Default::default()),
             facts_cells: Mutex::new(HashMap::new()),
@@ -130,11 +105,10 @@ impl Blobs {
         {
             let mut m = lock(&blobs.in_repo);
             for (digest, repos) in std::mem::take(&mut replay.blobs) {
-                let v: Holders = repos
-                    .iter()
-                    .map(|r| (blobs.name(r), InRepo::Recorded))
-                    .collect();
-                m.insert(digest, v);
+                for r in repos.iter() {
+                    let id = m.repo(r);
+                    m.set(&digest, id, Known::Recorded);
+                }
             }
         }
         blobs
@@ -174,17 +148,9 @@ impl Blobs {
         lock(&self.facts).clone()
     }
 
-    /// The shared name of `repo`.
-    fn name(&self, repo: &str) -> Repo {
-        let mut names = lock(&self.names);
-        match names.get(repo) {
-            Some(r) => r.clone(),
-            None => {
-                let r = Repo::from(repo);
-                names.insert(r.clone());
-                r
-            }
-        }
+    /// The number of target repository `repo`.
+    fn repo(&self, repo: &str) -> RepoId {
+        lock(&self.in_repo).repo(repo)
     }
 
     /// Runs `make` to put `digest` in `target_repo`, once per run: later
@@ -202,21 +168,11 @@ impl Blobs {
     {
         let cell = {
             let mut m = lock(&self.in_repo);
-            let v = m.entry(digest.clone()).or_default();
-            match v.iter_mut().find(|(r, _)| &**r == target_repo) {
-                Some((_, InRepo::Present)) => return Ok(()),
-                Some((_, InRepo::Pending(cell))) => cell.clone(),
-                Some((_, state @ InRepo::Recorded)) => {
-                    let cell: Arc<OnceCell<()>> = Arc::default();
-                    *state = InRepo::Pending(cell.clone());
-                    cell
-                }
-                None => {
-                    let cell: Arc<OnceCell<()>> = Arc::default();
-                    v.push((self.name(target_repo), InRepo::Pending(cell.clone())));
-                    cell
-                }
+            let repo = m.repo(target_repo);
+            if m.get(digest, repo) == Some(Known::Present) {
+                return Ok(());
             }
+            m.pending(digest, repo)
         };
         cell.get_or_try_init(make).await?;
         self.mark_present(target_repo, digest);
@@ -226,11 +182,8 @@ impl Blobs {
     /// Notes `digest` as present in `target_repo`.
     fn mark_present(&self, target_repo: &str, digest: &Digest) {
         let mut m = lock(&self.in_repo);
-        let v = m.entry(digest.clone()).or_default();
-        match v.iter_mut().find(|(r, _)| &**r == target_repo) {
-            Some((_, state)) => *state = InRepo::Present,
-            None => v.push((self.name(target_repo), InRepo::Present)),
-        }
+        let repo = m.repo(target_repo);
+        m.present(digest, repo);
     }
 
     /// Makes `desc` present in `target_repo`, reading it from `source_repo`
@@ -251,10 +204,10 @@ impl Blobs {
             let first_repo = first
                 .get_or_try_init(|| async {
                     self.materialize(source_repo, target_repo, desc).await?;
-                    Ok::<_, BlobError>(self.name(target_repo))
+                    Ok::<_, BlobError>(self.repo(target_repo))
                 })
                 .await?
-                .clone();
+                .to_owned();
             // Later requests find the blob through `in_repo`.
             {
                 let mut cells = lock(&self.first);
@@ -265,7 +218,7 @@ impl Blobs {
                     cells.remove(&desc.digest);
                 }
             }
-            if &*first_repo != target_repo {
+            if first_repo != self.repo(target_repo) {
                 self.materialize(source_repo, target_repo, desc).await?;
             }
             Ok::<_, BlobError>(())
@@ -289,18 +242,14 @@ impl Blobs {
         {
             Some(n) if desc.size.is_none_or(|s| s == n) => (BlobHow::Present, n),
             _ => {
-                let from: Vec<Repo> = lock(&self.in_repo)
-                    .get(digest)
-                    .map(|v| {
-                        v.iter()
-                            .filter(|(r, state)| {
-                                &**r != target_repo
-                                    && matches!(state, InRepo::Present | InRepo::Recorded)
-                            })
-                            .map(|(r, _)| r.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let from: Vec<Arc<str>> = {
+                    let m = lock(&self.in_repo);
+                    m.holders(digest)
+                        .filter_map(|(r, _)| m.name(r))
+                        .filter(|r| &***r != target_repo)
+                        .cloned()
+                        .collect()
+                };
                 let mut session = None;
                 let mut mounted = None;
                 for repo in from.iter().take(3) {

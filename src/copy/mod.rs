@@ -12,6 +12,7 @@
 
 pub mod blob;
 mod chunked;
+mod placement;
 pub mod diffid;
 pub mod error;
 mod image;
