@@ -54,7 +54,12 @@ fn checked_run(h: &Harness, plan: &Plan) -> RunSummary {
         if let Some(p) = &im.target_digest {
             assert_eq!(p.to_string(), pushed, "{}: check predicted {p}", im.source);
         } else {
-            assert_eq!(im.source_kind, Some("docker-v1-signed"), "{}", im.source);
+            assert_eq!(
+                im.source_kind.map(|k| k.name()),
+                Some("docker-v1-signed"),
+                "{}",
+                im.source
+            );
         }
     }
     let after = h

@@ -20,7 +20,7 @@ use crate::copy::image_plan::{self, finding, ImageOptions, ImagePlan, TargetTag}
 use crate::copy::{connect, read, RunError};
 use crate::expand::{self, TagJob};
 use crate::journal::{self, Replay};
-use crate::oci::Digest;
+use crate::oci::{Digest, ManifestKind};
 use crate::plan::{ExternalImports, Plan};
 use crate::registry::{Client, RegistryError};
 use futures::StreamExt;
@@ -40,20 +40,21 @@ pub struct ImageReport {
     pub source_digest: Option<Digest>,
     /// `docker-v2`, `docker-v1-signed`, `docker-v1`, `docker-list`,
     /// `oci-manifest` or `oci-index`.
-    pub source_kind: Option<&'static str>,
+    pub source_kind: Option<ManifestKind>,
     /// `repo:tag` in the target.
     pub target: String,
     /// What `run` would do.
     pub action: CheckAction,
     /// The kind pushed.
-    pub target_kind: Option<&'static str>,
+    pub target_kind: Option<ManifestKind>,
     /// The digest `run` will push, when it can be computed from manifests
     /// and configs alone.
     pub target_digest: Option<Digest>,
     /// Why `target_digest` is null.
     pub target_digest_reason: Option<String>,
-    /// Platforms that will be copied (`os/arch[/variant]`).
-    pub platforms: Vec<String>,
+    /// Platforms that will be copied (`os/arch[/variant]`). Rows with the
+    /// same platforms share one list.
+    pub platforms: Arc<[String]>,
     /// Layers (over all copied platforms).
     pub layers: usize,
     /// Bytes of all blobs (over all copied platforms).
@@ -77,7 +78,7 @@ impl ImageReport {
             target_kind: None,
             target_digest: None,
             target_digest_reason: None,
-            platforms: Vec::new(),
+            platforms: Arc::from([]),
             layers: 0,
             bytes: 0,
             bytes_to_transfer: 0,
@@ -211,9 +212,24 @@ struct Walk<'a> {
     listed: HashSet<String>,
     listings: Listings,
     target_heads: std::sync::atomic::AtomicUsize,
+    /// Each distinct list of platforms, held once for all rows.
+    platform_lists: std::sync::Mutex<HashSet<Arc<[String]>>>,
 }
 
 impl Walk<'_> {
+    /// The shared list equal to `platforms`.
+    fn platforms(&self, platforms: Vec<String>) -> Arc<[String]> {
+        let Ok(mut lists) = self.platform_lists.lock() else {
+            return platforms.into();
+        };
+        if let Some(l) = lists.get(platforms.as_slice()) {
+            return l.clone();
+        }
+        let l: Arc<[String]> = platforms.into();
+        lists.insert(l.clone());
+        l
+    }
+
     async fn source_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
         let cell = self
             .heads
@@ -271,8 +287,9 @@ impl Walk<'_> {
     /// read).
     async fn tag(&self, job: &TagJob) -> (ImageReport, Option<Kept>) {
         match self.plan_tag(job).await {
-            Ok(plan) => {
-                let (row, kept) = report_of(job, plan);
+            Ok(mut plan) => {
+                let platforms = self.platforms(std::mem::take(&mut plan.platforms));
+                let (row, kept) = report_of(job, plan, platforms);
                 (row, Some(kept))
             }
             Err(e) => {
@@ -355,9 +372,8 @@ impl Walk<'_> {
     }
 }
 
-/// The report row of a plan.
 /// The report row of a plan, and what the rest of the check needs of it.
-fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
+fn report_of(job: &TagJob, plan: ImagePlan, platforms: Arc<[String]>) -> (ImageReport, Kept) {
     // Borrowed, not `into_iter`: collecting in place would keep the plan's
     // far larger allocation alive.
     let blobs = plan
@@ -366,16 +382,15 @@ fn report_of(job: &TagJob, plan: ImagePlan) -> (ImageReport, Kept) {
         .map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0)))
         .collect();
     // Rows live until the report is written: no spare capacity.
-    let (mut findings, mut platforms) = (plan.findings, plan.platforms);
+    let mut findings = plan.findings;
     findings.shrink_to_fit();
-    platforms.shrink_to_fit();
     let row = ImageReport {
         source: job.source_ref(),
         source_digest: Some(plan.source_digest),
-        source_kind: Some(plan.source_kind.name()),
+        source_kind: Some(plan.source_kind),
         target: job.target_ref(),
         action: plan.action,
-        target_kind: Some(plan.target_kind.name()),
+        target_kind: Some(plan.target_kind),
         target_digest: plan.target_digest,
         target_digest_reason: plan.target_digest_reason,
         platforms,
@@ -398,8 +413,9 @@ type Kept = Vec<(Digest, u64)>;
 #[derive(Default)]
 struct PlanBlobs {
     all: Vec<(Digest, u64)>,
-    /// Per row, its part of `all` (`None`: the row has no plan).
-    rows: Vec<Option<std::ops::Range<usize>>>,
+    /// Per row, its part of `all` as start and end (`None`: the row has
+    /// no plan). 32 bits: a plan with 2^32 blobs would not fit in memory.
+    rows: Vec<Option<(u32, u32)>>,
 }
 
 impl PlanBlobs {
@@ -411,18 +427,19 @@ impl PlanBlobs {
     }
 
     fn push(&mut self, kept: Option<Kept>) {
+        let end = |all: &Vec<_>| u32::try_from(all.len()).unwrap_or(u32::MAX);
         let range = kept.map(|k| {
-            let start = self.all.len();
+            let start = end(&self.all);
             self.all.extend(k);
-            start..self.all.len()
+            (start, end(&self.all))
         });
         self.rows.push(range);
     }
 
     /// Row `i`'s blobs, when it has a plan.
     fn of(&self, i: usize) -> Option<&[(Digest, u64)]> {
-        let r = self.rows.get(i)?.clone()?;
-        self.all.get(r)
+        let (start, end) = (*self.rows.get(i)?)?;
+        self.all.get(start as usize..end as usize)
     }
 }
 
@@ -465,6 +482,7 @@ pub async fn check(
             .collect(),
         listings: Default::default(),
         target_heads: Default::default(),
+        platform_lists: Default::default(),
     };
     // In plan order, whatever order the reads finish in.
     let mut rows = futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
@@ -551,7 +569,7 @@ pub async fn check(
             .or_default() += 1;
         *summary
             .by_source_kind
-            .entry(im.source_kind.unwrap_or("unknown").to_string())
+            .entry(im.source_kind.map_or("unknown", ManifestKind::name).to_string())
             .or_default() += 1;
         for f in &im.findings {
             match f.severity {
@@ -592,44 +610,48 @@ async fn attribute_bytes(
     images: &mut [ImageReport],
     summary: &mut Summary,
 ) {
-    let live = |i: usize| images[i].action != CheckAction::Blocked;
+    let live = |i: &usize| images.get(*i).is_some_and(|im| im.action != CheckAction::Blocked);
     // Each unique blob once, in the target repository of the first image
-    // that needs it.
-    let mut first: Vec<(&str, &Digest, u64)> = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let Some(blobs) = plans.of(i).filter(|_| live(i)) else {
-            continue;
-        };
-        for (d, size) in blobs {
-            if seen.insert(d) {
-                first.push((job.target_repo.as_ref(), d, *size));
-            }
-        }
-    }
-    let present: HashMap<&Digest, bool> =
-        futures::stream::iter(first.iter().map(|&(repo, d, _)| async move {
-            // A failed look-up counts as absent: the estimate errs on the
-            // side of bytes to move.
-            let there = matches!(target.blob_head(repo, d).await, Ok(Some(_)));
-            (d, there)
-        }))
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    summary.bytes_already_present = first
+    // that needs it. One set of digests serves, in turn, to find the
+    // first images and to find which image pays for each blob.
+    let mut seen: HashSet<&Digest> = HashSet::new();
+    let firsts = (0..jobs.len()).filter(live).flat_map(|i| {
+        let repo = jobs.get(i).map_or("", |j| j.target_repo.as_ref());
+        plans
+            .of(i)
+            .unwrap_or_default()
+            .iter()
+            .map(move |(d, size)| (repo, d, *size))
+    });
+    // Only the blobs the target holds are kept (few, on a first run).
+    let present: Vec<(&Digest, u64)> = futures::stream::iter(
+        firsts
+            .filter(|(_, d, _)| seen.insert(d))
+            .map(|(repo, d, size)| async move {
+                // A failed look-up counts as absent: the estimate errs on
+                // the side of bytes to move.
+                let there = matches!(target.blob_head(repo, d).await, Ok(Some(_)));
+                there.then_some((d, size))
+            }),
+    )
+    .buffer_unordered(concurrency.max(1))
+    .filter_map(|there| async move { there })
+    .collect()
+    .await;
+    summary.bytes_already_present = present
         .iter()
-        .filter(|(_, d, _)| present.get(d).copied().unwrap_or(false))
-        .map(|(_, _, n)| *n)
+        .map(|(_, n)| *n)
         .fold(0u64, u64::saturating_add);
-    let mut claimed = HashSet::new();
+    let present: HashSet<&Digest> = present.into_iter().map(|(d, _)| d).collect();
+    let mut claimed = seen;
+    claimed.clear();
     for (i, image) in images.iter_mut().enumerate() {
         let Some(blobs) = plans.of(i) else { continue };
         if !image.action.moves_content() {
             continue;
         }
         for (d, size) in blobs {
-            if !present.get(d).copied().unwrap_or(false) && claimed.insert(d) {
+            if !present.contains(d) && claimed.insert(d) {
                 image.bytes_to_transfer = image.bytes_to_transfer.saturating_add(*size);
                 summary.unique_blobs_to_transfer += 1;
             }
@@ -663,13 +685,21 @@ fn external_import(from: &str, mode: ExternalImports) -> Finding {
 /// `.att`, `.sbom`, copied unchanged) whose signed image the plan converts
 /// to another digest: the signature no longer names the migrated image.
 fn signatures_invalidated(jobs: &[TagJob], images: &mut [ImageReport]) {
+    // The images the plan's signature tags name: most plans have none.
+    let signed: HashSet<(&str, Digest)> = jobs
+        .iter()
+        .filter_map(|j| Some((j.source_repo.as_ref(), crate::expand::signed_digest(&j.tag)?)))
+        .collect();
+    if signed.is_empty() {
+        return;
+    }
     // (source repository, source digest) -> (image, format, target digest).
     let mut changed: HashMap<(&str, Digest), (String, &'static str, Digest)> = HashMap::new();
     for (j, im) in jobs.iter().zip(images.iter()) {
         let (Some(s), Some(t)) = (&im.source_digest, &im.target_digest) else {
             continue;
         };
-        if s != t {
+        if s != t && signed.contains(&(j.source_repo.as_ref(), s.clone())) {
             changed
                 .entry((j.source_repo.as_ref(), s.clone()))
                 .or_insert((j.source_ref(), j.format.name(), t.clone()));

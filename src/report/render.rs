@@ -6,6 +6,7 @@
 use super::check::{CheckReport, Finding, ImageReport, Severity};
 use super::{column_width, human_bytes, short_digest as short};
 use crate::model::printable;
+use crate::oci::ManifestKind;
 
 fn duration(secs: f64) -> String {
     let s = secs.round() as u64;
@@ -81,8 +82,8 @@ pub fn text(r: &CheckReport, color: bool) -> String {
     for i in &r.images {
         let kind = format!(
             "{} -> {}",
-            i.source_kind.unwrap_or("?"),
-            i.target_kind.unwrap_or("?")
+            i.source_kind.map_or("?", ManifestKind::name),
+            i.target_kind.map_or("?", ManifestKind::name)
         );
         o.push_str(&format!(
             "{:<16} {:<w$} {:<34} {:<19} {:>10} {:>11}\n",
@@ -172,8 +173,8 @@ pub fn markdown(r: &CheckReport) -> String {
             i.action.name(),
             md_code(&i.source),
             md_code(&i.target),
-            i.source_kind.unwrap_or("?"),
-            i.target_kind.unwrap_or("?"),
+            i.source_kind.map_or("?", ManifestKind::name),
+            i.target_kind.map_or("?", ManifestKind::name),
             short(&i.target_digest),
             human_bytes(i.bytes),
             human_bytes(i.bytes_to_transfer),
@@ -277,7 +278,7 @@ fn row_html(i: &ImageReport) -> String {
         action = i.action.name(),
         src = esc(&i.source),
         tgt = esc(&i.target),
-        kind = esc(&format!("{} → {}", i.source_kind.unwrap_or("?"), i.target_kind.unwrap_or("?"))),
+        kind = esc(&format!("{} → {}", i.source_kind.map_or("?", ManifestKind::name), i.target_kind.map_or("?", ManifestKind::name))),
         dig = esc(&short(&i.target_digest)),
         digfull = esc(&i
             .target_digest
