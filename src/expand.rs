@@ -13,23 +13,22 @@ use std::sync::Arc;
 /// One tag to migrate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagJob {
-    /// Which `[[images]]` entry it came from.
-    pub spec_index: usize,
     /// Source repository.
     pub source_repo: Arc<str>,
     /// Target repository.
     pub target_repo: Arc<str>,
     /// The tag (same name in both); for a history image, the tag whose
-    /// earlier image it is.
-    pub tag: String,
+    /// earlier image it is. Boxed: no spare capacity, a plan holds a job
+    /// per tag.
+    pub tag: Box<str>,
     /// A history image (`[[projects]] history`): this earlier image of the
     /// tag is copied by digest and left untagged. Boxed: most jobs have
     /// none, and a plan holds a job per tag.
     pub history: Option<Box<Digest>>,
     /// Manifest format.
     pub format: Format,
-    /// Platforms to copy.
-    pub platforms: Platforms,
+    /// Platforms to copy (shared by the tags of an entry).
+    pub platforms: Arc<Platforms>,
 }
 
 /// The image digest a cosign-style tag refers to: `sha256-<hex>.sig`,
@@ -64,7 +63,7 @@ impl TagJob {
     pub fn reference(&self) -> String {
         match &self.history {
             Some(d) => d.to_string(),
-            None => self.tag.clone(),
+            None => self.tag.to_string(),
         }
     }
 }
@@ -242,13 +241,12 @@ fn history_jobs(d: &Discovered) -> Vec<TagJob> {
             continue;
         }
         out.push(TagJob {
-            spec_index: spec.index,
             source_repo: spec.source.as_str().into(),
             target_repo: spec.target.as_str().into(),
-            tag: tag.clone(),
+            tag: tag.as_str().into(),
             history: Some(Box::new(digest.clone())),
             format: spec.format,
-            platforms: spec.platforms.clone(),
+            platforms: Arc::new(spec.platforms.clone()),
         });
     }
     out
@@ -317,6 +315,7 @@ async fn expand_specs(
                 // Shared by every tag of the repository.
                 let (source_repo, target_repo): (Arc<str>, Arc<str>) =
                     (spec.source.as_str().into(), spec.target.as_str().into());
+                let platforms = Arc::new(spec.platforms.clone());
                 for tag in select_tags(spec, &good) {
                     // A signature, attestation or SBOM is copied as it is:
                     // converting it would break what it says.
@@ -325,13 +324,12 @@ async fn expand_specs(
                         None => spec.format,
                     };
                     jobs.push(TagJob {
-                        spec_index: spec.index,
                         source_repo: source_repo.clone(),
                         target_repo: target_repo.clone(),
-                        tag,
+                        tag: tag.into_boxed_str(),
                         history: None,
                         format,
-                        platforms: spec.platforms.clone(),
+                        platforms: platforms.clone(),
                     });
                 }
             }

@@ -129,7 +129,7 @@ impl Ctx<'_> {
             // A history image has no tag: it is there if its digest is.
             let reference = match (&job.history, done) {
                 (Some(_), Some(d)) => d.target_digest.to_string(),
-                _ => job.tag.clone(),
+                _ => job.tag.to_string(),
             };
             TargetTag::from(
                 self.target

@@ -503,7 +503,7 @@ pub async fn check(
     for (j, im) in jobs.iter().zip(images.iter_mut()) {
         if let Some(from) = discovered
             .external
-            .get(&(j.source_repo.to_string(), j.tag.clone()))
+            .get(&(j.source_repo.to_string(), j.tag.to_string()))
         {
             im.findings
                 .push(external_import(from, ExternalImports::Copy));
