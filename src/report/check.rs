@@ -25,6 +25,7 @@ use crate::plan::{ExternalImports, Plan};
 use crate::registry::{Client, RegistryError};
 use futures::StreamExt;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -62,8 +63,8 @@ pub struct ImageReport {
     /// Bytes that must travel: not in the target, not counted for an
     /// earlier image of the plan.
     pub bytes_to_transfer: u64,
-    /// Findings.
-    pub findings: Vec<Finding>,
+    /// Findings. Rows with the same fixed-text findings share one list.
+    pub findings: Arc<[Finding]>,
 }
 
 impl ImageReport {
@@ -82,8 +83,15 @@ impl ImageReport {
             layers: 0,
             bytes: 0,
             bytes_to_transfer: 0,
-            findings: Vec::new(),
+            findings: Arc::from([]),
         }
+    }
+
+    /// Adds a finding.
+    fn add(&mut self, f: Finding) {
+        let mut all = self.findings.to_vec();
+        all.push(f);
+        self.findings = all.into();
     }
 }
 
@@ -213,23 +221,37 @@ struct Walk<'a> {
     listings: Listings,
     target_heads: std::sync::atomic::AtomicUsize,
     /// Each distinct list of platforms, held once for all rows.
-    platform_lists: std::sync::Mutex<HashSet<Arc<[String]>>>,
+    platform_lists: Shared<String>,
+    /// Each distinct list of fixed-text findings, held once for all rows.
+    finding_lists: Shared<Finding>,
 }
 
-impl Walk<'_> {
-    /// The shared list equal to `platforms`.
-    fn platforms(&self, platforms: Vec<String>) -> Arc<[String]> {
-        let Ok(mut lists) = self.platform_lists.lock() else {
-            return platforms.into();
+/// Lists that many rows repeat (the same platforms, the same fixed-text
+/// findings), each held once: a plan may have many thousand rows.
+struct Shared<T>(std::sync::Mutex<HashSet<Arc<[T]>>>);
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(Default::default())
+    }
+}
+
+impl<T: std::hash::Hash + Eq> Shared<T> {
+    /// The shared list equal to `items`.
+    fn get(&self, items: Vec<T>) -> Arc<[T]> {
+        let Ok(mut lists) = self.0.lock() else {
+            return items.into();
         };
-        if let Some(l) = lists.get(platforms.as_slice()) {
+        if let Some(l) = lists.get(items.as_slice()) {
             return l.clone();
         }
-        let l: Arc<[String]> = platforms.into();
+        let l: Arc<[T]> = items.into();
         lists.insert(l.clone());
         l
     }
+}
 
+impl Walk<'_> {
     async fn source_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
         let cell = self
             .heads
@@ -288,14 +310,19 @@ impl Walk<'_> {
     async fn tag(&self, job: &TagJob) -> (ImageReport, Option<Kept>) {
         match self.plan_tag(job).await {
             Ok(mut plan) => {
-                let platforms = self.platforms(std::mem::take(&mut plan.platforms));
-                let (row, kept) = report_of(job, plan, platforms);
+                let platforms = self.platform_lists.get(std::mem::take(&mut plan.platforms));
+                let findings = std::mem::take(&mut plan.findings);
+                // A message of its own (not fixed text) is this row's alone.
+                let findings = match findings.iter().all(|f| matches!(f.message, Cow::Borrowed(_))) {
+                    true => self.finding_lists.get(findings),
+                    false => findings.into(),
+                };
+                let (row, kept) = report_of(job, plan, platforms, findings);
                 (row, Some(kept))
             }
             Err(e) => {
                 let mut r = ImageReport::new(job.source_ref(), job.target_ref());
-                r.findings
-                    .push(finding("source-error", Severity::Blocker, e.to_string()));
+                r.add(finding("source-error", Severity::Blocker, e.to_string()));
                 (r, None)
             }
         }
@@ -373,7 +400,12 @@ impl Walk<'_> {
 }
 
 /// The report row of a plan, and what the rest of the check needs of it.
-fn report_of(job: &TagJob, plan: ImagePlan, platforms: Arc<[String]>) -> (ImageReport, Kept) {
+fn report_of(
+    job: &TagJob,
+    plan: ImagePlan,
+    platforms: Arc<[String]>,
+    findings: Arc<[Finding]>,
+) -> (ImageReport, Kept) {
     // Borrowed, not `into_iter`: collecting in place would keep the plan's
     // far larger allocation alive.
     let blobs = plan
@@ -381,9 +413,6 @@ fn report_of(job: &TagJob, plan: ImagePlan, platforms: Arc<[String]>) -> (ImageR
         .iter()
         .map(|b| (b.desc.digest.clone(), b.size.unwrap_or(0)))
         .collect();
-    // Rows live until the report is written: no spare capacity.
-    let mut findings = plan.findings;
-    findings.shrink_to_fit();
     let row = ImageReport {
         source: job.source_ref(),
         source_digest: Some(plan.source_digest),
@@ -483,6 +512,7 @@ pub async fn check(
         listings: Default::default(),
         target_heads: Default::default(),
         platform_lists: Default::default(),
+        finding_lists: Default::default(),
     };
     // In plan order, whatever order the reads finish in.
     let mut rows = futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
@@ -505,8 +535,7 @@ pub async fn check(
             .external
             .get(&(j.source_repo.to_string(), j.tag.to_string()))
         {
-            im.findings
-                .push(external_import(from, ExternalImports::Copy));
+            im.add(external_import(from, ExternalImports::Copy));
         }
     }
     for ((repo, tag), from) in &discovered.external {
@@ -526,16 +555,16 @@ pub async fn check(
             .unwrap_or_else(|| repo.clone());
         let mut r = ImageReport::new(format!("{repo}:{tag}"), format!("{target}:{tag}"));
         r.action = CheckAction::Skip;
-        r.findings.push(external_import(from, mode));
+        r.add(external_import(from, mode));
         images.push(r);
     }
     for f in failures {
         let mut r = ImageReport::new(f.source_repo.clone(), f.target_repo.clone());
-        r.findings = vec![finding(
+        r.add(finding(
             "source-error",
             Severity::Blocker,
             format!("listing tags: {}", f.error),
-        )];
+        ));
         images.push(r);
     }
     let targets: Vec<&str> = jobs.iter().map(|j| j.target_repo.as_ref()).collect();
@@ -571,7 +600,7 @@ pub async fn check(
             .by_source_kind
             .entry(im.source_kind.map_or("unknown", ManifestKind::name).to_string())
             .or_default() += 1;
-        for f in &im.findings {
+        for f in im.findings.iter() {
             match f.severity {
                 Severity::Blocker => summary.blockers += 1,
                 Severity::Warning => summary.warnings += 1,
@@ -714,7 +743,7 @@ fn signatures_invalidated(jobs: &[TagJob], images: &mut [ImageReport]) {
             continue;
         };
         if let Some(im) = images.get_mut(i) {
-            im.findings.push(finding(
+            im.add(finding(
                 "signature-invalidated",
                 Severity::Warning,
                 format!(
@@ -790,7 +819,7 @@ async fn stream_quotas(
             Ok(q) => q,
             Err(e) => {
                 for im in images.iter_mut().filter(|i| in_ns(i)) {
-                    im.findings.push(finding(
+                    im.add(finding(
                         "repository-count-unknown",
                         Severity::Warning,
                         format!("the quotas of {ns} could not be read ({e})"),
@@ -817,7 +846,7 @@ async fn stream_quotas(
                         _ => matches!(i.action, CheckAction::Copy | CheckAction::Convert),
                     }
             }) {
-                im.findings.push(finding(
+                im.add(finding(
                     "quota-exceeded",
                     Severity::Blocker,
                     format!(
@@ -846,7 +875,7 @@ fn repository_limit(
             // Counting the existing repositories as zero would hide the
             // very problem the limit is there to find.
             for im in images.iter_mut() {
-                im.findings.push(finding(
+                im.add(finding(
                     "repository-count-unknown",
                     Severity::Warning,
                     format!("the limit of {limit} repositories per project was not checked: {why}"),
@@ -876,7 +905,7 @@ fn repository_limit(
                 let repo = i.target.split(':').next().unwrap_or("");
                 project(repo) == *proj && new.contains(repo)
             }) {
-                im.findings.push(finding(
+                im.add(finding(
                     "too-many-repositories",
                     Severity::Blocker,
                     format!(

@@ -97,7 +97,7 @@ pub fn text(r: &CheckReport, color: bool) -> String {
         if i.target != i.source {
             o.push_str(&format!("{:16} -> {}\n", "", i.target));
         }
-        for f in &i.findings {
+        for f in i.findings.iter() {
             o.push_str(&format!(
                 "{:16} {} {}: {}\n",
                 "",
