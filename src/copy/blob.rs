@@ -201,13 +201,12 @@ impl Blobs {
                 .entry(desc.digest.clone())
                 .or_default()
                 .clone();
-            let first_repo = first
+            let first_repo = *first
                 .get_or_try_init(|| async {
                     self.materialize(source_repo, target_repo, desc).await?;
                     Ok::<_, BlobError>(self.repo(target_repo))
                 })
-                .await?
-                .to_owned();
+                .await?;
             // Later requests find the blob through `in_repo`.
             {
                 let mut cells = lock(&self.first);

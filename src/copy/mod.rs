@@ -12,11 +12,11 @@
 
 pub mod blob;
 mod chunked;
-mod placement;
 pub mod diffid;
 pub mod error;
 mod image;
 pub mod image_plan;
+mod placement;
 pub mod read;
 mod spill;
 

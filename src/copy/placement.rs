@@ -159,7 +159,11 @@ mod tests {
         let all: Vec<_> = p.holders(&d).collect();
         assert_eq!(
             all,
-            vec![(a, Known::Present), (b, Known::Present), (c, Known::Recorded)]
+            vec![
+                (a, Known::Present),
+                (b, Known::Present),
+                (c, Known::Recorded)
+            ]
         );
         assert_eq!(p.holders(&Digest::of(b"other")).count(), 0);
     }
@@ -170,10 +174,16 @@ mod tests {
         let a = p.repo("ns/a");
         let d = Digest::of(b"layer");
         let w = p.pending(&d, a);
-        assert!(Arc::ptr_eq(&w, &p.pending(&d, a)), "one write per blob and repository");
+        assert!(
+            Arc::ptr_eq(&w, &p.pending(&d, a)),
+            "one write per blob and repository"
+        );
         p.present(&d, a);
         assert_eq!(p.get(&d, a), Some(Known::Present));
-        assert!(!Arc::ptr_eq(&w, &p.pending(&d, a)), "the finished write is forgotten");
+        assert!(
+            !Arc::ptr_eq(&w, &p.pending(&d, a)),
+            "the finished write is forgotten"
+        );
     }
 
     #[test]

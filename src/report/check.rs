@@ -313,7 +313,10 @@ impl Walk<'_> {
                 let platforms = self.platform_lists.get(std::mem::take(&mut plan.platforms));
                 let findings = std::mem::take(&mut plan.findings);
                 // A message of its own (not fixed text) is this row's alone.
-                let findings = match findings.iter().all(|f| matches!(f.message, Cow::Borrowed(_))) {
+                let findings = match findings
+                    .iter()
+                    .all(|f| matches!(f.message, Cow::Borrowed(_)))
+                {
                     true => self.finding_lists.get(findings),
                     false => findings.into(),
                 };
@@ -598,7 +601,11 @@ pub async fn check(
             .or_default() += 1;
         *summary
             .by_source_kind
-            .entry(im.source_kind.map_or("unknown", ManifestKind::name).to_string())
+            .entry(
+                im.source_kind
+                    .map_or("unknown", ManifestKind::name)
+                    .to_string(),
+            )
             .or_default() += 1;
         for f in im.findings.iter() {
             match f.severity {
@@ -639,7 +646,11 @@ async fn attribute_bytes(
     images: &mut [ImageReport],
     summary: &mut Summary,
 ) {
-    let live = |i: &usize| images.get(*i).is_some_and(|im| im.action != CheckAction::Blocked);
+    let live = |i: &usize| {
+        images
+            .get(*i)
+            .is_some_and(|im| im.action != CheckAction::Blocked)
+    };
     // Each unique blob once, in the target repository of the first image
     // that needs it. One set of digests serves, in turn, to find the
     // first images and to find which image pays for each blob.
@@ -653,20 +664,19 @@ async fn attribute_bytes(
             .map(move |(d, size)| (repo, d, *size))
     });
     // Only the blobs the target holds are kept (few, on a first run).
-    let present: Vec<(&Digest, u64)> = futures::stream::iter(
-        firsts
-            .filter(|(_, d, _)| seen.insert(d))
-            .map(|(repo, d, size)| async move {
+    let present: Vec<(&Digest, u64)> =
+        futures::stream::iter(firsts.filter(|(_, d, _)| seen.insert(d)).map(
+            |(repo, d, size)| async move {
                 // A failed look-up counts as absent: the estimate errs on
                 // the side of bytes to move.
                 let there = matches!(target.blob_head(repo, d).await, Ok(Some(_)));
                 there.then_some((d, size))
-            }),
-    )
-    .buffer_unordered(concurrency.max(1))
-    .filter_map(|there| async move { there })
-    .collect()
-    .await;
+            },
+        ))
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|there| async move { there })
+        .collect()
+        .await;
     summary.bytes_already_present = present
         .iter()
         .map(|(_, n)| *n)
@@ -717,7 +727,12 @@ fn signatures_invalidated(jobs: &[TagJob], images: &mut [ImageReport]) {
     // The images the plan's signature tags name: most plans have none.
     let signed: HashSet<(&str, Digest)> = jobs
         .iter()
-        .filter_map(|j| Some((j.source_repo.as_ref(), crate::expand::signed_digest(&j.tag)?)))
+        .filter_map(|j| {
+            Some((
+                j.source_repo.as_ref(),
+                crate::expand::signed_digest(&j.tag)?,
+            ))
+        })
         .collect();
     if signed.is_empty() {
         return;
