@@ -362,11 +362,16 @@ impl Walk<'_> {
         let first = image_plan::plan_image(&read, opts, facts, done, &target);
         // A blob the manifest gives with its size is not looked up: the
         // source accepted that manifest only with its blobs.
-        let unsized_blobs = first
+        let unsized_blobs: Vec<_> = first
             .blobs
             .iter()
-            .filter(|b| self.verify_source_blobs || b.size.is_none());
-        let sizes = futures::future::try_join_all(unsized_blobs.map(|b| async move {
+            .filter(|b| self.verify_source_blobs || b.size.is_none())
+            .collect();
+        if unsized_blobs.is_empty() {
+            // Nothing learned: planning again would give the same plan.
+            return Ok(first);
+        }
+        let sizes = futures::future::try_join_all(unsized_blobs.into_iter().map(|b| async move {
             let n = self.source_size(&job.source_repo, &b.desc.digest).await?;
             Ok::<_, RegistryError>((b.desc.digest.clone(), n))
         }))
@@ -374,20 +379,23 @@ impl Walk<'_> {
         read.sizes = sizes.into_iter().collect();
         Ok(image_plan::plan_image(&read, opts, facts, done, &target))
     }
-}
 
-impl Walk<'_> {
     /// What the walk looked up, once it is over.
     fn lookups(&self, plans: &PlanBlobs) -> Lookups {
-        let looked_up: HashSet<Digest> = self
+        let named: HashSet<&Digest> = plans.all.iter().map(|(d, _)| d).collect();
+        let (from_manifests, looked_up) = self
             .heads
             .lock()
-            .map(|h| h.keys().cloned().collect())
-            .unwrap_or_default();
-        let named: HashSet<&Digest> = plans.all.iter().map(|(d, _)| d).collect();
+            .map(|h| {
+                (
+                    named.iter().filter(|d| !h.contains_key(**d)).count(),
+                    h.len(),
+                )
+            })
+            .unwrap_or((named.len(), 0));
         Lookups {
-            source_blobs_from_manifests: named.iter().filter(|d| !looked_up.contains(d)).count(),
-            source_blobs_looked_up: looked_up.len(),
+            source_blobs_from_manifests: from_manifests,
+            source_blobs_looked_up: looked_up,
             target_repositories_listed: self
                 .listings
                 .lock()
@@ -646,23 +654,27 @@ async fn attribute_bytes(
     images: &mut [ImageReport],
     summary: &mut Summary,
 ) {
-    let live = |i: &usize| {
+    let live = |i: usize| {
         images
-            .get(*i)
+            .get(i)
             .is_some_and(|im| im.action != CheckAction::Blocked)
     };
     // Each unique blob once, in the target repository of the first image
     // that needs it. One set of digests serves, in turn, to find the
     // first images and to find which image pays for each blob.
     let mut seen: HashSet<&Digest> = HashSet::new();
-    let firsts = (0..jobs.len()).filter(live).flat_map(|i| {
-        let repo = jobs.get(i).map_or("", |j| j.target_repo.as_ref());
-        plans
-            .of(i)
-            .unwrap_or_default()
-            .iter()
-            .map(move |(d, size)| (repo, d, *size))
-    });
+    let firsts = jobs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| live(*i))
+        .flat_map(|(i, job)| {
+            let repo: &str = &job.target_repo;
+            plans
+                .of(i)
+                .unwrap_or_default()
+                .iter()
+                .map(move |(d, size)| (repo, d, *size))
+        });
     // Only the blobs the target holds are kept (few, on a first run).
     let present: Vec<(&Digest, u64)> =
         futures::stream::iter(firsts.filter(|(_, d, _)| seen.insert(d)).map(
