@@ -321,10 +321,7 @@ fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
 fn print_json<T: serde::Serialize>(value: &T) -> bool {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, value)
-        .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(out))
-        .and_then(|()| out.flush());
+    let written = report::render::json_to(value, &mut out).and_then(|()| out.flush());
     match written {
         Ok(()) => true,
         Err(e) => {

@@ -82,8 +82,8 @@ pub fn text(r: &CheckReport, color: bool) -> String {
     for i in &r.images {
         let kind = format!(
             "{} -> {}",
-            i.source_kind.map_or("?", ManifestKind::name),
-            i.target_kind.map_or("?", ManifestKind::name)
+            kind_name(i.source_kind),
+            kind_name(i.target_kind)
         );
         o.push_str(&format!(
             "{:<16} {:<w$} {:<34} {:<19} {:>10} {:>11}\n",
@@ -115,11 +115,20 @@ pub fn text(r: &CheckReport, color: bool) -> String {
     o
 }
 
-/// JSON with stable keys, written to `out` as it is encoded (a report of
-/// many tags is not held whole as text), with a final newline.
-pub fn json_to(r: &CheckReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r)?;
+/// Pretty JSON with stable keys (a check report, or any other report),
+/// written to `out` as it is encoded (a report of many tags is not held
+/// whole as text), with a final newline.
+pub fn json_to<T: serde::Serialize + ?Sized>(
+    value: &T,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
     out.write_all(b"\n")
+}
+
+/// A manifest kind's name, `?` when unknown.
+fn kind_name(k: Option<ManifestKind>) -> &'static str {
+    k.map_or("?", ManifestKind::name)
 }
 
 /// Text from a registry (error bodies, messages) as a Markdown table cell:
@@ -173,8 +182,8 @@ pub fn markdown(r: &CheckReport) -> String {
             i.action.name(),
             md_code(&i.source),
             md_code(&i.target),
-            i.source_kind.map_or("?", ManifestKind::name),
-            i.target_kind.map_or("?", ManifestKind::name),
+            kind_name(i.source_kind),
+            kind_name(i.target_kind),
             short(&i.target_digest),
             human_bytes(i.bytes),
             human_bytes(i.bytes_to_transfer),
@@ -278,7 +287,7 @@ fn row_html(i: &ImageReport) -> String {
         action = i.action.name(),
         src = esc(&i.source),
         tgt = esc(&i.target),
-        kind = esc(&format!("{} → {}", i.source_kind.map_or("?", ManifestKind::name), i.target_kind.map_or("?", ManifestKind::name))),
+        kind = esc(&format!("{} → {}", kind_name(i.source_kind), kind_name(i.target_kind))),
         dig = esc(&short(&i.target_digest)),
         digfull = esc(&i
             .target_digest
