@@ -343,8 +343,7 @@ impl Ctx<'_> {
     }
 
     /// Pushes `p` under `tag`, or by digest (once per run and repository),
-    /// checks the digest the registry reports, and journals it (a manifest
-    /// pushed by digest once per run and repository).
+    /// checks the digest the registry reports, and journals it.
     async fn push(&self, job: &TagJob, p: &PushStep, tag: Option<&str>) -> Result<(), CopyError> {
         let key = (job.target_repo.clone(), p.digest.clone());
         let _held = self.lock_all(p).await;
