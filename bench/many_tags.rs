@@ -10,8 +10,8 @@
 //! parts (`--shard 0/2`, `--shard 1/2`) as parallel processes against one
 //! process; and memory growth per 1,000 tags (`check`, `run` and `status`
 //! of one repository's tags against the whole plan, each the median of
-//! three fresh migrations). Requests are counted from the registries' own
-//! access logs.
+//! MEMORY_RUNS fresh migrations). Requests are counted from the
+//! registries' own access logs.
 
 use super::support::{self, proxy, PlanOpts};
 use super::{measure, verdict};
@@ -231,20 +231,23 @@ fn seed(h: &support::Harness, ns: &str, tags: usize) {
     );
 }
 
+/// A plan migrating `repos` repositories of `ns` into `{ns}-{name}`, in
+/// `work/name`.
 fn plan(
     h: &support::Harness,
-    dir: &Path,
+    work: &Path,
     ns: &str,
-    to: &str,
+    name: &str,
     repos: usize,
     source: Option<&str>,
 ) -> PathBuf {
-    let _ = std::fs::create_dir_all(dir);
+    let dir = work.join(name);
+    let _ = std::fs::create_dir_all(&dir);
     let images: String = (0..repos)
-        .map(|r| format!("[[images]]\nsource = \"{ns}/app{r}\"\ntarget = \"{to}/app{r}\"\n"))
+        .map(|r| format!("[[images]]\nsource = \"{ns}/app{r}\"\ntarget = \"{ns}-{name}/app{r}\"\n"))
         .collect();
     h.plan(
-        dir,
+        &dir,
         PlanOpts {
             images: &images,
             source_addr: source,
@@ -280,14 +283,7 @@ pub fn run(h: &support::Harness, work: &Path) {
 
     // Loopback.
     println!("  on loopback:");
-    let p = plan(
-        h,
-        &work.join("loop"),
-        &ns,
-        &format!("{ns}-ours"),
-        REPOS,
-        None,
-    );
+    let p = plan(h, work, &ns, "loop", REPOS, None);
     let check = sample(h, vec![ours(&["check", "--format", "json"], &p)]);
     row("rahti-migrate check (dry run)", &check, tags);
     let first = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
@@ -310,14 +306,7 @@ pub fn run(h: &support::Harness, work: &Path) {
     row("skopeo sync -f oci again", &sk2, tags);
 
     // Two parts in parallel against one process.
-    let ps = plan(
-        h,
-        &work.join("shard"),
-        &ns,
-        &format!("{ns}-shard"),
-        REPOS,
-        None,
-    );
+    let ps = plan(h, work, &ns, "shard", REPOS, None);
     let sharded = sample(
         h,
         vec![
@@ -334,14 +323,7 @@ pub fn run(h: &support::Harness, work: &Path) {
     // both alike.
     let small_tags = tags.div_ceil(REPOS);
     let once = |repos: usize, name: &str, rep: usize| -> [f64; 3] {
-        let p = plan(
-            h,
-            &work.join(format!("{name}{rep}")),
-            &ns,
-            &format!("{ns}-{name}{rep}"),
-            repos,
-            None,
-        );
+        let p = plan(h, work, &ns, &format!("{name}{rep}"), repos, None);
         let c = sample(h, vec![ours(&["check", "--format", "json"], &p)]).mib;
         let r = sample(h, vec![ours(&["run", "--no-progress"], &p)]).mib;
         let s = sample(h, vec![ours(&["status"], &p)]).mib;
@@ -352,15 +334,16 @@ pub fn run(h: &support::Harness, work: &Path) {
         smalls.push(once(1, "small", rep));
         fulls.push(once(REPOS, "mem", rep));
     }
-    let median = |got: &[[f64; 3]]| {
+    // Per command: the smallest, the median and the largest sample.
+    let spread = |got: &[[f64; 3]]| {
         let at = |i: usize| {
             let mut v: Vec<f64> = got.iter().map(|g| g[i]).collect();
             v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
+            [v[0], v[v.len() / 2], v[v.len() - 1]]
         };
         [at(0), at(1), at(2)]
     };
-    let (small, full) = (median(&smalls), median(&fulls));
+    let (small, full) = (spread(&smalls), spread(&fulls));
 
     // With latency on every request to either registry (BENCH_LATENCY_MS=0
     // leaves this out).
@@ -410,12 +393,11 @@ pub fn run(h: &support::Harness, work: &Path) {
     let r = sharded.secs / first.secs;
     println!("    2 parts in parallel / one process:       {r:5.2}");
     for (i, name) in ["run", "check", "status"].into_iter().enumerate() {
-        let g = (full[i] - small[i]) / ((tags - small_tags) as f64 / 1000.0);
+        let ([s0, s, s1], [f0, f, f1]) = (small[i], full[i]);
+        let g = (f - s) / ((tags - small_tags) as f64 / 1000.0);
         println!(
-            "    memory growth of {name:<6} per 1,000 tags:  {g:5.2} MiB ({} <= {TARGET_MIB_PER_1000_TAGS}; {:.1} MiB at {small_tags} tags, {:.1} MiB at {tags}, medians of {MEMORY_RUNS})",
+            "    memory growth of {name:<6} per 1,000 tags:  {g:5.2} MiB ({} <= {TARGET_MIB_PER_1000_TAGS}; medians of {MEMORY_RUNS}: {s:.1} MiB at {small_tags} tags ({s0:.1} to {s1:.1}), {f:.1} MiB at {tags} ({f0:.1} to {f1:.1}))",
             verdict(g, TARGET_MIB_PER_1000_TAGS),
-            small[i],
-            full[i]
         );
     }
 }
@@ -435,14 +417,7 @@ fn latency(
     for p in [&p1, &p2] {
         p.add(None, "/v2/", proxy::Fault::Delay(delay), usize::MAX);
     }
-    let pl = plan(
-        h,
-        &work.join("latency"),
-        ns,
-        &format!("{ns}-lat"),
-        REPOS,
-        Some(&p1.addr),
-    );
+    let pl = plan(h, work, ns, "latency", REPOS, Some(&p1.addr));
     h.target_via(&pl, &p2);
     let lcheck = sample(h, vec![ours(&["check", "--format", "json"], &pl)]);
     row("rahti-migrate check (dry run)", &lcheck, tags);
