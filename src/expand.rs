@@ -349,6 +349,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tag_job_is_small() {
+        // A plan holds one per tag (the size README's Performance section
+        // quotes).
+        assert!(std::mem::size_of::<TagJob>() <= 72);
+    }
+
+    #[test]
     fn cosign_tags_name_the_image_they_sign() {
         let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         for kind in ["sig", "att", "sbom"] {

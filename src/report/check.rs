@@ -946,3 +946,15 @@ fn repository_limit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_small() {
+        // The report holds one per tag until it is written (the size
+        // README's Performance section quotes).
+        assert!(std::mem::size_of::<ImageReport>() <= 216);
+    }
+}
