@@ -479,15 +479,11 @@ fn chromium() -> Option<&'static str> {
 fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
     let h = harness();
     let f = fixture(h);
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &images(&f, &["docker-built", "legacy", "multi", "weird"]),
-            options: "format = \"oci\"",
-            ..Default::default()
-        },
-    );
+    let (dir, plan) = h.temp_plan(PlanOpts {
+        images: &images(&f, &["docker-built", "legacy", "multi", "weird"]),
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
     let html = dir.path().join("report.html");
     let out = bin()
         .args(["check", "--format", "html", "--output"])
@@ -578,19 +574,15 @@ fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
 fn the_report_is_the_same_whatever_the_concurrency() {
     let h = harness();
     let f = fixture(h);
-    let dir = tempfile::tempdir().expect("tmp");
     // Images that share layers (the schema 2 image and its schema 1 copy)
     // and a list, so that byte attribution has a choice to make.
     let repos = ["docker-built", "legacy", "multi", "there", "big", "foreign"];
     let imgs = images_to(&f, &repos, "det");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"docker\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &imgs,
+        options: "format = \"docker\"",
+        ..Default::default()
+    });
     let json = |c: &str| {
         let out = cli(&["check", "--format", "json", "--concurrency", c], &plan);
         assert_eq!(
@@ -633,16 +625,12 @@ fn the_report_is_the_same_whatever_the_concurrency() {
 fn a_denied_catalog_is_a_warning_not_a_count_of_zero() {
     let h = harness();
     let f = fixture(h);
-    let dir = tempfile::tempdir().expect("tmp");
     let imgs = images_to(&f, &["docker-built", "multi"], "nocat");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"oci\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &imgs,
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
     let text = std::fs::read_to_string(&plan)
         .expect("plan")
         .replace("[options]", "max_repositories_per_project = 1\n[options]");
@@ -687,15 +675,11 @@ fn a_signature_of_a_converted_image_is_reported_and_copied_unchanged() {
     let (sig_digest, _) = h
         .block_on(h.r1.image(&repo, &sig_tag, &s, config("amd64", &s)))
         .expect("signature");
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &format!("[[images]]\nsource = \"{repo}\"\n"),
-            options: "format = \"oci\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &format!("[[images]]\nsource = \"{repo}\"\n"),
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
     let (code, v) = check_json(&plan);
     assert_eq!(code, 0, "{v}");
     let exact = |source: &str| -> serde_json::Value {

@@ -12,15 +12,11 @@ use support::skopeo::{self, Reg};
 use support::{harness, Harness, PlanOpts};
 
 fn run(h: &Harness, options: &str, images: &str) -> (RunSummary, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images,
-            options,
-            ..Default::default()
-        },
-    );
+    let (dir, plan) = h.temp_plan(PlanOpts {
+        images,
+        options,
+        ..Default::default()
+    });
     let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
     let s = checked_run(h, &plan);
     (s, dir)
@@ -657,20 +653,14 @@ fn blobs_shared_by_schema1_and_schema2_images_are_read_and_uploaded_once() {
     .unwrap_or_else(|e| panic!("{e}"));
     let source = h.proxy_r1();
     let target = h.proxy_r2();
-    let dir = tempfile::tempdir().expect("tmp");
     // Schema 2 first in the plan, one image at a time: its transfers come
     // first, before the schema 1 image asks for any diff_id.
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&source.addr),
-            images: &format!(
-                "[[images]]\nsource = \"{ns}/s2\"\n[[images]]\nsource = \"{ns}/s1\"\n"
-            ),
-            options: "format = \"oci\"\nconcurrency = 1",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&source.addr),
+        images: &format!("[[images]]\nsource = \"{ns}/s2\"\n[[images]]\nsource = \"{ns}/s1\"\n"),
+        options: "format = \"oci\"\nconcurrency = 1",
+        ..Default::default()
+    });
     h.target_via(&plan, &target);
     let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
     let s = h

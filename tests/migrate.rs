@@ -32,17 +32,12 @@ fn project_plan(
     source: Option<&str>,
     options: &str,
 ) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: source,
-            images: &images_toml(p),
-            options,
-            ..Default::default()
-        },
-    );
-    (dir, plan)
+    h.temp_plan(PlanOpts {
+        source_addr: source,
+        images: &images_toml(p),
+        options,
+        ..Default::default()
+    })
 }
 
 fn run_lib(h: &Harness, plan: &Path) -> RunSummary {
@@ -164,16 +159,12 @@ fn a_source_digest_change_is_migrated_again() {
     let l1 = vec![layer(9001, 10_000)];
     h.block_on(h.r1.image(&repo, "v1", &l1, config("amd64", &l1)))
         .expect("push");
-    let dir = tempfile::tempdir().expect("tmp");
     let imgs = format!("[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-copy\"\n");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"preserve\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &imgs,
+        options: "format = \"preserve\"",
+        ..Default::default()
+    });
     assert_eq!(run_lib(h, &plan).copied, 1);
     let l2 = vec![layer(9002, 10_000)];
     let (d2, _) = h
@@ -473,15 +464,11 @@ fn ctrl_c_stops_cleanly_with_exit_130() {
 fn a_bad_plan_is_refused_before_any_request() {
     let h = harness();
     let proxy = h.proxy_r1();
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: "[[images]]\nsource = \"a/b\"\ntagz = [\"x\"]\n",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&proxy.addr),
+        images: "[[images]]\nsource = \"a/b\"\ntagz = [\"x\"]\n",
+        ..Default::default()
+    });
     let out = cli(&["run", "--no-progress"], &plan);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -521,17 +508,13 @@ fn wrong_credentials_fail_with_a_clear_error_and_no_secret() {
     let l = vec![layer(7007, 1000)];
     h.block_on(h.r1.image(&repo, "v1", &l, config("amd64", &l)))
         .expect("push");
-    let dir = tempfile::tempdir().expect("tmp");
     let imgs = format!("[[images]]\nsource = \"{repo}\"\n");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_password: Some("not-the-password"),
-            images: &imgs,
-            options: "format = \"preserve\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_password: Some("not-the-password"),
+        images: &imgs,
+        options: "format = \"preserve\"",
+        ..Default::default()
+    });
     let out = cli(&["run", "--no-progress"], &plan);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -562,15 +545,11 @@ fn lists_follow_link_pagination() {
         Fault::RewriteHeader("link", "</v2/".into(), "<http://evil.invalid/v2/".into()),
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: "[[images]]\nsource = \"a/b\"\n",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&proxy.addr),
+        images: "[[images]]\nsource = \"a/b\"\n",
+        ..Default::default()
+    });
     let plan = Plan::load(&plan).expect("plan");
     let creds = copy::credentials(&plan).expect("credentials");
     let (source, _) = copy::clients(&plan, creds).expect("clients");
@@ -609,16 +588,12 @@ fn blob_redirects_are_followed_without_sending_credentials_elsewhere() {
         Fault::RedirectTo("localhost".into()),
         1,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: &format!("[[images]]\nsource = \"{repo}\"\n"),
-            options: "format = \"preserve\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&proxy.addr),
+        images: &format!("[[images]]\nsource = \"{repo}\"\n"),
+        options: "format = \"preserve\"",
+        ..Default::default()
+    });
     let s = run_lib(h, &plan);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     assert_eq!(
@@ -877,15 +852,11 @@ fn retries_happen_at_one_level_only() {
         Fault::Status(503, Some(0)),
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &format!("[[images]]\nsource = \"{repo}\"\ntags = [\"v1\"]\n"),
-            options: "format = \"preserve\"\nretries = 3",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &format!("[[images]]\nsource = \"{repo}\"\ntags = [\"v1\"]\n"),
+        options: "format = \"preserve\"\nretries = 3",
+        ..Default::default()
+    });
     h.target_via(&plan, &proxy);
     let s = run_lib(h, &plan);
     assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
@@ -972,15 +943,11 @@ fn registry_text_reaches_the_terminal_escaped() {
         Fault::Replace("\"v1\"".into(), "\"v1\",\"gone\"".into()),
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&proxy.addr),
-            images: &format!("[[images]]\nsource = \"{repo}\"\ntags = [\"v1\", \"gone\"]\n"),
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&proxy.addr),
+        images: &format!("[[images]]\nsource = \"{repo}\"\ntags = [\"v1\", \"gone\"]\n"),
+        ..Default::default()
+    });
     let out = cli(&["run", "--no-progress"], &plan);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -1453,16 +1420,12 @@ fn a_retry_after_pauses_every_request_to_that_registry() {
 fn three_shards_in_parallel_migrate_every_image_exactly_once() {
     let h = harness();
     let (p1, p2) = (seed(h, "shardsa"), seed(h, "shardsb"));
-    let dir = tempfile::tempdir().expect("tmp");
     let imgs = format!("{}{}", images_toml(&p1), images_toml(&p2));
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &imgs,
-            options: "format = \"oci\"\nconcurrency = 2",
-            ..Default::default()
-        },
-    );
+    let (dir, plan) = h.temp_plan(PlanOpts {
+        images: &imgs,
+        options: "format = \"oci\"\nconcurrency = 2",
+        ..Default::default()
+    });
     let parts = |args: &[&str]| -> Vec<(i32, String)> {
         let children: Vec<_> = (0..3)
             .map(|i| {
@@ -1585,19 +1548,15 @@ fn check_and_rerun_cost_few_requests_per_tag() {
     }
     let tags = (repos * per_repo) as f64;
     let (source, target) = (h.proxy_r1(), h.proxy_r2());
-    let dir = tempfile::tempdir().expect("tmp");
     let images: String = (0..repos)
         .map(|r| format!("[[images]]\nsource = \"{ns}/app{r}\"\ntarget = \"{ns}/to{r}\"\n"))
         .collect();
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&source.addr),
-            images: &images,
-            options: "format = \"oci\"",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&source.addr),
+        images: &images,
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
     h.target_via(&plan, &target);
     let count = |p: &support::proxy::Proxy, from: usize, method: &str, part: &str| {
         p.requests()
@@ -1716,16 +1675,12 @@ fn manifest_reads_have_their_own_bound_beside_blob_transfers() {
         Fault::Delay(Duration::from_millis(200)),
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&source.addr),
-            images: &format!("[[images]]\nsource = \"{ns}/app\"\ntarget = \"{ns}/to\"\n"),
-            options: "concurrency = 1",
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&source.addr),
+        images: &format!("[[images]]\nsource = \"{ns}/app\"\ntarget = \"{ns}/to\"\n"),
+        options: "concurrency = 1",
+        ..Default::default()
+    });
     let s = run_lib(h, &plan);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     assert_eq!(s.copied, 10);

@@ -65,15 +65,11 @@ fn setup(h: &Harness, p: &Project, project: &str, with_api: bool) -> Setup {
         .unwrap_or_else(|e| panic!("{e}"));
     streams_of(&source_api, p);
     let target = h.proxy_r2();
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: project,
-            options: "format = \"oci\"",
-            ..Default::default()
-        },
-    );
+    let (dir, plan) = h.temp_plan(PlanOpts {
+        images: project,
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
     h.target_via(&plan, &target);
     if with_api {
         let text = std::fs::read_to_string(&plan).expect("plan");
@@ -354,15 +350,11 @@ fn without_an_api_a_project_is_found_through_the_catalog_or_told_to_set_one() {
         Fault::Status(401, None),
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            source_addr: Some(&source.addr),
-            images: &project,
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&source.addr),
+        images: &project,
+        ..Default::default()
+    });
     let out = cli(&["run", "--no-progress"], &plan);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -158,15 +158,11 @@ fn migrate(h: &Harness, b: &Built, format: &str) -> RunSummary {
             )
         })
         .collect();
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = h.plan(
-        dir.path(),
-        PlanOpts {
-            images: &images,
-            options: &format!("format = \"{format}\"\nconcurrency = 4"),
-            ..Default::default()
-        },
-    );
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &images,
+        options: &format!("format = \"{format}\"\nconcurrency = 4"),
+        ..Default::default()
+    });
     let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
     h.block_on(copy::run(&plan, Events::none()))
         .unwrap_or_else(|e| panic!("{e}"))

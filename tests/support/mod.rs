@@ -256,6 +256,14 @@ impl Harness {
         format!("{prefix}{}", N.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Writes a plan into a new temporary directory, which lives as long
+    /// as the returned guard (the journal goes there too).
+    pub fn temp_plan(&self, o: PlanOpts) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let plan = self.plan(dir.path(), o);
+        (dir, plan)
+    }
+
     /// Writes a plan into `dir` for Rahti-1 -> Rahti-2 with password files.
     pub fn plan(&self, dir: &Path, o: PlanOpts) -> PathBuf {
         let w = |name: &str, data: &str| {
