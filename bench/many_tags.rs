@@ -257,6 +257,18 @@ fn plan(
     )
 }
 
+/// `check`, the first run and a re-run of the plan at `p`, each measured
+/// and printed.
+fn check_run_rerun(h: &support::Harness, p: &Path, tags: usize) -> (Sample, Sample, Sample) {
+    let check = sample(h, vec![ours(&["check", "--format", "json"], p)]);
+    row("rahti-migrate check (dry run)", &check, tags);
+    let first = sample(h, vec![ours(&["run", "--no-progress"], p)]);
+    row("rahti-migrate run", &first, tags);
+    let rerun = sample(h, vec![ours(&["run", "--no-progress"], p)]);
+    row("rahti-migrate run again", &rerun, tags);
+    (check, first, rerun)
+}
+
 fn row(name: &str, s: &Sample, tags: usize) {
     println!(
         "  {name:<34} {:8.2} s  {:7.1} MiB  {:6.2} requests/tag",
@@ -284,12 +296,7 @@ pub fn run(h: &support::Harness, work: &Path) {
     // Loopback.
     println!("  on loopback:");
     let p = plan(h, work, &ns, "loop", REPOS, None);
-    let check = sample(h, vec![ours(&["check", "--format", "json"], &p)]);
-    row("rahti-migrate check (dry run)", &check, tags);
-    let first = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
-    row("rahti-migrate run", &first, tags);
-    let rerun = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
-    row("rahti-migrate run again", &rerun, tags);
+    let (check, first, rerun) = check_run_rerun(h, &p, tags);
     let status = sample(h, vec![ours(&["status"], &p)]);
     row("rahti-migrate status", &status, tags);
     let sk = sample_each(
@@ -419,12 +426,7 @@ fn latency(
     }
     let pl = plan(h, work, ns, "latency", REPOS, Some(&p1.addr));
     h.target_via(&pl, &p2);
-    let lcheck = sample(h, vec![ours(&["check", "--format", "json"], &pl)]);
-    row("rahti-migrate check (dry run)", &lcheck, tags);
-    let lfirst = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
-    row("rahti-migrate run", &lfirst, tags);
-    let lrerun = sample(h, vec![ours(&["run", "--no-progress"], &pl)]);
-    row("rahti-migrate run again", &lrerun, tags);
+    let (lcheck, lfirst, lrerun) = check_run_rerun(h, &pl, tags);
     let lsk = sample_each(
         h,
         skopeo_sync(h, &p1.addr, &p2.addr, false, ns, &format!("{ns}-lsk")),
