@@ -720,3 +720,131 @@ fn blobs_shared_by_schema1_and_schema2_images_are_read_and_uploaded_once() {
         );
     }
 }
+
+/// One corpus, every format: a Docker schema 2 image, a Docker manifest
+/// list, and two registry-signed schema 1 images (written by skopeo, read
+/// back re-signed by distribution on every GET), migrated with `oci`,
+/// `docker` and `preserve` into a target that accepts signed schema 1 (the
+/// Rahti-1-like registry; OKD 4 takes it too). `preserve` keeps every
+/// digest, `oci` and `docker` push skopeo's, and a re-run of each format
+/// writes nothing. A change for one mode cannot break another unseen.
+#[test]
+fn every_format_over_one_corpus_with_signed_schema1_into_a_schema1_target() {
+    let h = harness();
+    let ns = h.unique("corpus");
+    let s2 = vec![layer(74_001, 30_000), layer(74_002, 10_000)];
+    let amd = vec![layer(74_003, 8_000)];
+    let arm = vec![layer(74_004, 8_000)];
+    h.block_on(async {
+        h.r1.image(&format!("{ns}/s2"), "t", &s2, history_config(&s2, true))
+            .await
+            .expect("schema 2");
+        h.r1.image(&format!("{ns}/s1src"), "t", &amd, history_config(&amd, false))
+            .await
+            .expect("schema 2 for schema 1");
+        let repo = format!("{ns}/multi");
+        let (da, _) = h.r1.image(&repo, "amd", &amd, config("amd64", &amd)).await.expect("amd");
+        let (dr, _) = h.r1.image(&repo, "arm", &arm, config("arm64", &arm)).await.expect("arm");
+        let sa = h.r1.get_manifest(&repo, &da).await.map(|g| g.body.len()).unwrap_or(0);
+        let sr = h.r1.get_manifest(&repo, &dr).await.map(|g| g.body.len()).unwrap_or(0);
+        let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
+        h.r1.manifest(&repo, "t", DOCKER_LIST, &serde_json::to_vec_pretty(&list).expect("json"))
+            .await
+            .expect("list");
+    });
+    for (from, to) in [("s2", "s1a"), ("s1src", "s1b")] {
+        skopeo::copy(
+            h,
+            &["-f", "v2s1"],
+            (Reg::Rahti1, &format!("{ns}/{from}:t")),
+            (Reg::Rahti1, &format!("{ns}/{to}:t")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let repos = ["s2", "multi", "s1a", "s1b"];
+    let in_r1 = |repo: &str| {
+        h.block_on(h.r1.get_manifest(repo, "t"))
+            .map(|g| g.digest)
+            .unwrap_or_else(|| panic!("{repo}:t missing"))
+    };
+    // Distribution re-signs schema 1 on every GET: the bytes differ, the
+    // digest does not. The corpus holds what the issue describes.
+    let a = h
+        .block_on(h.r1.get_manifest(&format!("{ns}/s1a"), "t"))
+        .expect("s1a");
+    let b = h
+        .block_on(h.r1.get_manifest(&format!("{ns}/s1a"), "t"))
+        .expect("s1a");
+    assert_eq!(
+        a.content_type,
+        "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    );
+    assert_eq!(a.digest, b.digest);
+    assert_ne!(
+        a.body, b.body,
+        "distribution re-signs schema 1 on every GET"
+    );
+    for (format, skopeo_format) in [
+        ("preserve", None),
+        ("oci", Some("oci")),
+        ("docker", Some("v2s2")),
+    ] {
+        let images: String = repos
+            .iter()
+            .map(|r| format!("[[images]]\nsource = \"{ns}/{r}\"\ntarget = \"{ns}/{format}-{r}\"\ntags = [\"t\"]\n"))
+            .collect();
+        let (_dir, plan) = h.temp_plan(PlanOpts {
+            images: &images,
+            options: &format!("format = \"{format}\"\nconcurrency = 4"),
+            ..Default::default()
+        });
+        let target = h.proxy_r1();
+        h.target_via(&plan, &target);
+        let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
+        let s = h
+            .block_on(copy::run(&plan, Events::none()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.failed.is_empty(), "{format}: {:?}", s.failed);
+        assert_eq!(s.copied, repos.len(), "{format}");
+        for r in repos {
+            let ours = in_r1(&format!("{ns}/{format}-{r}"));
+            match skopeo_format {
+                None => assert_eq!(ours, in_r1(&format!("{ns}/{r}")), "{r}: preserve"),
+                Some(f) => {
+                    let theirs = format!("{ns}/sk-{format}-{r}");
+                    skopeo::copy(
+                        h,
+                        &["--all", "-f", f],
+                        (Reg::Rahti1, &format!("{ns}/{r}:t")),
+                        (Reg::Rahti1, &format!("{theirs}:t")),
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(ours, in_r1(&theirs), "{r}: {format} vs skopeo -f {f}");
+                }
+            }
+        }
+        // The re-run finds everything done and writes nothing.
+        let before = target.requests().len();
+        let again = h
+            .block_on(copy::run(&plan, Events::none()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            again.failed.is_empty(),
+            "{format} re-run: {:?}",
+            again.failed
+        );
+        assert_eq!(
+            (again.copied, again.skipped),
+            (0, repos.len()),
+            "{format} re-run"
+        );
+        let writes: Vec<String> = target.requests()[before..]
+            .iter()
+            .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(writes.is_empty(), "{format} re-run wrote: {writes:?}");
+    }
+}

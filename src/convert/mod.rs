@@ -76,9 +76,15 @@ pub struct Converted {
 }
 
 impl Converted {
-    /// A manifest pushed as it is.
-    pub fn kept(raw: Bytes, media_type: &'static str) -> Self {
-        Converted::new(raw, media_type, None, Vec::new())
+    /// A manifest pushed as it is, under the digest the registry gives
+    /// it (for signed schema 1, that of the payload without signatures:
+    /// the signed bytes differ on every read, and a push by the digest of
+    /// those bytes is refused with `DIGEST_INVALID`).
+    pub fn kept(raw: Bytes, media_type: &'static str, digest: Digest) -> Self {
+        Converted {
+            digest,
+            ..Converted::new(raw, media_type, None, Vec::new())
+        }
     }
 
     /// Wraps manifest bytes (kept exactly as given: a kept manifest must not

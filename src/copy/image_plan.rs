@@ -627,7 +627,11 @@ fn plan_single(
         }
     }
     let converted = match (action, schema1) {
-        (Action::Keep, _) => Ok(convert::Converted::kept(m.raw.clone(), m.kind.media_type())),
+        (Action::Keep, _) => Ok(convert::Converted::kept(
+            m.raw.clone(),
+            m.kind.media_type(),
+            m.digest.clone(),
+        )),
         (_, true) => {
             let known = s.blobs.iter().all(|b| {
                 facts
