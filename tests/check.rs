@@ -728,3 +728,49 @@ fn a_signature_of_a_converted_image_is_reported_and_copied_unchanged() {
         "v1 was converted"
     );
 }
+
+/// A blob present in one repository and unlinked from another (a partial
+/// delete, a broken push) is missing where it is missing, whichever tag's
+/// read comes first: the report depends on its inputs alone.
+#[test]
+fn a_blob_missing_from_one_repository_is_reported_there_at_any_concurrency() {
+    let h = harness();
+    let ns = h.unique("unlinked");
+    let shared = layer(113_001, 20_000);
+    let own = [layer(113_002, 5_000), layer(113_003, 5_000)];
+    let repos = ["has", "lost"];
+    for (r, l) in repos.iter().zip(&own) {
+        let ls = vec![shared.clone(), l.clone()];
+        h.block_on(h.r1.image(&format!("{ns}/{r}"), "t", &ls, config("amd64", &ls)))
+            .expect("push");
+    }
+    h.block_on(h.r1.delete_blob(&format!("{ns}/lost"), &sha256(&shared)))
+        .expect("unlink");
+    let images: String = repos
+        .iter()
+        .map(|r| format!("[[images]]\nsource = \"{ns}/{r}\"\ntarget = \"{ns}/to-{r}\"\n"))
+        .collect();
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &images,
+        ..Default::default()
+    });
+    let mut first: Option<serde_json::Value> = None;
+    for c in ["1", "16", "1", "16", "2", "16"] {
+        let (code, v) = check_json_with(&plan, &["--verify-source-blobs", "--concurrency", c]);
+        assert_eq!(code, 1, "a missing blob is a blocker: {v}");
+        assert!(
+            findings_of(&v, "lost").contains(&("missing-blob", "blocker")),
+            "--concurrency {c}: {v}"
+        );
+        assert!(
+            !findings_of(&v, "has")
+                .iter()
+                .any(|(c, _)| *c == "missing-blob"),
+            "--concurrency {c}: {v}"
+        );
+        match &first {
+            None => first = Some(v),
+            Some(f) => assert_eq!(f, &v, "--concurrency {c} gave another report"),
+        }
+    }
+}

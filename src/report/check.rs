@@ -195,11 +195,12 @@ pub fn parse_bandwidth(s: &str) -> Option<u64> {
     (v > 0).then_some(v)
 }
 
-/// Source blob sizes, looked up once per digest for the whole plan: a
-/// registry stores a blob once, whichever repositories link it. (A blob
-/// linked into one repository and lost from another would be caught by
-/// `run`, which reads it from the repository that needs it.)
-type Heads = std::sync::Mutex<HashMap<Digest, Arc<OnceCell<Option<u64>>>>>;
+/// Source blob sizes, looked up once per repository and digest: a blob
+/// can be linked into one repository and lost from another (after a
+/// partial delete or a broken push), and `run` reads each blob from the
+/// repository that needs it. Keyed by the digest alone, the answer would
+/// depend on which repository's read asked first, and so would the report.
+type Heads = std::sync::Mutex<HashMap<(Arc<str>, Digest), Arc<OnceCell<Option<u64>>>>>;
 
 /// Each target repository's tags, listed once for the whole check (`None`
 /// when the listing failed: its tags are then looked up one by one).
@@ -252,11 +253,15 @@ impl<T: std::hash::Hash + Eq> Shared<T> {
 }
 
 impl Walk<'_> {
-    async fn source_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+    async fn source_size(
+        &self,
+        repo: &Arc<str>,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
         let cell = self
             .heads
             .lock()
-            .map(|mut h| h.entry(digest.clone()).or_default().clone())
+            .map(|mut h| h.entry((repo.clone(), digest.clone())).or_default().clone())
             .unwrap_or_default();
         cell.get_or_try_init(|| self.source.blob_head(repo, digest))
             .await
@@ -387,8 +392,9 @@ impl Walk<'_> {
             .heads
             .lock()
             .map(|h| {
+                let heads: HashSet<&Digest> = h.keys().map(|(_, d)| d).collect();
                 (
-                    named.iter().filter(|d| !h.contains_key(**d)).count(),
+                    named.iter().filter(|d| !heads.contains(**d)).count(),
                     h.len(),
                 )
             })
