@@ -259,6 +259,8 @@ pub struct Expansion {
     pub jobs: Vec<TagJob>,
     /// Entries and projects that could not be listed.
     pub failures: Vec<ExpandFailure>,
+    /// Invalid tag names the plan would not have copied.
+    pub ignored: Vec<IgnoredNames>,
     /// What discovery found (`failures` moved out).
     pub discovered: Discovered,
 }
@@ -269,13 +271,66 @@ pub struct Expansion {
 /// the rest go on. `run` and `check` both expand through here.
 pub async fn expand(plan: &Plan, source: &Client, api: Option<&Api>) -> Expansion {
     let mut discovered = discover(plan, source, api).await;
-    let (mut jobs, mut failures) = expand_specs(plan, source, &discovered.specs).await;
+    let (mut jobs, mut failures, ignored) = expand_specs(plan, source, &discovered.specs).await;
     jobs.extend(history_jobs(&discovered));
     failures.append(&mut discovered.failures);
     Expansion {
         jobs,
         failures,
+        ignored,
         discovered,
+    }
+}
+
+/// Invalid names in a repository's tag list that the plan would not copy
+/// anyway: a warning, not a failure.
+#[derive(Debug, Clone)]
+pub struct IgnoredNames {
+    /// The source repository.
+    pub source_repo: String,
+    /// Its target repository.
+    pub target_repo: String,
+    /// The names, sorted and de-duplicated (as the registry sent them:
+    /// escape before printing).
+    pub names: Vec<String>,
+}
+
+impl IgnoredNames {
+    /// What to tell the user.
+    pub fn message(&self) -> String {
+        format!(
+            "{}; the plan does not select {}, so nothing is lost",
+            invalid_names_message(&self.names),
+            if self.names.len() == 1 { "it" } else { "them" }
+        )
+    }
+}
+
+/// Sorted and de-duplicated: a name the registry repeats is one name.
+fn select_names(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// "the tag list holds N names that are not valid tags: ...", naming at
+/// most ten (a hostile list may hold thousands).
+fn invalid_names_message(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let listed: Vec<String> = names.iter().take(SHOWN).map(|n| format!("{n:?}")).collect();
+    let more = match names.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    match names.len() {
+        1 => format!(
+            "the tag list holds {}, which is not a valid tag; it is skipped",
+            listed.join(", ")
+        ),
+        n => format!(
+            "the tag list holds {n} names that are not valid tags: {}{more}; they are skipped",
+            listed.join(", ")
+        ),
     }
 }
 
@@ -284,7 +339,7 @@ async fn expand_specs(
     plan: &Plan,
     source: &Client,
     specs: &[ImageSpec],
-) -> (Vec<TagJob>, Vec<ExpandFailure>) {
+) -> (Vec<TagJob>, Vec<ExpandFailure>, Vec<IgnoredNames>) {
     use futures::StreamExt;
     let lists: Vec<_> = futures::stream::iter(specs.iter().map(|s| source.tag_list(&s.source)))
         .buffered(plan.options.metadata_in_flight())
@@ -292,24 +347,35 @@ async fn expand_specs(
         .await;
     let mut jobs = Vec::new();
     let mut failures = Vec::new();
+    let mut ignored = Vec::new();
     for (spec, list) in specs.iter().zip(lists) {
         match list {
             Ok(all) => {
-                // A tag that is not a tag never reaches a URL: it fails
-                // alone, named (escaped) in the error.
+                // A name that is not a tag never reaches a URL. Those the
+                // plan selects fail the repository's listing once, all
+                // named (escaped); those it would never copy are only
+                // noted.
                 let (good, bad): (Vec<String>, Vec<String>) =
                     all.into_iter().partition(|t| valid_tag(t));
-                for tag in bad {
+                let (selected, unselected): (Vec<String>, Vec<String>) = select_names(bad)
+                    .into_iter()
+                    .partition(|t| spec.wants_tag(t));
+                if !selected.is_empty() {
                     failures.push(ExpandFailure {
                         spec_index: spec.index,
                         source_repo: spec.source.clone(),
                         target_repo: spec.target.clone(),
                         error: RegistryError::Protocol {
                             url: DisplayUrl::new(&format!("/v2/{}/tags/list", spec.source)),
-                            message: format!(
-                                "the tag list holds {tag:?}, which is not a valid tag; it is skipped"
-                            ),
+                            message: invalid_names_message(&selected),
                         },
+                    });
+                }
+                if !unselected.is_empty() {
+                    ignored.push(IgnoredNames {
+                        source_repo: spec.source.clone(),
+                        target_repo: spec.target.clone(),
+                        names: unselected,
                     });
                 }
                 // Shared by every tag of the repository.
@@ -341,7 +407,7 @@ async fn expand_specs(
             }),
         }
     }
-    (jobs, failures)
+    (jobs, failures, ignored)
 }
 
 #[cfg(test)]

@@ -814,9 +814,14 @@ fn a_hostile_tag_list_fails_those_tags_only_and_builds_no_url_from_them() {
     );
     let (_dir, plan) = project_plan(h, &p, Some(&proxy.addr), "format = \"preserve\"");
     let s = run_lib(h, &plan);
-    assert_eq!(s.failed.len(), 3, "{:?}", s.failed);
+    // One failure for the listing, naming the three.
+    assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
     for f in &s.failed {
-        assert!(f.error.contains("is not a valid tag"), "{}", f.error);
+        assert!(
+            f.error.contains("3 names that are not valid tags"),
+            "{}",
+            f.error
+        );
         assert!(
             !f.error.contains('\u{1b}'),
             "escape sequence in {:?}",
@@ -1700,4 +1705,96 @@ fn manifest_reads_have_their_own_bound_beside_blob_transfers() {
     // Layer transfers (config reads are small reads, not transfers).
     let blobs = most_at_once(spans(&layers));
     assert_eq!(blobs, 1, "{blobs} layer transfers at once");
+}
+
+/// Invalid names in a tag list: each one the plan selects fails once (one
+/// `FAILED` line, counted once in the summary and in `status`); one the
+/// plan's globs would never copy is a warning counted apart, and the run
+/// that copied everything it asked for exits 0.
+#[test]
+fn invalid_tag_names_fail_once_when_selected_and_warn_when_filtered_out() {
+    let h = harness();
+    let repo = h.unique("badnames/app");
+    let l = vec![layer(8301, 900)];
+    h.block_on(h.r1.image(&repo, "v0", &l, config("amd64", &l)))
+        .expect("push");
+    let proxy = h.proxy_r1();
+    proxy.add(
+        Some("GET"),
+        "/tags/list",
+        Fault::Replace(
+            "\"v0\"".into(),
+            "\"v0\",\"v0/../x\",\"v0?a\",\"v0#b\",\"v0 c\"".into(),
+        ),
+        usize::MAX,
+    );
+    // All tags: the four bad names are selected, and fail once each.
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&proxy.addr),
+        images: &format!("[[images]]\nsource = \"{repo}\"\n"),
+        ..Default::default()
+    });
+    let out = cli(&["run"], &plan);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // One failure for the repository's listing, naming all four.
+    assert_eq!(err.matches("FAILED").count(), 1, "{err}");
+    assert!(err.contains("1 copied, 0 already done, 1 failed"), "{err}");
+    assert!(err.contains("4 names that are not valid tags"), "{err}");
+    for bad in ["v0/../x", "v0?a", "v0#b", "v0 c"] {
+        assert_eq!(
+            err.matches(&format!("{bad:?}")).count(),
+            2,
+            "{bad} in {err}"
+        );
+    }
+    let st = cli(&["status"], &plan);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(st.status.code(), Some(1), "{text}");
+    assert_eq!(
+        text.matches("4 names that are not valid tags").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("1 done, 1 failed"), "{text}");
+    // Only v0: the bad names are never copied, so they are warnings.
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&proxy.addr),
+        images: &format!(
+            "[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-only\"\ntags = [\"v0\"]\n"
+        ),
+        ..Default::default()
+    });
+    let out = cli(&["run"], &plan);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("FAILED"), "{err}");
+    assert!(err.contains("1 copied, 0 already done, 0 failed"), "{err}");
+    assert!(err.contains("4 invalid tag names skipped"), "{err}");
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    // check says the same: a warning row, no blocker.
+    let (_d, again) = h.temp_plan(PlanOpts {
+        source_addr: Some(&proxy.addr),
+        images: &format!(
+            "[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-chk\"\ntags = [\"v0\"]\n"
+        ),
+        ..Default::default()
+    });
+    let out = cli(&["check", "--format", "json"], &again);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["summary"]["warnings"], 1, "{v}");
+    assert_eq!(v["summary"]["blockers"], 0, "{v}");
+    let st = cli(&["status"], &plan);
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
 }

@@ -523,6 +523,12 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
         summary.blobs_mounted,
         summary.blobs_skipped
     );
+    if summary.names_ignored > 0 {
+        eprintln!(
+            "{} invalid tag names skipped (the plan does not select them; not failures)",
+            summary.names_ignored
+        );
+    }
     if summary.referenced > 0 {
         eprintln!(
             "{} imported tags referenced on the target (image stream tags importing from their external images)",

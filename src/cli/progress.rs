@@ -43,7 +43,10 @@ async fn render_lines(rx: &mut UnboundedReceiver<Event>) {
             Event::ImageFailed { source, error, .. } => {
                 eprintln!("FAILED  {source}: {}", printable(&error))
             }
-            Event::Warning { source, message } => {
+            Event::Warning { source, message }
+            | Event::NamesIgnored {
+                source, message, ..
+            } => {
                 eprintln!("warning {source}: {}", printable(&message))
             }
             Event::Retry { what, retry, error } => {
@@ -85,7 +88,10 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
             Event::ImageReferenced { source, .. } => {
                 images.set_message(format!("referenced {source}"));
             }
-            Event::Warning { source, message } => {
+            Event::Warning { source, message }
+            | Event::NamesIgnored {
+                source, message, ..
+            } => {
                 let _ = multi.println(format!("warning {source}: {}", printable(&message)));
             }
             Event::Retry { what, retry, error } => {

@@ -81,6 +81,17 @@ pub enum Event {
         /// The error.
         error: String,
     },
+    /// Invalid names in a repository's tag list that the plan does not
+    /// select: skipped, and not a failure.
+    NamesIgnored {
+        /// The source repository.
+        source: String,
+        /// How many names.
+        count: usize,
+        /// What to tell the user (names as the registry sent them: escape
+        /// before printing).
+        message: String,
+    },
     /// A non-fatal note about an image.
     Warning {
         /// `repo:tag` in the source.
@@ -223,6 +234,9 @@ pub struct RunSummary {
     pub lossy: Vec<Lossy>,
     /// Imported tags referenced on the target instead of copied.
     pub referenced: usize,
+    /// Invalid names in tag lists that the plan does not select (skipped,
+    /// a warning: not failures).
+    pub names_ignored: usize,
 }
 
 impl RunSummary {
@@ -242,6 +256,9 @@ impl RunSummary {
             }
             Event::ImageSkipped { .. } => self.skipped += 1,
             Event::ImageReferenced { .. } => self.referenced += 1,
+            Event::NamesIgnored { count, .. } => {
+                self.names_ignored = self.names_ignored.saturating_add(*count)
+            }
             Event::ImageFailed {
                 source,
                 kind,
@@ -449,6 +466,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     let expand::Expansion {
         mut jobs,
         mut failures,
+        mut ignored,
         discovered,
     } = expand::expand(plan, &source, source_api.as_ref()).await;
     let mut references = discovered.references.clone();
@@ -457,6 +475,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         // one repository.
         jobs.retain(|j| shard_of(&j.target_repo, sh.count) == sh.index);
         failures.retain(|f| shard_of(&f.target_repo, sh.count) == sh.index);
+        ignored.retain(|i| shard_of(&i.target_repo, sh.count) == sh.index);
         references.retain(|r| shard_of(&r.2, sh.count) == sh.index);
     }
     let stream_failures = match (&target_api, plan.options.create_image_streams) {
@@ -492,6 +511,13 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         tags: jobs.len(),
         failed_repositories: failures.len(),
     });
+    for i in ignored {
+        events.send(Event::NamesIgnored {
+            count: i.names.len(),
+            message: i.message(),
+            source: i.source_repo,
+        });
+    }
     for f in failures {
         let error = format!("listing tags of {}: {}", f.source_repo, f.error);
         fail(

@@ -507,6 +507,7 @@ pub async fn check(
     let expand::Expansion {
         jobs,
         failures,
+        ignored,
         discovered,
     } = expand::expand(plan, &source, source_api.as_ref()).await;
     let mut tagged: HashMap<&str, usize> = HashMap::new();
@@ -573,6 +574,12 @@ pub async fn check(
         let mut r = ImageReport::new(format!("{repo}:{tag}"), format!("{target}:{tag}"));
         r.action = CheckAction::Skip;
         r.add(external_import(from, mode));
+        images.push(r);
+    }
+    for i in ignored {
+        let mut r = ImageReport::new(i.source_repo.clone(), i.target_repo.clone());
+        r.action = CheckAction::Skip;
+        r.add(finding("invalid-tag-name", Severity::Warning, i.message()));
         images.push(r);
     }
     for f in failures {
