@@ -517,6 +517,21 @@ fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
     let dry = cli(&["run", "--dry-run"], &plan);
     assert_eq!(dry.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&dry.stdout).contains("config-fields-dropped"));
+    // Information is counted, and listed per image only with --verbose;
+    // JSON lists it always.
+    let quiet = String::from_utf8_lossy(&cli(&["check"], &plan).stdout).to_string();
+    let loud = String::from_utf8_lossy(&cli(&["check", "--verbose"], &plan).stdout).to_string();
+    assert!(!quiet.contains(" info "), "{quiet}");
+    assert!(quiet.contains("; information: "), "{quiet}");
+    assert!(quiet.contains("digest-changes: 3 images"), "{quiet}");
+    assert!(quiet.contains("multi-arch: 1 image"), "{quiet}");
+    assert_eq!(loud.matches("info digest-changes").count(), 3, "{loud}");
+    let (_, v) = check_json(&plan);
+    assert_eq!(
+        v.to_string().matches("\"digest-changes\"").count(),
+        3,
+        "{v}"
+    );
 
     let Some(browser) = chromium() else {
         panic!("chromium is not installed (.ci/install installs it)");
@@ -551,6 +566,42 @@ fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
     assert!(
         dom_text.contains("<span id=\"shown\">4</span>"),
         "the script ran"
+    );
+    // The findings column wraps (full digests included): at 1000 pixels
+    // the page needs no horizontal scrolling. Measured by a script added
+    // to a copy of the page.
+    let measured = dir.path().join("measured.html");
+    std::fs::write(
+        &measured,
+        page.replace(
+            "</body>",
+            "<pre id=\"width\"></pre><script>var w=document.getElementById('width');w.textContent=document.documentElement.scrollWidth+' of '+window.innerWidth;Array.prototype.forEach.call(document.body.querySelectorAll('*'),function(e){if(e.getBoundingClientRect().right>window.innerWidth){w.setAttribute('data-wide',(w.getAttribute('data-wide')||'')+' '+e.tagName+'.'+e.className);}});</script></body>",
+        ),
+    )
+    .expect("write");
+    let dom = Command::new(browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--window-size=1000,800", "--dump-dom"])
+        .arg(format!("file://{}", measured.display()))
+        .output()
+        .expect("chromium");
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let width = dom_text
+        .split("<pre id=\"width\"")
+        .nth(1)
+        .and_then(|t| t.split_once('>'))
+        .map(|(_, t)| t)
+        .and_then(|t| t.split("</pre>").next())
+        .unwrap_or_default()
+        .to_string();
+    let (scroll, inner) = width
+        .split_once(" of ")
+        .unwrap_or_else(|| panic!("{dom_text}"));
+    let (scroll, inner): (u32, u32) = (scroll.parse().expect("n"), inner.parse().expect("n"));
+    assert!(
+        inner > 0 && scroll <= inner,
+        "the page is {scroll} wide in a {inner} window: {dom_text}"
     );
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("check-report.png");
     let _ = std::fs::remove_file(&shot);

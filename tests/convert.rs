@@ -735,8 +735,12 @@ fn every_format_over_one_corpus_with_signed_schema1_into_a_schema1_target() {
     let s2 = vec![layer(74_001, 30_000), layer(74_002, 10_000)];
     let amd = vec![layer(74_003, 8_000)];
     let arm = vec![layer(74_004, 8_000)];
+    // Docker-built: build metadata beside the runtime fields.
+    let mut c = history_config(&s2, true);
+    c["container_config"] = serde_json::json!({"Hostname": "b1", "Cmd": ["/bin/sh"]});
+    c["docker_version"] = serde_json::json!("20.10.7");
     h.block_on(async {
-        h.r1.image(&format!("{ns}/s2"), "t", &s2, history_config(&s2, true))
+        h.r1.image(&format!("{ns}/s2"), "t", &s2, c)
             .await
             .expect("schema 2");
         h.r1.image(&format!("{ns}/s1src"), "t", &amd, history_config(&amd, false))
@@ -803,11 +807,44 @@ fn every_format_over_one_corpus_with_signed_schema1_into_a_schema1_target() {
         let target = h.proxy_r1();
         h.target_via(&plan, &target);
         let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
+        // What check says of schema 1 fits the mode.
+        let report = h
+            .block_on(check::check(&plan, 100_000_000, false))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let schema1: Vec<&str> = report
+            .images
+            .iter()
+            .flat_map(|i| i.findings.iter())
+            .filter(|f| f.code == "schema1-manifest")
+            .map(|f| f.message.as_ref())
+            .collect();
+        assert_eq!(schema1.len(), 2, "{format}");
+        for m in schema1 {
+            assert_eq!(
+                m.contains("converting it"),
+                format != "preserve",
+                "{format}: {m}"
+            );
+        }
         let s = h
             .block_on(copy::run(&plan, Events::none()))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(s.failed.is_empty(), "{format}: {:?}", s.failed);
         assert_eq!(s.copied, repos.len(), "{format}");
+        // The summary's "converted with loss" names only fields that change
+        // how a container runs (build metadata is info, in check).
+        let dropped: Vec<&String> = s.lossy.iter().flat_map(|l| &l.dropped).collect();
+        assert_eq!(
+            dropped.iter().any(|f| *f == "config.Healthcheck"),
+            format == "oci",
+            "{format}: {dropped:?}"
+        );
+        assert!(
+            dropped
+                .iter()
+                .all(|f| rahti_migrate::convert::config::changes_runtime(f)),
+            "{format}: {dropped:?}"
+        );
         for r in repos {
             let ours = in_r1(&format!("{ns}/{format}-{r}"));
             match skopeo_format {

@@ -89,6 +89,12 @@ pub enum Command {
         /// accepted that manifest only with its blobs.
         #[arg(long)]
         verify_source_blobs: bool,
+        /// List information findings (digest changes, platforms found,
+        /// build metadata dropped) under each image in the text and
+        /// Markdown reports; without it they are counted in the summary.
+        /// JSON and HTML always list them.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Show what the journal says: done, failed, pending.
     Status {
@@ -205,6 +211,7 @@ pub async fn main(cli: Cli) -> i32 {
             bandwidth,
             concurrency,
             verify_source_blobs,
+            verbose,
         } => {
             let how = CheckHow {
                 format,
@@ -212,6 +219,7 @@ pub async fn main(cli: Cli) -> i32 {
                 bandwidth: &bandwidth,
                 concurrency,
                 verify_source_blobs,
+                verbose,
             };
             check(&plan, how).await
         }
@@ -228,6 +236,7 @@ pub async fn main(cli: Cli) -> i32 {
                 bandwidth: &bandwidth,
                 concurrency,
                 verify_source_blobs: false,
+                verbose: false,
             };
             check(&plan, how).await
         }
@@ -563,6 +572,7 @@ struct CheckHow<'a> {
     bandwidth: &'a str,
     concurrency: Option<u16>,
     verify_source_blobs: bool,
+    verbose: bool,
 }
 
 /// `check` (and `run --dry-run`): the compatibility report.
@@ -573,6 +583,7 @@ async fn check(plan: &std::path::Path, how: CheckHow<'_>) -> i32 {
         bandwidth,
         concurrency,
         verify_source_blobs,
+        verbose,
     } = how;
     let plan = match plan_with(plan, concurrency) {
         Ok(p) => p,
@@ -602,9 +613,9 @@ async fn check(plan: &std::path::Path, how: CheckHow<'_>) -> i32 {
     // JSON is written as it is encoded: a report of many tags is not held
     // whole as text.
     let written = match format {
-        ReportFormat::Text => out.write_all(report::render::text(&r, to_tty).as_bytes()),
+        ReportFormat::Text => out.write_all(report::render::text(&r, to_tty, verbose).as_bytes()),
         ReportFormat::Json => report::render::json_to(&r, &mut out),
-        ReportFormat::Markdown => out.write_all(report::render::markdown(&r).as_bytes()),
+        ReportFormat::Markdown => out.write_all(report::render::markdown(&r, verbose).as_bytes()),
         ReportFormat::Html => out.write_all(report::render::html(&r).as_bytes()),
     }
     .and_then(|()| out.flush());

@@ -255,7 +255,15 @@ impl Ctx<'_> {
             source: image,
             target: job.target_ref(),
             target_digest: top.digest.clone(),
-            dropped: plan.dropped.clone(),
+            // Only what may change how a container runs: build metadata
+            // is dropped from nearly every Docker image (check lists it
+            // as info).
+            dropped: plan
+                .dropped
+                .iter()
+                .filter(|f| crate::convert::config::changes_runtime(f))
+                .cloned()
+                .collect(),
         });
         Ok(Outcome::Copied)
     }

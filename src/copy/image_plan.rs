@@ -308,7 +308,10 @@ pub fn plan_image(
         plan.findings.push(finding(
             "schema1-manifest",
             Severity::Warning,
-            "Docker schema 1 is deprecated; converting it means reading every layer to compute its diff_id, and the digest changes",
+            match action {
+                Action::Keep => "Docker schema 1 is deprecated; format = \"preserve\" copies it as it is, with the same digest, but many registries refuse schema 1 (use format = \"oci\" for this image if the target does)",
+                _ => "Docker schema 1 is deprecated; converting it means reading every layer to compute its diff_id, and the digest changes",
+            },
         ));
     }
     if top.kind.is_index() {

@@ -61,7 +61,8 @@ pub enum Event {
         target: String,
         /// What the target tag now points at.
         target_digest: Digest,
-        /// Config fields its conversion dropped.
+        /// Config fields its conversion dropped that may change how a
+        /// container runs (build metadata is left out).
         dropped: Vec<String>,
     },
     /// A tag imported from elsewhere was referenced on the target: an

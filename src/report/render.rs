@@ -48,7 +48,21 @@ fn summary_lines(r: &CheckReport) -> Vec<String> {
             s.bandwidth_bits_per_second as f64 / 1e6,
             duration(s.estimated_transfer_seconds)
         ),
-        format!("findings: {} blockers, {} warnings", s.blockers, s.warnings),
+        format!(
+            "findings: {} blockers, {} warnings{}",
+            s.blockers,
+            s.warnings,
+            match info_counts(r) {
+                c if c.is_empty() => String::new(),
+                c => format!(
+                    "; information: {}",
+                    c.iter()
+                        .map(|(code, n)| format!("{code}: {} image{}", thousands(*n), plural(*n)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        ),
         format!(
             "source blobs: {} taken as present, named with their sizes by manifests read from the source in this check; {} looked up",
             s.lookups.source_blobs_from_manifests, s.lookups.source_blobs_looked_up
@@ -60,8 +74,57 @@ fn summary_lines(r: &CheckReport) -> Vec<String> {
     ]
 }
 
-/// The terminal table.
-pub fn text(r: &CheckReport, color: bool) -> String {
+/// Per info finding code, the number of images that have it: the text
+/// and Markdown reports count them (a 2,000-tag project would otherwise
+/// print the same sentence 2,000 times) and list them only when verbose.
+fn info_counts(r: &CheckReport) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for i in &r.images {
+        let mut codes: Vec<&'static str> = i
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Info)
+            .map(|f| f.code)
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for c in codes {
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+    counts
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `1998` as `1,998`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut o = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            o.push(',');
+        }
+        o.push(c);
+    }
+    o
+}
+
+/// Whether a finding is listed under its image: blockers and warnings
+/// always, information only when `verbose`.
+fn listed(f: &Finding, verbose: bool) -> bool {
+    verbose || f.severity != Severity::Info
+}
+
+/// The terminal table; info findings per image only when `verbose`
+/// (always counted in the summary).
+pub fn text(r: &CheckReport, color: bool, verbose: bool) -> String {
     let paint = |sev: Severity, t: &str| -> String {
         if !color {
             return t.to_string();
@@ -97,7 +160,7 @@ pub fn text(r: &CheckReport, color: bool) -> String {
         if i.target != i.source {
             o.push_str(&format!("{:16} -> {}\n", "", i.target));
         }
-        for f in i.findings.iter() {
+        for f in i.findings.iter().filter(|f| listed(f, verbose)) {
             o.push_str(&format!(
                 "{:16} {} {}: {}\n",
                 "",
@@ -157,8 +220,9 @@ fn md_code(s: &str) -> String {
         .collect()
 }
 
-/// Markdown, to paste into a ticket.
-pub fn markdown(r: &CheckReport) -> String {
+/// Markdown, to paste into a ticket; info findings per image only when
+/// `verbose`, as in [`text`].
+pub fn markdown(r: &CheckReport, verbose: bool) -> String {
     let mut o = String::from("## rahti-migrate check\n\n");
     for l in summary_lines(r) {
         o.push_str(&format!("- {l}\n"));
@@ -168,6 +232,7 @@ pub fn markdown(r: &CheckReport) -> String {
         let findings: Vec<String> = i
             .findings
             .iter()
+            .filter(|f| listed(f, verbose))
             .map(|f| {
                 format!(
                     "**{}** `{}`: {}",
@@ -314,6 +379,9 @@ th{cursor:pointer;background:#f3f6f9;user-select:none}
 th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
 td.num{text-align:right;white-space:nowrap}
 ul{margin:0;padding-left:1em}
+td:last-child{overflow-wrap:anywhere;min-width:16em}
+.act{white-space:nowrap}
+svg{max-width:100%;height:auto}
 li.blocker b{color:#b00020}li.warning b{color:#a15c00}li.info b{color:#2f6db5}
 .act{padding:.1em .4em;border-radius:4px;background:#eef2f6}
 .act.blocked{background:#fde0e4}.act.convert{background:#fff1d6}.act.done,.act.already-present{background:#e1f3e6}
