@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use support::cli::{bin, cli};
 use support::project::{seed, Project};
-use support::proxy::{Proxy, Schedule, Seen};
+use support::proxy::{Fault, Proxy, Schedule, Seen};
+use support::thief::Thief;
 use support::{harness, Harness, PlanOpts};
 
 /// `[[images]]` for every repository of `p`, into `prefix`-named targets.
@@ -445,4 +446,137 @@ fn canary_secrets_never_reach_output_logs_journal_or_reports() {
         canaries.len(),
         texts.len()
     );
+}
+
+/// The registry password (and any token) goes only to a realm that the
+/// registry itself names, over HTTPS when the registry is HTTPS, and to
+/// another host only over HTTPS. Four hostile servers try to learn it:
+/// an upload `Location` host and a redirect target that answer 401 with
+/// their own realm, an HTTPS registry naming a plain-HTTP realm, and a
+/// plain-HTTP registry naming a realm on another host.
+#[test]
+fn credentials_never_go_to_a_realm_a_foreign_host_names() {
+    let h = harness();
+    let p = seed(h, "steal");
+    let thief = h
+        .block_on(Thief::start(&h.pki, "127.0.0.1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let elsewhere = h
+        .block_on(Thief::start(&h.pki, "localhost"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let leaked = |t: &Thief, what: &str| {
+        let got = t.credentials_received();
+        assert!(
+            got.is_empty(),
+            "{what}: credentials sent to the thief: {got:?}"
+        );
+        let realm: Vec<_> = t
+            .seen()
+            .into_iter()
+            .filter(|(p, _)| p == "/steal")
+            .collect();
+        assert!(
+            realm.is_empty(),
+            "{what}: the thief's realm was asked: {realm:?}"
+        );
+    };
+    let run = |plan: &Path| {
+        let out = cli(&["run", "--no-progress"], plan);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            !err.contains(support::R2_PASS) && !err.contains(support::R1_PASS),
+            "{err}"
+        );
+        (out.status.code(), err)
+    };
+    // 1. The first upload's Location names the thief.
+    let target = h.proxy_r2();
+    target.add(
+        Some("POST"),
+        "/blobs/uploads/",
+        Fault::RewriteHeader(
+            "location",
+            format!("http://{}", target.addr),
+            format!("http://{}", thief.addr),
+        ),
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = plan_via(
+        h,
+        dir.path(),
+        &images_into(&p, "s1-"),
+        &h.proxy_r1(),
+        &target,
+        "retries = 1",
+    );
+    run(&plan);
+    assert!(
+        !thief.seen().is_empty(),
+        "the upload never reached the thief"
+    );
+    leaked(&thief, "upload Location");
+    // 2. The first blob HEAD is redirected to the thief.
+    let seen = thief.seen().len();
+    let target = h.proxy_r2();
+    target.add(
+        Some("HEAD"),
+        "/blobs/sha256:",
+        Fault::RedirectElsewhere(format!("http://{}", thief.addr)),
+        1,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = plan_via(
+        h,
+        dir.path(),
+        &images_into(&p, "s2-"),
+        &h.proxy_r1(),
+        &target,
+        "retries = 1",
+    );
+    run(&plan);
+    assert!(
+        thief.seen().len() > seen,
+        "the redirect never reached the thief"
+    );
+    leaked(&thief, "redirect");
+    // 3. An HTTPS registry (trusted through ca_file) naming an http:// realm.
+    let (_d, plan) = h.temp_plan(PlanOpts {
+        images: &images_into(&p, "s3-"),
+        ..Default::default()
+    });
+    let text = std::fs::read_to_string(&plan).expect("plan").replace(
+        &format!("registry = \"{}\"", h.rahti2.addr),
+        &format!("registry = \"{}\"", thief.tls_addr),
+    );
+    std::fs::write(&plan, text).expect("plan");
+    let (code, err) = run(&plan);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("cleartext"), "{err}");
+    leaked(&thief, "https registry, http realm");
+    // 4. A plain-HTTP registry naming a realm on another host.
+    let source = h.proxy_r1();
+    source.add(
+        None,
+        "/v2/",
+        Fault::RewriteHeader(
+            "www-authenticate",
+            h.tokens.realm(),
+            elsewhere.realm.clone(),
+        ),
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = plan_via(
+        h,
+        dir.path(),
+        &images_into(&p, "s4-"),
+        &source,
+        &h.proxy_r2(),
+        "retries = 1",
+    );
+    let (code, err) = run(&plan);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("another host"), "{err}");
+    leaked(&elsewhere, "plain-HTTP registry, realm on another host");
 }

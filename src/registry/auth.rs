@@ -372,6 +372,9 @@ pub enum AfterUnauthorized {
     Retry,
     /// The credentials are refused.
     Fail,
+    /// The registry named a token realm our credentials may not go to
+    /// (why, without secrets).
+    Refused(String),
 }
 
 /// Auth state for one registry.
@@ -384,6 +387,9 @@ pub enum AfterUnauthorized {
 /// instead of asking again).
 pub struct Auth {
     registry: String,
+    /// The registry's own scheme, host and port: challenges come only from
+    /// there, and a token realm must keep to [`Auth::realm_allowed`].
+    base: reqwest::Url,
     creds: Credentials,
     policy: super::retry::RetryPolicy,
     limits: super::retry::TransferLimits,
@@ -407,12 +413,14 @@ impl Auth {
     /// and fail when slower than `limits`.
     pub fn new(
         registry: &str,
+        base: &reqwest::Url,
         creds: Credentials,
         policy: super::retry::RetryPolicy,
         limits: super::retry::TransferLimits,
     ) -> Self {
         Auth {
             registry: registry.to_string(),
+            base: base.clone(),
             creds,
             policy,
             limits,
@@ -534,14 +542,57 @@ impl Auth {
         }
     }
 
-    /// Handles a 401 answered to a request that carried `sent`.
+    /// Whether the password (Basic, to fetch a token) may go to `realm`, a
+    /// token endpoint this registry named in its own challenge: an
+    /// `http(s)` URL without user or password; `https` when the registry
+    /// is (plain `http` only for a registry the plan marks `insecure`);
+    /// on another host only over HTTPS from an HTTPS registry (Docker
+    /// Hub's realm is `auth.docker.io`), and then logged.
+    pub fn realm_allowed(&self, realm: &str) -> Result<(), String> {
+        let shown = DisplayUrl::new(realm);
+        let u = reqwest::Url::parse(realm)
+            .map_err(|e| format!("the token realm {shown} is not a URL: {e}"))?;
+        if !matches!(u.scheme(), "https" | "http") {
+            return Err(format!("the token realm {shown} is not an http(s) URL"));
+        }
+        if !u.username().is_empty() || u.password().is_some() {
+            return Err(format!(
+                "the token realm {shown} carries a user or password"
+            ));
+        }
+        let tls = self.base.scheme() == "https";
+        if tls && u.scheme() != "https" {
+            return Err(format!(
+                "the registry is HTTPS but names the token realm {shown}, which would send the credentials in cleartext"
+            ));
+        }
+        if u.host_str() != self.base.host_str() {
+            if !tls {
+                return Err(format!(
+                    "the registry (plain HTTP) names a token realm on another host, {shown}; credentials go to another host only over HTTPS"
+                ));
+            }
+            tracing::info!(registry = %self.registry, realm = %shown, "token realm on another host (over HTTPS)");
+        }
+        Ok(())
+    }
+
+    /// Handles a 401 that the registry itself (its own scheme, host and
+    /// port, not a redirect target or upload host) answered to a request
+    /// that carried `sent`.
     pub async fn unauthorized(
         &self,
         sent: &Sent,
         www_authenticate: Option<&str>,
     ) -> AfterUnauthorized {
-        let mut st = self.state();
         let challenge = www_authenticate.and_then(parse_challenge);
+        if let Some(Challenge::Bearer { realm, .. }) = &challenge {
+            if let Err(why) = self.realm_allowed(realm) {
+                tracing::warn!(registry = %self.registry, "{why}; refused");
+                return AfterUnauthorized::Refused(why);
+            }
+        }
+        let mut st = self.state();
         if sent.header.is_none() {
             // First contact: learn how to authenticate, then try again.
             return match challenge {
@@ -713,6 +764,41 @@ mod tests {
     }
 
     #[test]
+    fn realms_keep_credentials_on_the_registry_or_on_https() {
+        let auth = |base: &str| {
+            Auth::new(
+                "reg",
+                &reqwest::Url::parse(base).unwrap_or_else(|e| panic!("{e}")),
+                Credentials {
+                    username: None,
+                    password: PasswordSource::None,
+                },
+                crate::registry::RetryPolicy::none(),
+                Default::default(),
+            )
+        };
+        let https = auth("https://reg.example:5000/");
+        assert!(https
+            .realm_allowed("https://reg.example/openshift/token")
+            .is_ok());
+        assert!(https.realm_allowed("https://auth.docker.io/token").is_ok());
+        for bad in [
+            "http://reg.example/token",
+            "http://auth.docker.io/token",
+            "https://user:pw@reg.example/token",
+            "ftp://reg.example/token",
+            "/token",
+        ] {
+            assert!(https.realm_allowed(bad).is_err(), "{bad}");
+        }
+        let plain = auth("http://127.0.0.1:5000/");
+        assert!(plain.realm_allowed("http://127.0.0.1:5001/token").is_ok());
+        assert!(plain.realm_allowed("https://127.0.0.1/token").is_ok());
+        assert!(plain.realm_allowed("http://localhost:5001/token").is_err());
+        assert!(plain.realm_allowed("https://auth.docker.io/token").is_err());
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
@@ -785,8 +871,10 @@ mod tests {
                 held.push(c);
             }
         });
+        let base = reqwest::Url::parse(&realm).unwrap_or_else(|e| panic!("{e}"));
         let auth = Arc::new(Auth::new(
             "reg",
+            &base,
             Credentials {
                 username: None,
                 password: PasswordSource::None,

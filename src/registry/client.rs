@@ -118,11 +118,12 @@ impl Client {
                 ep.registry
             ))
         })?;
+        let auth = Auth::new(&ep.registry, &base, credentials, policy.clone(), limits);
         Ok(Client {
             http,
             base,
             registry: ep.registry.clone(),
-            auth: Auth::new(&ep.registry, credentials, policy.clone(), limits),
+            auth,
             policy,
             limits,
             gate: super::gate::Gate::new(ep.requests),
@@ -223,6 +224,35 @@ impl Client {
             .unwrap_or(false)
     }
 
+    /// What to do with a 401 to a request sent to `url` (with `sent`):
+    /// only the registry's own answer (not an upload host's, nor a
+    /// redirect target's: `resp`'s final URL) may teach a challenge or
+    /// renew a token; any other 401 is that request's error.
+    async fn after_401(
+        &self,
+        url: &str,
+        resp: &Response,
+        sent: &super::auth::Sent,
+    ) -> AfterUnauthorized {
+        if !self.credentials_for(url) || resp.url().origin() != self.base.origin() {
+            tracing::debug!(url = %DisplayUrl::new(resp.url().as_str()), "401 from another origin than the registry's; not a challenge");
+            return AfterUnauthorized::Fail;
+        }
+        let www = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok());
+        self.auth.unauthorized(sent, www).await
+    }
+
+    /// The error for a challenge whose realm was refused.
+    fn refused(&self, reason: String) -> RegistryError {
+        RegistryError::Auth {
+            registry: self.registry.clone(),
+            reason,
+        }
+    }
+
     /// Sends one request, authenticating as the registry asks and retrying
     /// transient failures by `policy`. Returns the final response whatever
     /// its status, with the number of retries made.
@@ -256,19 +286,17 @@ impl Client {
             let (retry_after, err) = match answer {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    if status == 401 {
-                        let www = resp
-                            .headers()
-                            .get("www-authenticate")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        if auth_rounds < 3
-                            && self.auth.unauthorized(&sent, www.as_deref()).await
-                                == AfterUnauthorized::Retry
-                        {
-                            auth_rounds += 1;
-                            continue;
+                    if status == 401 && auth_rounds < 3 {
+                        match self.after_401(&req.url, &resp, &sent).await {
+                            AfterUnauthorized::Retry => {
+                                auth_rounds += 1;
+                                continue;
+                            }
+                            AfterUnauthorized::Refused(why) => return Err(self.refused(why)),
+                            AfterUnauthorized::Fail => return Ok((resp, retries)),
                         }
+                    }
+                    if status == 401 {
                         return Ok((resp, retries));
                     }
                     self.auth.accepted(&sent).await;
@@ -810,18 +838,17 @@ impl Client {
         })?;
         let status = resp.status().as_u16();
         if status == 401 {
-            let www = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            if self.auth.unauthorized(&sent, www.as_deref()).await == AfterUnauthorized::Retry {
-                return Err(RegistryError::Transport {
-                    method: "PUT".into(),
-                    url: DisplayUrl::new(&url),
-                    message: "token expired during the upload".into(),
-                    retries: 0,
-                });
+            match self.after_401(&url, &resp, &sent).await {
+                AfterUnauthorized::Retry => {
+                    return Err(RegistryError::Transport {
+                        method: "PUT".into(),
+                        url: DisplayUrl::new(&url),
+                        message: "token expired during the upload".into(),
+                        retries: 0,
+                    })
+                }
+                AfterUnauthorized::Refused(why) => return Err(self.refused(why)),
+                AfterUnauthorized::Fail => {}
             }
         } else {
             self.auth.accepted(&sent).await;

@@ -12,6 +12,10 @@ pub struct Pki {
     /// Server certificate and key files for 127.0.0.1.
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
+    /// The same certificate and key as DER, for servers of our own (the
+    /// token server's HTTPS realm).
+    pub tls_cert_der: Vec<u8>,
+    pub tls_key_der: Vec<u8>,
     /// Token signing: certificate file (the registry's rootcertbundle),
     /// its DER, and the private key PEM.
     pub token_cert_file: PathBuf,
@@ -62,6 +66,8 @@ pub fn make(dir: &Path) -> Result<Pki, String> {
         ca_file: w("ca.pem", &ca_cert.pem())?,
         tls_cert: w("tls.pem", &tls_cert.pem())?,
         tls_key: w("tls.key", &tls_key.serialize_pem())?,
+        tls_cert_der: tls_cert.der().to_vec(),
+        tls_key_der: tls_key.serialize_der(),
         token_cert_file: w("token-signer.pem", &tok_cert.pem())?,
         token_cert_der: tok_cert.der().to_vec(),
         token_key_pem: tok_key.serialize_pem(),

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod registry;
 pub mod schema1;
 pub mod skopeo;
+pub mod thief;
 pub mod token;
 
 use http_body_util::combinators::BoxBody;
@@ -70,6 +71,53 @@ where
     Ok(addr)
 }
 
+/// Serves `handler` over TLS (with `cert_der` and `key_der`) on a fresh
+/// 127.0.0.1 port on the current runtime.
+pub async fn serve_tls<F, Fut>(
+    handler: F,
+    cert_der: &[u8],
+    key_der: &[u8],
+) -> Result<String, String>
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<hyper::Response<Body>, BoxError>> + Send + 'static,
+{
+    use tokio_rustls::rustls;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(cert_der.to_vec())],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.to_vec().into()),
+        )
+        .map_err(|e| e.to_string())?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (h, acceptor) = (handler.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(h);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
 pub struct Harness {
     pub rt: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
@@ -116,7 +164,10 @@ fn start() -> Result<Harness, String> {
     }
     let pki = certs::make(dir.path())?;
     let signer = token::Signer::new(&pki.token_cert_der, &pki.token_key_pem)?;
-    let tokens = rt.block_on(token::TokenServer::start(signer.clone()))?;
+    let tokens = rt.block_on(token::TokenServer::start(
+        signer.clone(),
+        (&pki.tls_cert_der, &pki.tls_key_der),
+    ))?;
     tokens.set_passwords(R1_USER, &[R1_PASS]);
     tokens.set_passwords(R2_USER, &[R2_PASS]);
     let rahti1 = registry::Registry::start(
@@ -135,8 +186,10 @@ fn start() -> Result<Harness, String> {
         &dir.path().join("rahti2"),
         &registry::Config {
             service: "rahti2-registry",
+            // An HTTPS registry names an HTTPS realm (as Rahti 2 does):
+            // credentials never travel in cleartext.
             auth: registry::Auth::Token {
-                realm: &tokens.realm(),
+                realm: &tokens.realm_tls(),
                 cert: &pki.token_cert_file,
             },
             tls: Some((&pki.tls_cert, &pki.tls_key)),

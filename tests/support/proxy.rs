@@ -28,6 +28,9 @@ pub enum Fault {
     /// redirects blob reads to object storage); the redirected request is
     /// served as if its URL were pre-signed.
     RedirectTo(String),
+    /// Answer 307 to the same path under `.0` (`http://host:port`), a
+    /// server that is not the registry.
+    RedirectElsewhere(String),
     /// Serve the upstream answer with `.0` replaced by `.1` in its body (a
     /// hostile registry's tag list, say).
     Replace(String, String),
@@ -504,6 +507,14 @@ async fn handle_inner(
             let port = me.rsplit(':').next().unwrap_or("");
             let mut r = status_reply(307, None, None);
             if let Ok(v) = format!("http://{host}:{port}{path}?_presigned=1").parse() {
+                r.headers_mut().insert("location", v);
+            }
+            return Ok(r);
+        }
+        Some(Fault::RedirectElsewhere(base)) => {
+            log(307);
+            let mut r = status_reply(307, None, None);
+            if let Ok(v) = format!("{base}{path}").parse() {
                 r.headers_mut().insert("location", v);
             }
             return Ok(r);

@@ -68,6 +68,8 @@ fn rand_id() -> u64 {
 
 pub struct TokenServer {
     pub addr: String,
+    /// The same endpoint over TLS (the test CA's 127.0.0.1 certificate).
+    pub tls_addr: String,
     pub signer: Signer,
     /// username -> accepted passwords.
     pub users: Arc<Mutex<HashMap<String, Vec<String>>>>,
@@ -80,6 +82,11 @@ pub struct TokenServer {
 impl TokenServer {
     pub fn realm(&self) -> String {
         format!("http://{}/token", self.addr)
+    }
+
+    /// The realm over HTTPS, for the HTTPS registry.
+    pub fn realm_tls(&self) -> String {
+        format!("https://{}/token", self.tls_addr)
     }
 
     pub fn issued(&self, service: &str) -> usize {
@@ -98,7 +105,7 @@ impl TokenServer {
         }
     }
 
-    pub async fn start(signer: Signer) -> Result<TokenServer, String> {
+    pub async fn start(signer: Signer, tls: (&[u8], &[u8])) -> Result<TokenServer, String> {
         let users: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
         let issued: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let refused = Arc::new(AtomicUsize::new(0));
@@ -108,7 +115,7 @@ impl TokenServer {
             refused.clone(),
             signer.clone(),
         );
-        let addr = super::serve(move |req: Request<hyper::body::Incoming>| {
+        let handler = move |req: Request<hyper::body::Incoming>| {
             let (users, issued, refused, signer) = (u2.clone(), i2.clone(), r2.clone(), s2.clone());
             async move {
                 let r = handle(req, &users, &issued, &refused, &signer);
@@ -116,10 +123,12 @@ impl TokenServer {
                     r.map(|b| b.map_err(|e| -> super::BoxError { Box::new(e) }).boxed()),
                 )
             }
-        })
-        .await?;
+        };
+        let addr = super::serve(handler.clone()).await?;
+        let tls_addr = super::serve_tls(handler, tls.0, tls.1).await?;
         Ok(TokenServer {
             addr,
+            tls_addr,
             signer,
             users,
             issued,
