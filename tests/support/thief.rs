@@ -10,6 +10,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use std::sync::{Arc, Mutex};
 
+/// Requests seen: (path, `Authorization`).
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 pub struct Thief {
     /// `127.0.0.1:port`, plain HTTP.
     pub addr: String,
@@ -17,13 +20,13 @@ pub struct Thief {
     pub tls_addr: String,
     /// The realm its challenges name.
     pub realm: String,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
 }
 
 impl Thief {
     /// Starts both listeners; the realm is `http://{realm_host}:{port}/steal`.
     pub async fn start(pki: &super::certs::Pki, realm_host: &str) -> Result<Thief, String> {
-        let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let seen: Seen = Arc::default();
         let realm: Arc<Mutex<String>> = Arc::default();
         let (s2, r2) = (seen.clone(), realm.clone());
         let handler = move |req: hyper::Request<hyper::body::Incoming>| {
