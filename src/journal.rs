@@ -112,6 +112,63 @@ pub enum Record {
     },
 }
 
+impl Record {
+    /// Whether every name in the record passes the distribution grammar: a
+    /// journal is input (a file on a shared volume), and its names end up
+    /// in URLs, in the user's YAML (`rewrite`) and on the terminal. A
+    /// record that fails is refused as [`JournalError::Corrupt`].
+    pub fn check(&self) -> Result<(), String> {
+        use crate::oci::reference::{valid_image_ref, valid_registry, valid_repository};
+        let image = |what: &str, r: &str, bare: bool| {
+            if valid_image_ref(r, bare) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} {} is not a valid image reference",
+                    crate::model::printable(&format!("{r:?}"))
+                ))
+            }
+        };
+        let repo = |r: &str| {
+            if valid_repository(r) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "repository {} is not a valid repository",
+                    crate::model::printable(&format!("{r:?}"))
+                ))
+            }
+        };
+        match self {
+            Record::Header {
+                source_registry,
+                target_registry,
+                ..
+            } => {
+                for r in [source_registry, target_registry] {
+                    if !valid_registry(r) {
+                        return Err(format!(
+                            "registry {} is not a host[:port]",
+                            crate::model::printable(&format!("{r:?}"))
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Record::Planned { source, target, .. } | Record::Done { source, target, .. } => {
+                image("source", source, false)?;
+                image("target", target, false)
+            }
+            Record::Failed { source, target, .. } => {
+                image("source", source, true)?;
+                image("target", target, true)
+            }
+            Record::Blob { repo: r, .. } | Record::Manifest { repo: r, .. } => repo(r),
+            Record::LayerFacts { .. } => Ok(()),
+        }
+    }
+}
+
 /// Journal trouble.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -294,6 +351,13 @@ fn scan(
         let complete = line.last() == Some(&b'\n');
         match serde_json::from_slice::<Record>(&line) {
             Ok(r) if complete => {
+                if let Err(message) = r.check() {
+                    return Err(JournalError::Corrupt {
+                        path: path.to_path_buf(),
+                        line: n,
+                        message,
+                    });
+                }
                 if let (1, Record::Header { version, .. }) = (n, &r) {
                     if *version > JOURNAL_VERSION {
                         return Err(JournalError::Version {
@@ -310,7 +374,7 @@ fn scan(
                 pending_err = Some(JournalError::Corrupt {
                     path: path.to_path_buf(),
                     line: n,
-                    message: e.to_string(),
+                    message: crate::model::printable(&e.to_string()),
                 })
             }
         }
@@ -321,7 +385,14 @@ fn scan(
 /// Hands every record of the journal at `base` and of every shard journal
 /// beside it to `f`, in the order [`read_all`] replays them, holding one
 /// at a time.
-pub fn visit_all(base: &Path, mut f: impl FnMut(Record)) -> Result<(), JournalError> {
+/// Every file must be a journal of a migration into `target_registry`: a
+/// part journal of another migration, put beside this one, is refused
+/// (naming the file), never merged.
+pub fn visit_all(
+    base: &Path,
+    target_registry: &str,
+    mut f: impl FnMut(Record),
+) -> Result<(), JournalError> {
     let paths =
         std::iter::once(base.to_path_buf()).chain(shard_journals(base).into_iter().map(|(p, _)| p));
     for path in paths {
@@ -330,9 +401,50 @@ pub fn visit_all(base: &Path, mut f: impl FnMut(Record)) -> Result<(), JournalEr
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(source) => return Err(JournalError::Io { path, source }),
         };
-        scan(&path, std::io::BufReader::new(file), &mut f)?;
+        let mut wrong: Option<JournalError> = None;
+        let mut first = true;
+        scan(&path, std::io::BufReader::new(file), |r| {
+            if std::mem::take(&mut first) {
+                wrong = same_target(&path, header_target(&r), target_registry).err();
+            }
+            if wrong.is_none() {
+                f(r)
+            }
+        })?;
+        if let Some(e) = wrong {
+            return Err(e);
+        }
     }
     Ok(())
+}
+
+/// The target registry a journal's first record names (`None`: it is no
+/// header).
+fn header_target(first: &Record) -> Option<&str> {
+    match first {
+        Record::Header {
+            target_registry, ..
+        } => Some(target_registry),
+        _ => None,
+    }
+}
+
+/// Whether the journal at `path`, whose header names `found`, belongs to a
+/// migration into `expected`.
+fn same_target(path: &Path, found: Option<&str>, expected: &str) -> Result<(), JournalError> {
+    match found {
+        Some(f) if f == expected => Ok(()),
+        Some(f) => Err(JournalError::OtherTarget {
+            path: path.to_path_buf(),
+            found: crate::model::printable(f),
+            expected: expected.to_string(),
+        }),
+        None => Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "the first line is not a journal header".into(),
+        }),
+    }
 }
 
 /// One part of a sharded run: shard `index` (0-based) of `count`.
@@ -399,17 +511,33 @@ pub fn shard_journals(base: &Path) -> Vec<(PathBuf, Shard)> {
 
 /// What the journal at `base` and every shard journal beside it say
 /// together (read only): the whole of a sharded migration.
-pub fn read_all(base: &Path) -> Result<Replay, JournalError> {
-    read_all_but(base, None)
+pub fn read_all(base: &Path, target_registry: &str) -> Result<Replay, JournalError> {
+    read_all_but(base, None, target_registry)
 }
 
 /// [`read_all`] without the journal at `skip` (a part's own, which it
 /// has open).
-pub fn read_all_but(base: &Path, skip: Option<&Path>) -> Result<Replay, JournalError> {
-    let (mut all, _) = read(base)?;
+/// Every journal read must name `target_registry` in its header (see
+/// [`visit_all`]).
+pub fn read_all_but(
+    base: &Path,
+    skip: Option<&Path>,
+    target_registry: &str,
+) -> Result<Replay, JournalError> {
+    let read_one = |path: &Path| -> Result<Replay, JournalError> {
+        let (replay, _) = read(path)?;
+        if replay.records > 0 {
+            same_target(path, replay.target_registry.as_deref(), target_registry)?;
+        }
+        Ok(replay)
+    };
+    let mut all = Replay::default();
+    if Some(base) != skip {
+        all = read_one(base)?;
+    }
     for (path, _) in shard_journals(base) {
         if Some(path.as_path()) != skip {
-            all.merge(read(&path)?.0);
+            all.merge(read_one(&path)?);
         }
     }
     Ok(all)

@@ -109,20 +109,36 @@ impl FailureKind {
 }
 
 /// Text that came from outside (a registry's error body, a manifest's media
-/// type), made safe to print on a terminal: control characters (C0, DEL,
-/// C1, which include ANSI escape sequences' introducers) and line breaks
-/// are shown escaped (`\u{1b}`), so a registry can neither paint, move the
-/// cursor, nor fake lines of output. Everything else is kept.
+/// type, a config key, a journal's string), made safe to print: control
+/// characters (C0, DEL, C1, which include ANSI escape sequences'
+/// introducers), line and paragraph separators, and the bidirectional
+/// controls (which can make text read in another order than it is) are
+/// shown escaped (`\u{1b}`), so a registry can neither paint, move the
+/// cursor, fake lines of output, nor reorder what is shown. Everything else
+/// is kept. The one escaping function for text outputs; the Markdown and
+/// HTML renderers apply it before their own escaping.
 pub fn printable(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+        if needs_escape(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Whether `printable` escapes `c`.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' // line, paragraph separator
+            | '\u{061c}' | '\u{200e}' | '\u{200f}' // ALM, LRM, RLM
+            | '\u{202a}'..='\u{202e}' // LRE, RLE, PDF, LRO, RLO
+            | '\u{2066}'..='\u{2069}' // LRI, RLI, FSI, PDI
+        )
 }
 
 #[cfg(test)]
@@ -134,5 +150,6 @@ mod printable_tests {
         assert_eq!(printable("plain: ok ü"), "plain: ok ü");
         assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
         assert_eq!(printable("a\nb\rc\u{9b}d"), "a\\nb\\rc\\u{9b}d");
+        assert_eq!(printable("ab\u{202e}cd\u{2066}"), "ab\\u{202e}cd\\u{2066}");
     }
 }

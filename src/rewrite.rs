@@ -28,8 +28,10 @@ pub struct Mapping {
     pub source_hosts: Vec<String>,
     /// The target registry.
     pub target_host: String,
-    /// Source repository -> target repository, from the journal's done
-    /// records and the plan's `[[images]]`.
+    /// Source repository -> target repository, from the plan's
+    /// `[[images]]` (the journal only confirms: a record the plan cannot
+    /// produce is ignored, so a planted journal cannot point YAML
+    /// elsewhere).
     pub repos: HashMap<String, String>,
     /// `[[projects]]`: repositories of a namespace the plan selects map to
     /// the same name in the target namespace.
@@ -44,21 +46,28 @@ impl Mapping {
     pub fn new(plan: &Plan, replay: &Replay) -> Mapping {
         let mut source_hosts = vec![plan.source.registry.clone()];
         source_hosts.extend(plan.source_aliases.iter().cloned());
-        let mut repos: HashMap<String, String> = plan
+        let repos: HashMap<String, String> = plan
             .images
             .iter()
             .map(|i| (i.source.clone(), i.target.clone()))
             .collect();
-        for (source, target) in replay.done.keys() {
-            let (s, t) = (
-                crate::expand::repo_of(source),
-                crate::expand::repo_of(target),
-            );
-            repos.entry(s.to_string()).or_insert_with(|| t.to_string());
-        }
+        let mut m = Mapping {
+            source_hosts,
+            target_host: plan.target.registry.clone(),
+            repos,
+            projects: plan.projects.clone(),
+            digests: HashMap::new(),
+        };
         let digests = replay
             .done
             .iter()
+            .filter(|((source, target), _)| {
+                let (s, t) = (
+                    crate::expand::repo_of(source),
+                    crate::expand::repo_of(target),
+                );
+                m.target_repo(s).as_deref() == Some(t)
+            })
             .map(|((source, _), d)| {
                 let repo = crate::expand::repo_of(source);
                 (
@@ -67,13 +76,21 @@ impl Mapping {
                 )
             })
             .collect();
-        Mapping {
-            source_hosts,
-            target_host: plan.target.registry.clone(),
-            repos,
-            projects: plan.projects.clone(),
-            digests,
+        m.digests = digests;
+        m
+    }
+
+    /// The target repository the plan gives `repo`: its `[[images]]`
+    /// entry, or a `[[projects]]` entry whose namespace and globs select it.
+    fn target_repo(&self, repo: &str) -> Option<String> {
+        if let Some(t) = self.repos.get(repo) {
+            return Some(t.clone());
         }
+        let (ns, name) = repo.split_once('/')?;
+        self.projects
+            .iter()
+            .find(|p| p.source == ns && !name.contains('/') && p.wants_repository(name))
+            .map(|p| format!("{}/{name}", p.target))
     }
 
     /// The target reference for `reference`: `Ok(None)` when it is not a
@@ -94,21 +111,23 @@ impl Mapping {
             Some((r, t)) if !t.contains('/') => (r, Some(t)),
             _ => (name, None),
         };
-        let from_project = || {
-            let (ns, name) = repo.split_once('/')?;
-            self.projects
-                .iter()
-                .find(|p| p.source == ns && !name.contains('/') && p.wants_repository(name))
-                .map(|p| format!("{}/{name}", p.target))
-        };
+        // The replacement is built only from validated parts: the plan's
+        // registry and repository, and a tag and digest that pass the
+        // grammar.
+        if !crate::oci::reference::valid_repository(repo) {
+            return Err(format!(
+                "{} is not a valid repository",
+                crate::model::printable(repo)
+            ));
+        }
         let target_repo = self
-            .repos
-            .get(repo)
-            .cloned()
-            .or_else(from_project)
+            .target_repo(repo)
             .ok_or_else(|| format!("repository {repo} is not in the plan"))?;
         let mut out = format!("{}/{target_repo}", self.target_host);
         if let Some(t) = tag {
+            if !crate::oci::reference::valid_tag(t) {
+                return Err(format!("{} is not a valid tag", crate::model::printable(t)));
+            }
             out.push(':');
             out.push_str(t);
         }

@@ -580,3 +580,209 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
     assert!(err.contains("another host"), "{err}");
     leaked(&elsewhere, "plain-HTTP registry, realm on another host");
 }
+
+/// A journal is input: a file planted beside it (the Job's shared volume)
+/// can neither rewrite the user's YAML nor slip into `status` or `map`.
+/// A part journal whose record holds a name that is not a name, or whose
+/// header names another target registry, is refused with exit 2 naming
+/// the file; a well-formed record the plan cannot produce is ignored.
+#[test]
+fn a_planted_journal_cannot_turn_rewrite_status_or_map_against_the_user() {
+    let h = harness();
+    let p = seed(h, "planted");
+    let dir = tempfile::tempdir().expect("tmp");
+    let imgs = images_into(&p, "");
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            images: &imgs,
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    let out = cli(&["run", "--no-progress"], &plan);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (app, tag, digest) = p
+        .tags
+        .iter()
+        .find(|(r, t, _)| r.ends_with("/app") && t == "v1")
+        .cloned()
+        .expect("app:v1");
+    let src = &h.rahti1.addr;
+    let yaml = format!("kind: Pod\nspec:\n  containers:\n  - image: {src}/{app}@{digest}\n");
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(&file, &yaml).expect("write");
+    let part = dir.path().join("migration.shard-0-of-2.journal");
+    let header = |target: &str| {
+        format!(
+            "{{\"kind\":\"header\",\"version\":1,\"source_registry\":\"{}\",\"target_registry\":\"{target}\"}}\n",
+            h.rahti1.addr
+        )
+    };
+    let done = |target: &str| {
+        serde_json::json!({
+            "kind": "done", "source": format!("{app}:{tag}"), "source_digest": digest,
+            "target": target,
+            "target_digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "format": "oci"
+        })
+        .to_string()
+            + "\n"
+    };
+    let refused = |what: &str| {
+        for args in [vec!["rewrite", "--in-place"], vec!["status"], vec!["map"]] {
+            let out = bin()
+                .args(&args)
+                .arg(&plan)
+                .args(if args[0] == "rewrite" {
+                    vec![file.as_os_str()]
+                } else {
+                    vec![]
+                })
+                .output()
+                .expect("run");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}: {args:?}: {err}");
+            assert!(
+                err.contains("migration.shard-0-of-2.journal"),
+                "{what}: {err}"
+            );
+            assert!(
+                !String::from_utf8_lossy(&out.stdout).contains("privileged"),
+                "{what}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            yaml,
+            "{what}: YAML changed"
+        );
+    };
+    // A target holding a line break and YAML.
+    std::fs::write(
+        &part,
+        header(&h.rahti2.addr)
+            + &done(&format!(
+                "{app}:v1\n    securityContext: {{privileged: true}}"
+            )),
+    )
+    .expect("plant");
+    refused("a name with a line break");
+    // A part journal of a migration into another registry.
+    std::fs::write(
+        &part,
+        header("evil.example:5000") + &done(&format!("{app}:{tag}")),
+    )
+    .expect("plant");
+    refused("another target");
+    let out = cli(&["run", "--no-progress"], &plan);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Well formed, but not what the plan produces: ignored by rewrite.
+    std::fs::write(&part, header(&h.rahti2.addr) + &done("elsewhere/app:v1")).expect("plant");
+    let _ = std::fs::remove_file(&part);
+    let main = plan.with_extension("journal");
+    let mut j = std::fs::read_to_string(&main).expect("journal");
+    j.push_str(&done("elsewhere/app:v1"));
+    std::fs::write(&main, j).expect("plant");
+    let out = bin()
+        .args(["rewrite"])
+        .arg(&plan)
+        .arg(&file)
+        .output()
+        .expect("rewrite");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("sha256:0000000000"), "{text}");
+    assert!(
+        text.contains("+  - image: "),
+        "the real record still maps it: {text}"
+    );
+}
+
+/// Raw control bytes (C0, DEL, C1) and bidirectional controls never reach
+/// a text output, whatever a registry puts in config keys, labels, tag
+/// names or error bodies; JSON escapes control bytes as JSON does.
+#[test]
+fn no_output_format_prints_raw_control_or_bidi_characters() {
+    let h = harness();
+    let ns = h.unique("ctl");
+    let repo = format!("{ns}/app");
+    let l = vec![support::fixtures::layer(9401, 2_000)];
+    let mut c = support::fixtures::config("amd64", &l);
+    c["\u{1b}]0;pwned\u{7}evil\u{202e}key"] = serde_json::json!("x");
+    c["config"]["Healthcheck"] = serde_json::json!({"Test": ["CMD", "true"]});
+    c["config"]["Labels"] = serde_json::json!({"a\u{1b}[2J": "b\u{9b}c\u{2066}"});
+    h.block_on(h.r1.image(&repo, "v1", &l, c)).expect("push");
+    let source = h.proxy_r1();
+    source.add(
+        Some("GET"),
+        "/tags/list",
+        support::proxy::Fault::Replace("\"v1\"".into(), "\"v1\",\"x\\u001b[31m\\u202ey\"".into()),
+        usize::MAX,
+    );
+    let target = h.proxy_r2();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = plan_via(
+        h,
+        dir.path(),
+        &format!("[[images]]\nsource = \"{repo}\"\n"),
+        &source,
+        &target,
+        "format = \"oci\"\nretries = 0",
+    );
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut record = |name: String, out: std::process::Output| {
+        outputs.push((format!("{name} stdout"), out.stdout));
+        outputs.push((format!("{name} stderr"), out.stderr));
+    };
+    for f in ["text", "json", "markdown", "html"] {
+        record(
+            format!("check {f}"),
+            cli(&["check", "--verbose", "--format", f], &plan),
+        );
+    }
+    record("run".into(), cli(&["run", "--no-progress"], &plan));
+    for f in ["text", "json"] {
+        record(
+            format!("status {f}"),
+            cli(&["status", "--format", f], &plan),
+        );
+        record(
+            format!("verify {f}"),
+            cli(&["verify", "--format", f], &plan),
+        );
+    }
+    for f in ["csv", "json"] {
+        record(format!("map {f}"), cli(&["map", "--format", f], &plan));
+    }
+    let mut seen_hostile = 0;
+    for (name, bytes) in &outputs {
+        let text = String::from_utf8_lossy(bytes);
+        if text.contains("evil") || text.contains("pwned") {
+            seen_hostile += 1;
+        }
+        for ch in text.chars() {
+            let control = (ch.is_control() && ch != '\n' && ch != '\t') || ch == '\u{7f}';
+            let bidi = matches!(ch, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}');
+            assert!(!control, "{name}: raw {:?} in {text}", ch);
+            assert!(
+                !(bidi && !name.contains("json")),
+                "{name}: raw bidi {:?} in {text}",
+                ch
+            );
+        }
+    }
+    assert!(
+        seen_hostile >= 3,
+        "the hostile key reached too few outputs to test them"
+    );
+}

@@ -278,9 +278,20 @@ fn run_error(e: &copy::RunError) -> i32 {
     eprintln!("error: {e}");
     match e {
         copy::RunError::Plan(_) => EXIT_USAGE,
-        copy::RunError::Journal(crate::journal::JournalError::Locked { .. }) => EXIT_USAGE,
+        copy::RunError::Journal(j) => journal_exit(j),
         copy::RunError::Shards(_) => EXIT_USAGE,
         _ => EXIT_FAILED,
+    }
+}
+
+/// The exit code of a journal that cannot be used: one another run holds,
+/// one of another migration, or one that is not a journal (edited or
+/// planted) is refused before anything is done (2); a read or write that
+/// failed is 1.
+fn journal_exit(e: &journal::JournalError) -> i32 {
+    match e {
+        journal::JournalError::Io { .. } => EXIT_FAILED,
+        _ => EXIT_USAGE,
     }
 }
 
@@ -288,11 +299,11 @@ fn run_error(e: &copy::RunError) -> i32 {
 /// commands.
 fn plan_and_journal(path: &std::path::Path) -> Result<(Plan, journal::Replay), i32> {
     let plan = load_plan(path)?;
-    match journal::read_all(&plan.options.journal) {
+    match journal::read_all(&plan.options.journal, &plan.target.registry) {
         Ok(replay) => Ok((plan, replay)),
         Err(e) => {
             eprintln!("error: {e}");
-            Err(EXIT_FAILED)
+            Err(journal_exit(&e))
         }
     }
 }
@@ -303,11 +314,11 @@ fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let s = match report::status(&plan.options.journal) {
+    let s = match report::status(&plan.options.journal, &plan.target.registry) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_FAILED;
+            return journal_exit(&e);
         }
     };
     match format {
@@ -547,7 +558,11 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
     if !summary.lossy.is_empty() {
         eprintln!("converted with loss (use format = \"docker\" or \"preserve\" for these images to keep the fields):");
         for l in &summary.lossy {
-            eprintln!("  {}: {}", l.source, l.dropped.join(", "));
+            eprintln!(
+                "  {}: {}",
+                l.source,
+                crate::model::printable(&l.dropped.join(", "))
+            );
         }
     }
     if summary.failed.is_empty() {

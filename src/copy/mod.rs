@@ -452,12 +452,17 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
     };
     let (journal, mut replay) =
         Journal::open(&journal_path, &plan.source.registry, &plan.target.registry)?;
-    if plan.options.shard.is_some() {
+    {
         // What the other parts (and an unsharded run, or a run with
-        // another count under --reshard) recorded: done tags, blobs to
-        // mount from, layer facts.
+        // another count under --reshard; for an unsharded run, the parts
+        // of an earlier sharded one) recorded: done tags, blobs to mount
+        // from, layer facts. A part of another migration is refused.
         // Its own records last: they win where parts disagree.
-        let mut others = crate::journal::read_all_but(&plan.options.journal, Some(&journal_path))?;
+        let mut others = crate::journal::read_all_but(
+            &plan.options.journal,
+            Some(&journal_path),
+            &plan.target.registry,
+        )?;
         others.merge(replay);
         replay = others;
     }

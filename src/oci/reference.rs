@@ -52,9 +52,58 @@ pub fn valid_reference(reference: &str) -> bool {
     valid_tag(reference) || reference.parse::<super::Digest>().is_ok()
 }
 
+/// True for a reference as the journal and reports write them:
+/// `repo:tag` or `repo@digest`, each part valid (with `bare_repo`, a plain
+/// repository too: a failed listing names one).
+pub fn valid_image_ref(reference: &str, bare_repo: bool) -> bool {
+    if let Some((repo, digest)) = reference.split_once('@') {
+        return valid_repository(repo) && digest.parse::<super::Digest>().is_ok();
+    }
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => valid_repository(repo) && valid_tag(tag),
+        _ => bare_repo && valid_repository(reference),
+    }
+}
+
+/// True for a registry as a plan names it: `host[:port]`, a host name or
+/// an address (IPv6 in brackets), nothing that could carry a path, a user,
+/// or a line break.
+pub fn valid_registry(registry: &str) -> bool {
+    !registry.is_empty()
+        && registry.len() <= 255
+        && registry.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_references_as_the_journal_writes_them() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert!(valid_image_ref("ns/app:v1", false));
+        assert!(valid_image_ref(&format!("ns/app@{d}"), false));
+        assert!(valid_image_ref("ns/app", true));
+        assert!(!valid_image_ref("ns/app", false));
+        for bad in [
+            "ns/app:v1\nsecurityContext:",
+            "ns/app:v1 x",
+            "NS/app:v1",
+            "ns/app@sha256:xyz",
+            "ns/../app:v1",
+            "",
+        ] {
+            assert!(!valid_image_ref(bad, true), "{bad:?}");
+        }
+        assert!(valid_registry("image-registry.apps.2.rahti.csc.fi"));
+        assert!(valid_registry("127.0.0.1:5000"));
+        assert!(valid_registry("[::1]:5000"));
+        for bad in ["a\nb", "a/b", "user@host", "a b", ""] {
+            assert!(!valid_registry(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn repositories() {

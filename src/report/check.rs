@@ -503,7 +503,7 @@ pub async fn check(
 ) -> Result<CheckReport, RunError> {
     let (source, target) = connect(plan).await?;
     let (source_api, target_api) = crate::copy::apis(plan)?;
-    let replay = journal::read_all(&plan.options.journal)?;
+    let replay = journal::read_all(&plan.options.journal, &plan.target.registry)?;
     let expand::Expansion {
         jobs,
         failures,

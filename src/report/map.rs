@@ -52,6 +52,7 @@ pub fn rows(replay: &Replay, source_registry: &str, target_registry: &str) -> Ve
 
 /// A CSV field, quoted when it must be (RFC 4180).
 fn csv_field(s: &str) -> String {
+    let s = &crate::model::printable(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

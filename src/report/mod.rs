@@ -179,11 +179,11 @@ impl StatusBuilder {
     }
 }
 
-/// The status report of the journal at `base` and its shard journals,
-/// read one record at a time.
-pub fn status(base: &Path) -> Result<Status, JournalError> {
+/// The status report of the journal at `base` and its shard journals (of
+/// a migration into `target_registry`), read one record at a time.
+pub fn status(base: &Path, target_registry: &str) -> Result<Status, JournalError> {
     let mut b = StatusBuilder::default();
-    journal::visit_all(base, |r| b.add(r))?;
+    journal::visit_all(base, target_registry, |r| b.add(r))?;
     Ok(b.finish())
 }
 

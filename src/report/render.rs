@@ -198,6 +198,7 @@ fn kind_name(k: Option<ManifestKind>) -> &'static str {
 /// every character Markdown or HTML would act on is escaped, and control
 /// characters (terminal escape sequences among them) become spaces.
 fn md_cell(s: &str) -> String {
+    let s = crate::model::printable(s);
     let mut o = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -215,7 +216,8 @@ fn md_cell(s: &str) -> String {
 /// A repository reference inside a Markdown code span: no backticks, no
 /// control characters (the names are validated, this is a second fence).
 fn md_code(s: &str) -> String {
-    s.chars()
+    crate::model::printable(s)
+        .chars()
         .map(|c| if c == '`' || c.is_control() { ' ' } else { c })
         .collect()
 }
@@ -259,6 +261,7 @@ pub fn markdown(r: &CheckReport, verbose: bool) -> String {
 }
 
 fn esc(s: &str) -> String {
+    let s = crate::model::printable(s);
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -54,7 +54,7 @@ struct Verifier<'a> {
 
 /// Verifies every tag the plan's journal records as done.
 pub async fn verify(plan: &crate::plan::Plan) -> Result<VerifyReport, RunError> {
-    let replay = journal::read_all(&plan.options.journal)?;
+    let replay = journal::read_all(&plan.options.journal, &plan.target.registry)?;
     let (source, target) = connect(plan).await?;
     let v = Verifier {
         source: &source,
