@@ -128,8 +128,9 @@ pub struct ImageOptions<'a> {
 pub struct SourceRead {
     /// The manifest the tag points at.
     pub top: Manifest,
-    /// For an index: the entries [`selected_children`] chose, by position
-    /// in the index, as read.
+    /// For an index: the entries [`selected_children`] chose, as read,
+    /// each distinct digest once (at the position of its first entry): an
+    /// index may name one child thousands of times.
     pub children: Vec<(usize, Manifest)>,
     /// Config blobs read, by digest ([`config_to_read`] says which).
     pub configs: HashMap<Digest, Bytes>,
@@ -225,6 +226,21 @@ pub fn done_digest<'a>(
 /// journal has a matching record.
 pub fn needs_target_lookup(source_digest: &Digest, format: Format, done: Option<&DoneTag>) -> bool {
     done.is_some_and(|d| d.source_digest == *source_digest && d.format == format)
+}
+
+/// Most distinct child manifests an index may have (after entries naming
+/// the same digest are counted once): each is read and planned, and a
+/// 4 MiB index can name ~25,000.
+pub const MAX_INDEX_CHILDREN: usize = 1000;
+
+/// The distinct digests of the selected entries, in index order.
+pub fn distinct_children<'m>(selected: &[(usize, &'m Descriptor)]) -> Vec<(usize, &'m Descriptor)> {
+    let mut seen = HashSet::new();
+    selected
+        .iter()
+        .filter(|(_, d)| seen.insert(&d.digest))
+        .copied()
+        .collect()
 }
 
 /// The index entries to copy, by position.
@@ -435,11 +451,41 @@ fn plan_index(
             ),
         ));
     }
+    let distinct = distinct_children(&selected).len();
+    if distinct > MAX_INDEX_CHILDREN {
+        plan.findings.push(finding(
+            "index-too-large",
+            Severity::Blocker,
+            format!(
+                "the index names {distinct} distinct child manifests; at most {MAX_INDEX_CHILDREN} are copied"
+            ),
+        ));
+        return;
+    }
+    // Each distinct child is read and planned once; an entry naming a
+    // digest seen before reuses that plan.
+    let read_by_digest: HashMap<&Digest, &Manifest> = read
+        .children
+        .iter()
+        .filter_map(|(p, m)| top.manifests.get(*p).map(|d| (&d.digest, m)))
+        .collect();
+    let mut planned: HashMap<&Digest, Option<ChildOut>> = HashMap::new();
     let mut outs = Vec::new();
     let mut reason = None;
     let mut seen = HashSet::new();
     for (pos, d) in selected {
-        let Some((_, child)) = read.children.iter().find(|(p, _)| *p == pos) else {
+        if let Some(first) = planned.get(&d.digest) {
+            if let Some(out) = first {
+                outs.push(ChildOut {
+                    position: pos,
+                    ..out.clone()
+                });
+            }
+            continue;
+        }
+        // Whatever happens below, this digest is planned once.
+        planned.insert(&d.digest, None);
+        let Some(child) = read_by_digest.get(&d.digest).copied() else {
             reason.get_or_insert_with(|| format!("platform {} was not read", platform_name(d)));
             continue;
         };
@@ -478,13 +524,15 @@ fn plan_index(
         }
         match s.push {
             Some(p) => {
-                outs.push(ChildOut {
+                let out = ChildOut {
                     position: pos,
                     digest: p.digest.clone(),
                     size: p.raw.len() as u64,
                     media_type: p.media_type,
                     config_platform: s.platform,
-                });
+                };
+                planned.insert(&d.digest, Some(out.clone()));
+                outs.push(out);
                 if !plan.manifests.iter().any(|m| m.digest == p.digest) {
                     plan.manifests.push(p);
                 }

@@ -2,7 +2,9 @@
 //! selected children of an index and the configs a conversion reads. Shared
 //! by `run` and `check`, so both plan from the same reads.
 
-use super::image_plan::{config_to_read, selected_children, SourceRead};
+use super::image_plan::{
+    config_to_read, distinct_children, selected_children, SourceRead, MAX_INDEX_CHILDREN,
+};
 use crate::model::{Format, Platforms};
 use crate::oci::{Digest, Manifest};
 use crate::registry::{Client, RegistryError};
@@ -92,14 +94,19 @@ pub async fn read_rest(
     platforms: &Platforms,
 ) -> Result<SourceRead, RegistryError> {
     let children: Vec<(usize, Manifest)> = if top.kind.is_index() {
-        futures::stream::iter(selected_children(&top, platforms).into_iter().map(
-            |(pos, d)| async move {
-                source
-                    .manifest_get(repo, &d.digest.to_string())
-                    .await
-                    .map(|m| (pos, m))
-            },
-        ))
+        // Each distinct child once; past the cap none (the plan blocks the
+        // image, naming the count).
+        let selected = selected_children(&top, platforms);
+        let distinct = match distinct_children(&selected) {
+            d if d.len() > MAX_INDEX_CHILDREN => Vec::new(),
+            d => d,
+        };
+        futures::stream::iter(distinct.into_iter().map(|(pos, d)| async move {
+            source
+                .manifest_get(repo, &d.digest.to_string())
+                .await
+                .map(|m| (pos, m))
+        }))
         .buffered(CHILDREN_IN_FLIGHT)
         .try_collect()
         .await?

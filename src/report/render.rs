@@ -476,10 +476,11 @@ mod tests {
     #[test]
     fn markdown_cells_escape_what_came_from_a_registry() {
         let got = md_cell("<script>x</script> *b* | [l](u) \u{1b}[31mred\nnext & `c`");
+        // Controls are shown escaped (printable), then Markdown-escaped.
         assert_eq!(
             got,
-            "\\<script\\>x\\</script\\> \\*b\\* \\| \\[l\\](u)  \\[31mred next \\& \\`c\\`"
+            "\\<script\\>x\\</script\\> \\*b\\* \\| \\[l\\](u) \\\\u{1b}\\[31mred\\\\nnext \\& \\`c\\`"
         );
-        assert_eq!(md_code("a/b:`t`\u{1b}"), "a/b: t  ");
+        assert_eq!(md_code("a/b:`t`\u{1b}\u{202e}"), "a/b: t \\u{1b}\\u{202e}");
     }
 }

@@ -223,3 +223,77 @@ fn missing_source_blob_and_size_limit_block() {
     let p = plan_image(&read, small, &HashMap::new(), None, &TargetTag::Unknown);
     assert!(p.blockers().any(|f| f.code == "image-too-large"));
 }
+
+fn index_of(children: &[&Manifest]) -> Manifest {
+    let entries: Vec<String> = children
+        .iter()
+        .map(|c| {
+            format!(
+                r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}"#,
+                media::OCI_MANIFEST,
+                c.digest,
+                c.raw.len()
+            )
+        })
+        .collect();
+    parse(
+        media::OCI_INDEX,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
+            media::OCI_INDEX,
+            entries.join(",")
+        ),
+    )
+}
+
+#[test]
+fn an_index_repeating_one_child_plans_it_once_and_keeps_every_entry() {
+    let cfg = config("amd64");
+    let child = oci_image(&cfg, media::OCI_LAYER_GZIP);
+    let index = index_of(&vec![&child; 600]);
+    let selected = selected_children(&index, &Platforms::All);
+    assert_eq!(distinct_children(&selected).len(), 1);
+    // What read_rest reads: the one distinct child.
+    let read = read_of(index, vec![(0, child.clone())], &[&cfg]);
+    let p = plan(&read, Format::Oci);
+    assert!(p.blockers().next().is_none(), "{:?}", p.findings);
+    // The child once, then the index, which keeps all 600 entries.
+    assert_eq!(p.manifests.len(), 2);
+    let top = p
+        .manifests
+        .last()
+        .map(|m| m.raw.clone())
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&top).unwrap_or_default();
+    assert_eq!(v["manifests"].as_array().map(Vec::len), Some(600));
+    assert_eq!(p.blobs.len(), 2, "the config and the layer, once");
+    assert!(
+        p.findings.len() < 10,
+        "findings per entry: {}",
+        p.findings.len()
+    );
+}
+
+#[test]
+fn an_index_with_too_many_distinct_children_is_blocked() {
+    let cfg = config("amd64");
+    let children: Vec<Manifest> = (0..=MAX_INDEX_CHILDREN)
+        .map(|i| {
+            parse(
+                media::OCI_MANIFEST,
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[],"annotations":{{"n":"{i}"}}}}"#,
+                    media::OCI_MANIFEST,
+                    media::OCI_CONFIG,
+                    Digest::of(&cfg),
+                    cfg.len()
+                ),
+            )
+        })
+        .collect();
+    let index = index_of(&children.iter().collect::<Vec<_>>());
+    let read = read_of(index, Vec::new(), &[&cfg]);
+    let p = plan(&read, Format::Oci);
+    let codes: Vec<&str> = p.blockers().map(|f| f.code).collect();
+    assert_eq!(codes, vec!["index-too-large"]);
+}
