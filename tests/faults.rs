@@ -786,3 +786,53 @@ fn no_output_format_prints_raw_control_or_bidi_characters() {
         "the hostile key reached too few outputs to test them"
     );
 }
+
+/// A schema 1 layer has no size in its manifest: the transfer stops at
+/// `max_blob_size` (and at `max_image_size` when smaller), so a source
+/// serving an endless layer cannot fill the target's upload area. The
+/// image fails with a message saying why; nothing is tagged.
+#[test]
+fn an_unsized_layer_stops_at_the_blob_limit() {
+    let h = harness();
+    let ns = h.unique("unsized");
+    let big = support::fixtures::layer(9501, 1_500_000);
+    let compat = serde_json::json!({"id": "a".repeat(64), "created": "2024-01-02T03:04:05Z", "container_config": {"Cmd": ["/bin/sh"]}});
+    h.block_on(support::schema1::push(
+        &h.r1,
+        &format!("{ns}/big"),
+        "t",
+        &[big],
+        &[compat],
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (i, (limit, format)) in [
+        ("max_blob_size = \"1MiB\"", "oci"),
+        ("max_image_size = \"1MiB\"", "preserve"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let target = h.proxy_r2();
+        let dir = tempfile::tempdir().expect("tmp");
+        let plan = plan_via(
+            h,
+            dir.path(),
+            &format!("[[images]]\nsource = \"{ns}/big\"\ntarget = \"{ns}/big-{i}\"\n"),
+            &h.proxy_r1(),
+            &target,
+            &format!("format = \"{format}\"\nretries = 0"),
+        );
+        let text = std::fs::read_to_string(&plan)
+            .expect("plan")
+            .replace("[options]", &format!("{limit}\n[options]"));
+        std::fs::write(&plan, text).expect("plan");
+        let out = cli(&["run", "--no-progress"], &plan);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{limit}: {err}");
+        assert!(
+            err.contains("without a size in its manifest is too large"),
+            "{limit}: {err}"
+        );
+        assert!(h.target_digest(&format!("{ns}/big-{i}:t")).is_empty());
+    }
+}

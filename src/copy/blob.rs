@@ -40,6 +40,10 @@ pub struct BlobOptions {
     pub concurrency: usize,
     /// Blobs larger than this are uploaded in chunks of this size.
     pub chunk_size: u64,
+    /// Most bytes read of a blob whose size no manifest gives (schema 1
+    /// layers): past it the transfer fails, so an endless layer cannot
+    /// fill the target's upload area.
+    pub max_unsized: u64,
 }
 
 /// Shared state of all blob transfers in a run.
@@ -59,6 +63,8 @@ pub struct Blobs {
     in_repo: Mutex<Placement>,
     /// Blobs larger than this are uploaded in chunks of this size.
     chunk_size: u64,
+    /// See [`BlobOptions::max_unsized`].
+    max_unsized: u64,
     /// Layer facts (size, diff_id) known so far.
     facts: Mutex<HashMap<Digest, LayerFacts>>,
     /// Blobs whose diff_id a schema 1 conversion will need: whichever
@@ -87,6 +93,7 @@ impl Blobs {
             policy,
             concurrency,
             chunk_size,
+            max_unsized,
         } = opts;
         let blobs = Blobs {
             source,
@@ -96,6 +103,7 @@ impl Blobs {
             policy,
             limit: Semaphore::new(concurrency.max(1)),
             chunk_size: chunk_size.max(1),
+            max_unsized,
             first: Mutex::new(HashMap::new()),
             in_repo: Mutex::new(Placement::default()),
             facts: Mutex::new(std::mem::take(&mut replay.facts)),
@@ -436,6 +444,7 @@ impl Blobs {
         let check = Check {
             expected: desc.digest.clone(),
             size: desc.size,
+            max_unsized: self.max_unsized,
             url,
             outcome: outcome.clone(),
             diff: diff_slot.clone(),
@@ -623,6 +632,8 @@ pub struct Check {
     pub expected: Digest,
     /// Their size, if known.
     pub size: Option<u64>,
+    /// When the size is not known, the most bytes accepted.
+    pub max_unsized: u64,
     /// Where they come from (for messages).
     pub url: DisplayUrl,
     /// Set to the error when a check fails.
@@ -641,7 +652,7 @@ type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 /// 1. [`SourceErrors`]: a failed read of the body, or one slower than the
 ///    minimum rate ([`RateGuard`]), is a source failure;
 /// 2. [`SizeCheck`]: no more bytes than the descriptor's size, and not
-///    fewer at the end;
+///    fewer at the end; without a size, no more than `max_unsized`;
 /// 3. [`DiffIdTap`]: the diff_id of the uncompressed content, when wanted;
 /// 4. [`ProgressTap`]: byte counts, at most every [`PROGRESS_STEP`];
 /// 5. [`DigestCheck`]: the digest (sha256 or sha512) of every byte; the latest chunk is held back
@@ -665,15 +676,13 @@ where
         url: check.url.clone(),
         rate: RateGuard::new(check.limits),
     });
-    let s: Chunks = match check.size {
-        Some(want) => Box::pin(SizeCheck {
-            inner: s,
-            want,
-            seen: 0,
-            url: check.url.clone(),
-        }),
-        None => s,
-    };
+    let s: Chunks = Box::pin(SizeCheck {
+        inner: s,
+        want: check.size,
+        cap: check.size.unwrap_or(check.max_unsized),
+        seen: 0,
+        url: check.url.clone(),
+    });
     let s: Chunks = match check.diff {
         Some(slot) => Box::pin(DiffIdTap {
             inner: s,
@@ -744,10 +753,12 @@ fn size_mismatch(url: &DisplayUrl, want: u64, actual: String) -> BlobError {
     })
 }
 
-/// Layer 2: the byte count matches the descriptor's size.
+/// Layer 2: the byte count matches the descriptor's size, or, without
+/// one, stays under the cap.
 struct SizeCheck {
     inner: Chunks,
-    want: u64,
+    want: Option<u64>,
+    cap: u64,
     seen: u64,
     url: DisplayUrl,
 }
@@ -758,23 +769,30 @@ impl Stream for SizeCheck {
         let r = ready!(self.inner.as_mut().poll_next(cx));
         Poll::Ready(match r {
             Some(Ok(chunk)) => {
-                self.seen += chunk.len() as u64;
-                if self.seen > self.want {
-                    let want = self.want;
-                    Some(Err(size_mismatch(
+                self.seen = self.seen.saturating_add(chunk.len() as u64);
+                match (self.want, self.seen > self.cap) {
+                    (_, false) => Some(Ok(chunk)),
+                    (Some(want), true) => Some(Err(size_mismatch(
                         &self.url,
                         want,
                         format!("more than {want}"),
-                    )))
-                } else {
-                    Some(Ok(chunk))
+                    ))),
+                    (None, true) => Some(Err(BlobError::Verification(RegistryError::Mismatch {
+                        what: "blob without a size in its manifest is too large",
+                        url: self.url.clone(),
+                        expected: format!("at most {} bytes", self.cap),
+                        actual: format!("more than {}", self.cap),
+                    }))),
                 }
             }
-            None if self.seen != self.want => {
-                let (want, seen) = (self.want, self.seen);
-                self.seen = want; // report once
-                Some(Err(size_mismatch(&self.url, want, seen.to_string())))
-            }
+            None => match self.want {
+                Some(want) if self.seen != want => {
+                    let seen = self.seen;
+                    self.seen = want; // report once
+                    Some(Err(size_mismatch(&self.url, want, seen.to_string())))
+                }
+                _ => None,
+            },
             other => other,
         })
     }
@@ -939,6 +957,7 @@ mod tests {
         let check = Check {
             expected,
             size,
+            max_unsized: 16,
             url: DisplayUrl::new("http://x/b"),
             outcome: outcome.clone(),
             diff: None,

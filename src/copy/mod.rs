@@ -545,6 +545,7 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
             policy: source.policy().clone(),
             concurrency: plan.options.concurrency,
             chunk_size: plan.options.chunk_size,
+            max_unsized: plan.limits.max_unsized_blob(),
         },
         &mut replay,
     ));

@@ -114,8 +114,23 @@ impl ProjectSpec {
 pub struct TargetLimits {
     /// Largest image accepted, in bytes.
     pub max_image_size: Option<u64>,
+    /// Largest blob read when no manifest gives its size (schema 1
+    /// layers); [`DEFAULT_MAX_BLOB_SIZE`] when not set.
+    pub max_blob_size: Option<u64>,
     /// Most repositories (image streams) per project.
     pub max_repositories_per_project: Option<u64>,
+}
+
+/// `[target] max_blob_size` when the plan sets none: 10 GiB.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 10 << 30;
+
+impl TargetLimits {
+    /// The most bytes read of a blob whose size no manifest gives: the
+    /// blob limit, and the image limit when that is smaller.
+    pub fn max_unsized_blob(&self) -> u64 {
+        let blob = self.max_blob_size.unwrap_or(DEFAULT_MAX_BLOB_SIZE);
+        self.max_image_size.map_or(blob, |i| i.min(blob))
+    }
 }
 
 /// Run-wide options.
@@ -552,6 +567,10 @@ fn limits(c: &mut Collector, target: &raw::Endpoint) -> TargetLimits {
             .max_image_size
             .as_ref()
             .and_then(|v| size_of(c, v, "target.max_image_size", "\"5GiB\"")),
+        max_blob_size: target
+            .max_blob_size
+            .as_ref()
+            .and_then(|v| size_of(c, v, "target.max_blob_size", "\"10GiB\"")),
         max_repositories_per_project: target.max_repositories_per_project.as_ref().and_then(|v| {
             if *v.get_ref() < 1 {
                 c.add(

@@ -36,6 +36,7 @@ pub(super) struct Endpoint {
     pub password_file: Option<Spanned<String>>,
     pub password_command: Option<Spanned<Vec<String>>>,
     pub max_image_size: Option<Spanned<Size>>,
+    pub max_blob_size: Option<Spanned<Size>>,
     pub max_repositories_per_project: Option<Spanned<i64>>,
     pub aliases: Option<Spanned<Vec<String>>>,
     pub api: Option<Spanned<String>>,
