@@ -21,6 +21,13 @@ const PAGE_ITEMS: usize = 200;
 /// Pages followed at most.
 const MAX_PAGES: usize = 1000;
 
+/// Most image streams one project's listing may hold.
+pub const MAX_STREAMS: usize = 10_000;
+
+/// Most tags (spec and status) and history entries, added up over one
+/// project's streams: the registry's bound on a list is 100,000 names.
+pub const MAX_TAGS: usize = 100_000;
+
 /// Where the cluster API is (`[source] api`, `[target] api`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiEndpoint {
@@ -89,10 +96,20 @@ pub struct Quota {
     pub used: u64,
 }
 
+/// A field the API may send as `null` (Go slices and maps without
+/// `omitempty`: a failed import's `items` is `null`), read as empty.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct List<T> {
-    #[serde(default = "Vec::new")]
+    #[serde(default = "Vec::new", deserialize_with = "nullable")]
     items: Vec<T>,
     #[serde(default)]
     metadata: ListMeta,
@@ -107,9 +124,9 @@ struct ListMeta {
 #[derive(Deserialize)]
 struct RawStream {
     metadata: Meta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     spec: StreamSpec,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     status: StreamStatus,
 }
 
@@ -120,7 +137,7 @@ struct Meta {
 
 #[derive(Deserialize, Default)]
 struct StreamSpec {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     tags: Vec<SpecTag>,
 }
 
@@ -140,14 +157,14 @@ struct From {
 
 #[derive(Deserialize, Default)]
 struct StreamStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     tags: Vec<StatusTag>,
 }
 
 #[derive(Deserialize)]
 struct StatusTag {
     tag: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     items: Vec<TagItem>,
 }
 
@@ -159,15 +176,15 @@ struct TagItem {
 
 #[derive(Deserialize)]
 struct RawQuota {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     status: QuotaStatus,
 }
 
 #[derive(Deserialize, Default)]
 struct QuotaStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     hard: std::collections::HashMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     used: std::collections::HashMap<String, String>,
 }
 
@@ -266,6 +283,7 @@ impl Api {
         }
         let mut out = Vec::new();
         let mut cont: Option<String> = None;
+        let (mut streams, mut tags) = (0usize, 0usize);
         for _ in 0..MAX_PAGES {
             let mut url = reqwest::Url::parse(&format!(
                 "{}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams",
@@ -279,6 +297,24 @@ impl Api {
             }
             let page: List<RawStream> = self.get_json(url.as_str()).await?;
             for s in page.items {
+                tags = tags.saturating_add(
+                    s.spec.tags.len().saturating_add(
+                        s.status
+                            .tags
+                            .iter()
+                            .map(|t| t.items.len().max(1))
+                            .fold(0usize, usize::saturating_add),
+                    ),
+                );
+                streams = streams.saturating_add(1);
+                if streams > MAX_STREAMS || tags > MAX_TAGS {
+                    return Err(api_error(
+                        &self.base,
+                        format!(
+                            "project {namespace} lists more than {MAX_STREAMS} image streams or {MAX_TAGS} tags and history entries; migrate it in parts ([[images]] entries, or [[projects]] with repositories globs)"
+                        ),
+                    ));
+                }
                 let Some(stream) = checked_stream(namespace, s) else {
                     continue;
                 };
@@ -410,7 +446,16 @@ fn checked_stream(namespace: &str, s: RawStream) -> Option<ImageStream> {
         .tags
         .into_iter()
         .filter_map(|t| match t.from {
-            Some(f) if f.kind == "DockerImage" && valid_tag(&t.name) => Some((t.name, f.name)),
+            Some(f) if f.kind == "DockerImage" && valid_tag(&t.name) => {
+                // It goes into the target stream under `reference`: only a
+                // pull spec that passes the grammar.
+                if crate::oci::reference::valid_pull_spec(&f.name) {
+                    Some((t.name, f.name))
+                } else {
+                    tracing::warn!(stream = %name, tag = %t.name, from = %crate::model::printable(&f.name), "an imported tag's source is not an image reference; ignored");
+                    None
+                }
+            }
             _ => None,
         })
         .collect();

@@ -430,3 +430,31 @@ fn history_copies_earlier_images_by_digest_untagged() {
     let err = String::from_utf8_lossy(&again.stderr).to_string();
     assert!(err.contains("0 copied, 2 already done"), "{err}");
 }
+
+/// A cluster API that lists more streams than any project holds (a hostile
+/// or broken API paging minimal streams forever) is stopped at a total
+/// bound with a clear error for that project.
+#[test]
+fn a_cluster_api_listing_is_bounded_in_total() {
+    let h = harness();
+    let p = seed(h, "osbound");
+    let s = setup(
+        h,
+        &p,
+        &format!("[[projects]]\nsource = \"{}\"\n", p.ns),
+        true,
+    );
+    for i in 0..=rahti_migrate::openshift::MAX_STREAMS {
+        s.source_api
+            .set_stream(&p.ns, &format!("s{i}"), Stream::default());
+    }
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 1, "{v}");
+    let f = findings(&v, &p.ns);
+    assert!(
+        f.iter().any(|(c, sev, m)| c == "source-error"
+            && sev == "blocker"
+            && m.contains("more than 10000 image streams")),
+        "{f:?}"
+    );
+}

@@ -76,8 +76,59 @@ pub fn valid_registry(registry: &str) -> bool {
         })
 }
 
+/// True for a pull spec as `oc tag` records an imported tag's source:
+/// `[host[:port]/]path[:tag][@digest]`, the path in the repository
+/// grammar (the host is recognised by a `.` or `:`, or `localhost`).
+pub fn valid_pull_spec(spec: &str) -> bool {
+    if spec.len() > 1024 {
+        return false;
+    }
+    let (name, digest) = match spec.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (spec, None),
+    };
+    if digest.is_some_and(|d| d.parse::<super::Digest>().is_err()) {
+        return false;
+    }
+    let (host, path) = match name.split_once('/') {
+        Some((h, p)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), p),
+        _ => (None, name),
+    };
+    if host.is_some_and(|h| !valid_registry(h)) {
+        return false;
+    }
+    let (path, tag) = match path.rsplit_once(':') {
+        Some((p, t)) => (p, Some(t)),
+        None => (path, None),
+    };
+    valid_repository(path) && tag.is_none_or(valid_tag)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pull_specs_as_oc_tag_records_them() {
+        for ok in [
+            "docker.io/library/nginx:1.25",
+            "nginx",
+            "quay.io/org/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "registry.example:5000/a/b:v1",
+            "localhost/x:y",
+        ] {
+            assert!(super::valid_pull_spec(ok), "{ok}");
+        }
+        for bad in [
+            "docker.io/x:v1\n  securityContext: {}",
+            "docker.io/X:v1",
+            "a b",
+            "docker.io/x@sha256:zz",
+            "",
+            "http://docker.io/x",
+        ] {
+            assert!(!super::valid_pull_spec(bad), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

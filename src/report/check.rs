@@ -875,7 +875,11 @@ async fn stream_quotas(
             let Some(quota) = quotas.tightest(resource).filter(|_| adds > 0) else {
                 continue;
             };
-            if quota.used + adds as u64 <= quota.hard {
+            if quota
+                .used
+                .checked_add(adds as u64)
+                .is_some_and(|n| n <= quota.hard)
+            {
                 continue;
             }
             for im in images.iter_mut().filter(|i| {
