@@ -222,11 +222,10 @@ impl Ctx<'_> {
                 message: "the plan pushes no manifest".into(),
             });
         };
-        let schema1 = matches!(
-            top.media_type,
-            crate::oci::media::DOCKER_V1 | crate::oci::media::DOCKER_V1_SIGNED
-        );
-        match (plan.manifests.len(), job.history.is_none() && !schema1) {
+        match (
+            plan.manifests.len(),
+            job.history.is_none() && !top.is_schema1(),
+        ) {
             // A single image is pushed once, by its tag: everything it
             // references is in place. (Schema 1 goes by digest first: a
             // registry that refuses it says so at once, without retries.)
@@ -332,14 +331,12 @@ impl Ctx<'_> {
 
     /// A refused manifest push, explained where the cause is likely the
     /// format: many registries no longer take schema 1 (distribution
-    /// answers it with a misleading `DIGEST_INVALID`).
+    /// without it answers 500 `UNKNOWN`, or 400 `DIGEST_INVALID`).
     fn put_err(&self, job: &TagJob, p: &PushStep, e: RegistryError) -> CopyError {
-        let schema1 = matches!(
-            p.media_type,
-            crate::oci::media::DOCKER_V1 | crate::oci::media::DOCKER_V1_SIGNED
-        );
         match &e {
-            RegistryError::Status { status: 400, .. } if schema1 => CopyError::Blocked {
+            RegistryError::Status {
+                status: 400 | 500, ..
+            } if p.is_schema1() => CopyError::Blocked {
                 image: job.source_ref(),
                 kind: FailureKind::Target,
                 message: format!(
@@ -362,11 +359,20 @@ impl Ctx<'_> {
         let reference = tag
             .map(str::to_string)
             .unwrap_or_else(|| p.digest.to_string());
-        let got = self
-            .target
-            .manifest_put(&job.target_repo, &reference, p.raw.clone(), p.media_type)
-            .await
-            .map_err(|e| self.put_err(job, p, e))?;
+        let (repo, raw) = (&job.target_repo, p.raw.clone());
+        let put = match p.is_schema1() {
+            true => {
+                self.target
+                    .manifest_put_once(repo, &reference, raw, p.media_type)
+                    .await
+            }
+            false => {
+                self.target
+                    .manifest_put(repo, &reference, raw, p.media_type)
+                    .await
+            }
+        };
+        let got = put.map_err(|e| self.put_err(job, p, e))?;
         if let Some(g) = got.filter(|g| *g != p.digest) {
             return Err(CopyError::Verification {
                 image: job.source_ref(),

@@ -163,6 +163,13 @@ pub struct PushStep {
     pub children: Vec<Digest>,
 }
 
+impl PushStep {
+    /// True for a Docker schema 1 manifest (signed or not).
+    pub fn is_schema1(&self) -> bool {
+        matches!(self.media_type, media::DOCKER_V1 | media::DOCKER_V1_SIGNED)
+    }
+}
+
 /// The plan for one tag.
 #[derive(Debug, Clone)]
 pub struct ImagePlan {

@@ -642,6 +642,32 @@ impl Client {
         raw: Bytes,
         media_type: &str,
     ) -> Result<Option<Digest>, RegistryError> {
+        self.manifest_put_with(repo, reference, raw, media_type, &self.policy)
+            .await
+    }
+
+    /// [`Client::manifest_put`] in one attempt: for a schema 1 manifest,
+    /// which many registries refuse (distribution without schema 1 answers
+    /// 500, not 400), so that the refusal is known at once.
+    pub async fn manifest_put_once(
+        &self,
+        repo: &str,
+        reference: &str,
+        raw: Bytes,
+        media_type: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        self.manifest_put_with(repo, reference, raw, media_type, &RetryPolicy::none())
+            .await
+    }
+
+    async fn manifest_put_with(
+        &self,
+        repo: &str,
+        reference: &str,
+        raw: Bytes,
+        media_type: &str,
+        policy: &RetryPolicy,
+    ) -> Result<Option<Digest>, RegistryError> {
         let scopes = [Scope::push(repo)];
         let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(media_type) {
@@ -654,7 +680,8 @@ impl Client {
             body: Some(raw),
             scopes: &scopes,
         };
-        let resp = self.call(req, &[200, 201]).await?;
+        let (resp, retries) = self.send(&req, policy).await?;
+        let resp = self.expect(&req, resp, retries, &[200, 201]).await?;
         Ok(resp
             .headers()
             .get("docker-content-digest")
