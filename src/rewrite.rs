@@ -247,6 +247,16 @@ impl MarkedEventReceiver for Collect {
             Event::SequenceEnd => {
                 self.stack.pop();
             }
+            // An alias is a value (or, rarely, a key) like a scalar: it
+            // consumes the pending key, so the keys after it keep their
+            // values (`env: *base_env` then `image:`; `<<: *defaults`).
+            Event::Alias(_) => {
+                if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                    if key.take().is_none() {
+                        *key = Some(String::new());
+                    }
+                }
+            }
             Event::Scalar(value, style, ..) => {
                 let in_container = self.stack.len() >= 2
                     && matches!(
@@ -299,19 +309,48 @@ fn value_range(text: &str, f: &Found) -> Option<std::ops::Range<usize>> {
     })
 }
 
+/// Deepest nesting of collections a file may have: the event loop is
+/// flat, but what reads the file after us may not be, and no workload
+/// needs more.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Walks the events of `text` (every document) in a loop, not by
+/// recursion, so that deep nesting cannot overflow the stack; past
+/// [`MAX_DEPTH`] the file is refused.
+fn collect(text: &str) -> Result<Collect, YamlError> {
+    let mut c = Collect::default();
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| YamlError {
+            line: e.marker().line(),
+            message: e.info().to_string(),
+        })?;
+        match ev {
+            Event::StreamEnd => return Ok(c),
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(YamlError {
+                        line: mark.line(),
+                        message: format!("nested deeper than {MAX_DEPTH} levels"),
+                    });
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        c.on_event(ev, mark);
+    }
+}
+
 /// Finds and maps the image references in one YAML text (any number of
 /// documents). Returns the rewritten text, the edits and what was left.
 pub fn rewrite_text(
     text: &str,
     m: &Mapping,
 ) -> Result<(String, Vec<Edit>, Vec<Unmapped>), YamlError> {
-    let mut c = Collect::default();
-    Parser::new_from_str(text)
-        .load(&mut c, true)
-        .map_err(|e| YamlError {
-            line: e.marker().line(),
-            message: e.info().to_string(),
-        })?;
+    let c = collect(text)?;
     let mut edits = Vec::new();
     let mut unmapped = Vec::new();
     for f in c.found {
@@ -406,23 +445,42 @@ pub fn yaml_files(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path
     Ok(out)
 }
 
-/// Writes `text` to `path` through a temporary file in the same directory
-/// and a rename, so the file is never half written.
+/// Writes `text` to `path` as an editor should: a symbolic link is
+/// followed to the file it points to (the link stays a link), a temporary
+/// file is created exclusively (an unpredictable name, never following a
+/// planted link) in that file's directory with the file's mode, written,
+/// fsync'd, renamed over the file, and the directory fsync'd. The file is
+/// never half written and nothing else is touched.
 pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path
+    use std::io::Write as _;
+    let real = std::fs::canonicalize(path)?;
+    let meta = std::fs::metadata(&real)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            real.display()
+        )));
+    }
+    let dir = real
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let name = path
+    let name = real
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.rahti-migrate.tmp"));
-    std::fs::write(&tmp, text)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&tmp, meta.permissions())?;
-    }
-    std::fs::rename(&tmp, path)
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".rahti-migrate.tmp")
+        .permissions(meta.permissions())
+        .tempfile_in(dir)?;
+    // Created with at most the file's mode (the umask may take bits away);
+    // exactly it before any byte is written.
+    tmp.as_file().set_permissions(meta.permissions())?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&real).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -1318,6 +1318,25 @@ fn rewrite_points_workloads_at_the_target_with_migrated_digests() {
         deploy,
         "a dry rewrite changes no file"
     );
+    // One file that is not YAML: with several files, nothing is written.
+    std::fs::write(manifests.join("sub/bad.yaml"), "a: [\n").expect("write");
+    let none = bin()
+        .args(["rewrite", "--in-place"])
+        .arg(&plan)
+        .arg(&manifests)
+        .output()
+        .expect("rewrite");
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.yaml") && err.contains("nothing written"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(manifests.join("deploy.yaml")).expect("read"),
+        deploy,
+        "a bad file leaves every file untouched"
+    );
     let wet = bin()
         .args(["rewrite", "--in-place"])
         .arg(&plan)

@@ -409,6 +409,9 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
     };
     let mut code = EXIT_OK;
     let (mut changed, mut left) = (0, 0);
+    // Every file is read and planned before any is written: a file that
+    // cannot be read or parsed leaves all of them as they were.
+    let mut planned = Vec::new();
     for f in files {
         let shown = f.display().to_string();
         let text = match std::fs::read_to_string(&f) {
@@ -419,14 +422,19 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
                 continue;
             }
         };
-        let (out, edits, unmapped) = match crate::rewrite::rewrite_text(&text, &mapping) {
-            Ok(r) => r,
+        match crate::rewrite::rewrite_text(&text, &mapping) {
+            Ok(r) => planned.push((f, shown, text, r)),
             Err(e) => {
                 eprintln!("error: {shown}: not YAML: {e}");
                 code = EXIT_FAILED;
-                continue;
             }
-        };
+        }
+    }
+    if in_place && code != EXIT_OK {
+        eprintln!("nothing written: every file must be readable YAML before any is changed");
+        return code;
+    }
+    for (f, shown, text, (out, edits, unmapped)) in planned {
         for u in &unmapped {
             eprintln!(
                 "{shown}:{}: not rewritten: {}: {}",

@@ -259,3 +259,74 @@ exclude_repositories = ["tmp"]
     assert!(m.map("docker-registry.rahti.csc.fi/proj/tmp:v1").is_err());
     assert!(m.map("docker-registry.rahti.csc.fi/other/app:v1").is_err());
 }
+
+#[test]
+fn an_alias_or_merge_key_never_shifts_the_keys_after_it() {
+    // openshift-ansible 3.11's amp.yml: `env: *base_env`, then `image:`.
+    let text = "base: &base_env\n- name: A\n  value: b\nspec:\n  containers:\n  - name: c\n    env: *base_env\n    image: docker-registry.rahti.csc.fi/proj/app:v1\n  - <<: &d {name: x}\n    image: docker-registry.rahti.csc.fi/proj/db:v2\n";
+    let (out, edits, unmapped) = rewrite(text);
+    assert_eq!(edits.len(), 2, "{out}");
+    assert!(unmapped.is_empty());
+    assert!(out.contains(&format!("image: {NEW}/app:v1")), "{out}");
+    assert!(out.contains(&format!("image: {NEW}/db:v2")), "{out}");
+}
+
+#[test]
+fn deep_nesting_is_refused_without_overflowing_the_stack() {
+    let deep = "[".repeat(30_000) + &"]".repeat(30_000);
+    let e = rewrite_text(&deep, &mapping()).err().map(|e| e.to_string());
+    // Refused by the depth bound or the scanner's own limit: an error,
+    // never a crash.
+    assert!(
+        e.as_deref()
+            .is_some_and(|e| e.contains("nested deeper than 1000") || e.contains("recursion limit")),
+        "{e:?}"
+    );
+    let block: String = (0..2000)
+        .map(|i| format!("{}- \n", " ".repeat(i)))
+        .collect();
+    assert!(rewrite_text(&block, &mapping()).is_err());
+    // Within both bounds it parses (the scanner allows 255 flow levels).
+    let ok = "[".repeat(200) + &"]".repeat(200);
+    assert!(rewrite_text(&ok, &mapping()).is_ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn writes_go_through_a_link_to_its_file_never_through_a_planted_name() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let real = dir.path().join("real.yaml");
+    let link = dir.path().join("link.yaml");
+    let victim = dir.path().join("victim");
+    std::fs::write(&real, "a: 1\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&victim, "keep\n").unwrap_or_else(|e| panic!("{e}"));
+    symlink(&real, &link).unwrap_or_else(|e| panic!("{e}"));
+    // The name the old code wrote through.
+    symlink(&victim, dir.path().join(".link.yaml.rahti-migrate.tmp"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    symlink(&victim, dir.path().join(".real.yaml.rahti-migrate.tmp"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    write_atomically(&link, "a: 2\n").unwrap_or_else(|e| panic!("{e}"));
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert_eq!(
+        read(&real),
+        "a: 2\n",
+        "the file the link points to is edited"
+    );
+    assert!(
+        std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()),
+        "the link stays a link"
+    );
+    assert_eq!(read(&victim), "keep\n");
+    let mode = std::fs::metadata(&real)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
+    assert_eq!(mode, 0o640);
+    let victim_mode = std::fs::metadata(&victim)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
+    assert_ne!(victim_mode, 0o640);
+}
