@@ -36,6 +36,7 @@ pub mod copy;
 pub mod expand;
 pub mod gojson;
 pub mod journal;
+pub mod lock;
 pub mod model;
 pub mod oci;
 pub mod openshift;

@@ -905,6 +905,22 @@ fn a_second_run_on_a_journal_in_use_exits_2_and_changes_nothing() {
         requests,
         "the second run sent requests"
     );
+    // A part of a sharded run of the same plan writes the same
+    // repositories: refused too, before any request, and so is a reshard.
+    for args in [
+        vec!["run", "--shard", "0/1"],
+        vec!["run", "--shard", "1/2", "--reshard"],
+    ] {
+        let out = cli(&args, &plan);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("run.lock") && err.contains("pid"), "{err}");
+        assert_eq!(
+            proxy.hits("GET", "/v2/").len(),
+            requests,
+            "{args:?} sent requests"
+        );
+    }
     // status and check still read it while the first run holds it.
     let st = cli(&["status"], &plan);
     assert!(

@@ -279,7 +279,7 @@ fn run_error(e: &copy::RunError) -> i32 {
     match e {
         copy::RunError::Plan(_) => EXIT_USAGE,
         copy::RunError::Journal(j) => journal_exit(j),
-        copy::RunError::Shards(_) => EXIT_USAGE,
+        copy::RunError::Shards(_) | copy::RunError::Locked(_) => EXIT_USAGE,
         _ => EXIT_FAILED,
     }
 }

@@ -182,6 +182,9 @@ pub enum RunError {
     /// The shard settings do not fit the journals there.
     #[error("{0}")]
     Shards(String),
+    /// Another run of the plan writes the same repositories.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
     /// A registry cannot be reached or refuses us outright.
     #[error("{role} registry {registry}: {source}")]
     Registry {
@@ -442,7 +445,9 @@ pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError
 /// Runs the plan to completion (or until every tag has failed or
 /// succeeded), emitting events to `events`. A journal failure stops the run.
 pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
-    // The journal first: a run that cannot have it sends no request.
+    // The run lock, then the journal: a run that cannot have them sends no
+    // request.
+    let _lock = crate::lock::acquire(&plan.options.journal, plan.options.shard)?;
     let journal_path = match plan.options.shard {
         Some(sh) => {
             shard_check(plan, sh)?;
