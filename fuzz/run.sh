@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(plan manifest gojson challenge journal)
+[ ${#targets[@]} -gt 0 ] || targets=(plan manifest gojson challenge journal rewrite)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"

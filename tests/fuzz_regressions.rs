@@ -40,6 +40,7 @@ fn seeds_and_past_crashes_pass_every_check() {
         ("gojson", checks::gojson),
         ("challenge", checks::challenge),
         ("journal", checks::journal),
+        ("rewrite", checks::rewrite),
     ] {
         let n = each_input(t, f);
         assert!(n > 0, "no inputs for {t}");
@@ -60,6 +61,9 @@ fn hostile_shapes_are_refused_without_a_crash() {
             m.extend_from_slice(deep.as_bytes());
             checks::manifest(&m);
             checks::journal(deep.as_bytes());
+            checks::rewrite(deep.as_bytes());
+            let block: String = (0..30_000).map(|_| "- ").collect();
+            checks::rewrite(block.as_bytes());
         });
     assert!(
         matches!(worker.map(|w| w.join()), Ok(Ok(()))),

@@ -117,3 +117,38 @@ pub fn journal(data: &[u8]) {
         assert!(replay.records <= data.len());
     }
 }
+
+/// `rewrite` over any bytes: no panic, no stack overflow; when the input
+/// parses, the output parses too, and without edits it is the input.
+pub fn rewrite(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let digest = |c: char| -> Option<rahti_migrate::oci::Digest> {
+        format!("sha256:{}", c.to_string().repeat(64)).parse().ok()
+    };
+    let (Some(a), Some(b)) = (digest('a'), digest('b')) else {
+        return;
+    };
+    let m = rahti_migrate::rewrite::Mapping {
+        source_hosts: vec![
+            "r1.example".into(),
+            "docker-registry.default.svc:5000".into(),
+        ],
+        target_host: "r2.example".into(),
+        repos: [("p/app".to_string(), "q/app".to_string())]
+            .into_iter()
+            .collect(),
+        projects: Vec::new(),
+        digests: [(("p/app".to_string(), a), b)].into_iter().collect(),
+    };
+    if let Ok((out, edits, _)) = rahti_migrate::rewrite::rewrite_text(text, &m) {
+        if edits.is_empty() {
+            assert_eq!(out, text);
+        }
+        assert!(
+            rahti_migrate::rewrite::rewrite_text(&out, &m).is_ok(),
+            "the rewritten text does not parse"
+        );
+    }
+}
