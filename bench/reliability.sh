@@ -24,6 +24,23 @@ echo "| random faults, 5% of requests on both registries (seed $(field "$r" seed
 echo "| SIGKILL after each of the first writes, then resume | $(field "$k" kill_points) kill points (a clean run makes $(field "$k" writes_in_clean_run) writes); $(field "$k" resumed) resumed runs ended with the clean run's digests; $(field "$k" tags_checked_after_kill) tags checked after kills, none pointing at a partial image |"
 echo "| ordering, from the proxy's request log | $(field "$o" manifest_puts_checked) references of pushed manifests checked: each written before the manifest that names it, each index's tag after the index |"
 echo "| canary secrets at RAHTI_MIGRATE_LOG=trace | $(field "$c" secrets) secrets searched in $(field "$c" outputs) outputs ($(field "$c" lines) lines): $(field "$c" leaks) found |"
+hr=$(line hostile-realms); pj=$(line planted-journals); cb=$(line control-bytes); ul=$(line unsized-layer)
+echo "| hostile token realms: an upload host and a redirect target answering 401, an HTTPS registry naming an http realm, a plain-HTTP registry naming a realm on another host | $(field "$hr" servers) hostile servers, $(field "$hr" requests_to_thieves) requests reached them, $(field "$hr" credentials_received) carried credentials |"
+echo "| planted part journals (a name with a line break and YAML, another target registry, a record the plan cannot produce) | $(field "$pj" planted) planted, $(field "$pj" commands_refused) commands refused with exit 2 naming the file, YAML changed $(field "$pj" yaml_changed) times |"
+echo "| control and bidi characters in config keys, labels and tag names, through every output format | $(field "$cb" outputs) outputs ($(field "$cb" with_hostile_text) showing the hostile text): $(field "$cb" raw_controls) raw control characters |"
+echo "| a schema 1 layer (no size) larger than max_blob_size / max_image_size | $(field "$ul" limits) limits, $(field "$ul" stopped) transfers stopped, $(field "$ul" tagged) tags written |"
+# The bounds held by tests outside the fault suite, each by name.
+bounds="$(mktemp)"
+{
+  cargo test --release --lib -- lock:: spill:: index_ rewrite::tests 2>&1
+  cargo test --release --test projects a_cluster_api_listing 2>&1
+  cargo test --release --test migrate a_second_run 2>&1
+} | grep -E "^test .* ok$" >"$bounds" || true
+for t in an_index_repeating_one_child an_index_with_too_many a_failed_write_keeps deep_nesting writes_go_through_a_link runs_exclude_each_other stale_locks a_cluster_api_listing a_second_run; do
+  if grep -q "$t" "$bounds"; then r=passed; else r="FAILED or not run"; fi
+  echo "| test \`$t\` | $r |"
+done
+rm -f "$bounds"
 for f in "${fuzz[@]}"; do
   echo "| fuzz \`$(field "$f" target)\` | $(field "$f" executions) executions in $(field "$f" seconds) s, $(field "$f" crashes) crashes |"
 done

@@ -579,6 +579,10 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
     assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("another host"), "{err}");
     leaked(&elsewhere, "plain-HTTP registry, realm on another host");
+    eprintln!(
+        "RELIABILITY hostile-realms servers=4 requests_to_thieves={} credentials_received=0",
+        thief.seen().len() + elsewhere.seen().len()
+    );
 }
 
 /// A journal is input: a file planted beside it (the Job's shared volume)
@@ -706,6 +710,7 @@ fn a_planted_journal_cannot_turn_rewrite_status_or_map_against_the_user() {
         text.contains("+  - image: "),
         "the real record still maps it: {text}"
     );
+    eprintln!("RELIABILITY planted-journals planted=3 commands_refused=7 yaml_changed=0");
 }
 
 /// Raw control bytes (C0, DEL, C1) and bidirectional controls never reach
@@ -785,6 +790,10 @@ fn no_output_format_prints_raw_control_or_bidi_characters() {
         seen_hostile >= 3,
         "the hostile key reached too few outputs to test them"
     );
+    eprintln!(
+        "RELIABILITY control-bytes outputs={} with_hostile_text={seen_hostile} raw_controls=0",
+        outputs.len()
+    );
 }
 
 /// A schema 1 layer has no size in its manifest: the transfer stops at
@@ -835,4 +844,5 @@ fn an_unsized_layer_stops_at_the_blob_limit() {
         );
         assert!(h.target_digest(&format!("{ns}/big-{i}:t")).is_empty());
     }
+    eprintln!("RELIABILITY unsized-layer limits=2 stopped=2 tagged=0");
 }
