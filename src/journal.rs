@@ -544,6 +544,14 @@ pub fn read_all_but(
 }
 
 impl Replay {
+    /// Keeps only the done tags for which `keep(source, target)` holds
+    /// (those a plan can produce); returns how many were dropped.
+    pub fn retain_done(&mut self, mut keep: impl FnMut(&str, &str) -> bool) -> usize {
+        let before = self.done.len();
+        self.done.retain(|(s, t), _| keep(s, t));
+        before - self.done.len()
+    }
+
     /// Adds what another journal (a shard's) says, as if its records came
     /// after these: its done tags and layer facts win, blob locations add
     /// up. (Records only ever add to the state, so this is the same as

@@ -51,23 +51,10 @@ impl Mapping {
             .iter()
             .map(|i| (i.source.clone(), i.target.clone()))
             .collect();
-        let mut m = Mapping {
-            source_hosts,
-            target_host: plan.target.registry.clone(),
-            repos,
-            projects: plan.projects.clone(),
-            digests: HashMap::new(),
-        };
         let digests = replay
             .done
             .iter()
-            .filter(|((source, target), _)| {
-                let (s, t) = (
-                    crate::expand::repo_of(source),
-                    crate::expand::repo_of(target),
-                );
-                m.target_repo(s).as_deref() == Some(t)
-            })
+            .filter(|((source, target), _)| plan.produces(source, target))
             .map(|((source, _), d)| {
                 let repo = crate::expand::repo_of(source);
                 (
@@ -76,8 +63,13 @@ impl Mapping {
                 )
             })
             .collect();
-        m.digests = digests;
-        m
+        Mapping {
+            source_hosts,
+            target_host: plan.target.registry.clone(),
+            repos,
+            projects: plan.projects.clone(),
+            digests,
+        }
     }
 
     /// The target repository the plan gives `repo`: its `[[images]]`

@@ -300,7 +300,15 @@ fn journal_exit(e: &journal::JournalError) -> i32 {
 fn plan_and_journal(path: &std::path::Path) -> Result<(Plan, journal::Replay), i32> {
     let plan = load_plan(path)?;
     match journal::read_all(&plan.options.journal, &plan.target.registry) {
-        Ok(replay) => Ok((plan, replay)),
+        Ok(mut replay) => {
+            let dropped = replay.retain_done(|s, t| plan.produces(s, t));
+            if dropped > 0 {
+                eprintln!(
+                    "warning: {dropped} done records in the journal name copies this plan does not make (another plan's, or the plan changed); they are ignored"
+                );
+            }
+            Ok((plan, replay))
+        }
         Err(e) => {
             eprintln!("error: {e}");
             Err(journal_exit(&e))

@@ -275,7 +275,7 @@ impl RunSummary {
             Event::BlobDone { how, size, .. } => match how {
                 BlobHow::Uploaded => {
                     self.blobs_uploaded += 1;
-                    self.bytes_uploaded += size;
+                    self.bytes_uploaded = self.bytes_uploaded.saturating_add(*size);
                 }
                 BlobHow::Mounted => self.blobs_mounted += 1,
                 BlobHow::Present => self.blobs_skipped += 1,

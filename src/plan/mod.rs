@@ -910,6 +910,42 @@ fn overlapping_targets(c: &mut Collector, list: &[raw::Image], images: &[ImageSp
 }
 
 impl Plan {
+    /// The target repository this plan gives the source repository `repo`:
+    /// its `[[images]]` entry, or a `[[projects]]` entry whose namespace
+    /// and globs select it.
+    pub fn target_repo_of(&self, repo: &str) -> Option<String> {
+        if let Some(i) = self.images.iter().find(|i| i.source == repo) {
+            return Some(i.target.clone());
+        }
+        let (ns, name) = repo.split_once('/')?;
+        self.projects
+            .iter()
+            .find(|p| p.source == ns && !name.contains('/') && p.wants_repository(name))
+            .map(|p| format!("{}/{name}", p.target))
+    }
+
+    /// Whether this plan could have copied `source` to `target` (journal
+    /// references: `repo:tag`, or `repo@digest` for a history image): the
+    /// repositories map as the plan says, with the same tag or digest. A
+    /// journal record that fails this was not written by a run of this
+    /// plan (or the plan changed since), and is not trusted.
+    pub fn produces(&self, source: &str, target: &str) -> bool {
+        let split = |r: &str| -> Option<(String, String)> {
+            match r.split_once('@') {
+                Some((repo, d)) => Some((repo.to_string(), format!("@{d}"))),
+                None => r
+                    .rsplit_once(':')
+                    .map(|(repo, t)| (repo.to_string(), format!(":{t}"))),
+            }
+        };
+        match (split(source), split(target)) {
+            (Some((s, sr)), Some((t, tr))) => {
+                sr == tr && self.target_repo_of(&s).is_some_and(|want| want == t)
+            }
+            _ => false,
+        }
+    }
+
     /// Reads and validates the plan at `path`.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {

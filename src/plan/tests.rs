@@ -270,3 +270,24 @@ fn request_limits_are_per_registry_and_bounded() {
     let e = parse(&bad).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("target.max_requests"), "{e}");
 }
+
+#[test]
+fn produces_only_the_copies_the_plan_makes() {
+    let text = format!("{GOOD}[[projects]]\nsource = \"ns\"\ntarget = \"ns-new\"\nexclude_repositories = [\"skip\"]\n");
+    let p = parse(&text).expect("valid plan");
+    let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    assert!(p.produces("proj/app:v1", "proj/app:v1"));
+    assert!(p.produces("proj/db:x", "other/db:x"));
+    assert!(p.produces("ns/web:v1", "ns-new/web:v1"));
+    assert!(p.produces(&format!("ns/web@{d}"), &format!("ns-new/web@{d}")));
+    for (s, t) in [
+        ("proj/db:x", "proj/db:x"),
+        ("proj/app:v1", "proj/app:v2"),
+        ("ns/skip:v1", "ns-new/skip:v1"),
+        ("ns/web:v1", "elsewhere/web:v1"),
+        ("other/app:v1", "other/app:v1"),
+        ("proj/app", "proj/app"),
+    ] {
+        assert!(!p.produces(s, t), "{s} -> {t}");
+    }
+}

@@ -155,7 +155,7 @@ impl StatusBuilder {
                 match how {
                     BlobHow::Uploaded => {
                         t.blobs_uploaded += 1;
-                        t.bytes_uploaded += size;
+                        t.bytes_uploaded = t.bytes_uploaded.saturating_add(size);
                     }
                     BlobHow::Mounted => t.blobs_mounted += 1,
                     BlobHow::Present => t.blobs_skipped += 1,
