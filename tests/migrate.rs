@@ -1842,3 +1842,48 @@ fn invalid_tag_names_fail_once_when_selected_and_warn_when_filtered_out() {
         String::from_utf8_lossy(&st.stdout)
     );
 }
+
+/// A registry that takes blob bytes only in a `PATCH` (refusing a `PUT`
+/// with a body, as the `container-registry` crate does) and reads the
+/// upload `POST`'s `Content-Length`: every image copies. The first refused
+/// `PUT` switches the run to `PATCH` then an empty `PUT`; every `POST`
+/// carries `Content-Length: 0`.
+#[test]
+fn a_registry_taking_blob_bytes_only_in_patch_gets_them_there() {
+    let h = harness();
+    let p = seed(h, "patchonly");
+    let target = h.proxy_r2();
+    target.add(
+        Some("PUT"),
+        "/blobs/uploads/",
+        Fault::BodyRefused(500),
+        usize::MAX,
+    );
+    target.add(
+        Some("POST"),
+        "/blobs/uploads/",
+        Fault::LengthRequired(500),
+        usize::MAX,
+    );
+    let (_dir, plan) = project_plan(h, &p, None, "format = \"preserve\"\nconcurrency = 1");
+    h.target_via(&plan, &target);
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    let refused_puts = target
+        .hits("PUT", "/blobs/uploads/")
+        .iter()
+        .filter(|c| **c == 500)
+        .count();
+    assert_eq!(refused_puts, 1, "one refused PUT, then PATCH");
+    assert!(target
+        .hits("POST", "/blobs/uploads/")
+        .iter()
+        .all(|c| *c != 500));
+    assert!(!target.hits("PATCH", "/blobs/uploads/").is_empty());
+    // A re-run uploads nothing.
+    let before = target.hits("PATCH", "/blobs/uploads/").len();
+    let again = run_lib(h, &plan);
+    assert_eq!(again.copied, 0, "{again:?}");
+    assert_eq!(target.hits("PATCH", "/blobs/uploads/").len(), before);
+}

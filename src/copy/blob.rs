@@ -460,7 +460,7 @@ impl Blobs {
         let sent = match session {
             Some(session) => self
                 .target
-                .upload_put(
+                .upload_whole(
                     session,
                     &desc.digest,
                     desc.size,

@@ -72,6 +72,12 @@ pub struct Client {
     policy: RetryPolicy,
     limits: TransferLimits,
     gate: super::gate::Gate,
+    /// Whether a blob under `chunk_size` goes up as one `PUT` with a body
+    /// (one request fewer) or as a `PATCH` with the bytes and an empty
+    /// `PUT` (what containers/image does). Starts true; the first refused
+    /// monolithic `PUT` turns it off for the rest of the run: some
+    /// registries take blob bytes only in a `PATCH`.
+    monolithic: std::sync::atomic::AtomicBool,
 }
 
 struct Request<'a> {
@@ -127,6 +133,7 @@ impl Client {
             policy,
             limits,
             gate: super::gate::Gate::new(ep.requests),
+            monolithic: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -777,8 +784,8 @@ impl Client {
         let req = Request {
             method: Method::POST,
             url: self.repo_url(repo, &format!("blobs/uploads/?mount={digest}&from={from}"))?,
-            headers: HeaderMap::new(),
-            body: None,
+            headers: Self::empty_body(),
+            body: Some(Bytes::new()),
             scopes: &scopes,
         };
         let resp = self.call(req, &[201, 202]).await?;
@@ -810,13 +817,22 @@ impl Client {
         let req = Request {
             method: Method::POST,
             url: self.repo_url(repo, "blobs/uploads/")?,
-            headers: HeaderMap::new(),
-            body: None,
+            headers: Self::empty_body(),
+            body: Some(Bytes::new()),
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
         let resp = self.expect(&req, resp, retries, &[202]).await?;
         self.session_from(repo, &resp)
+    }
+
+    /// `Content-Length: 0`, for a request without a body (a `POST` that
+    /// opens an upload: some registries read the header and fail without
+    /// it; the spec's examples send it).
+    fn empty_body() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        h
     }
 
     fn commit_url(session: &UploadSession, digest: &Digest) -> String {
@@ -828,47 +844,51 @@ impl Client {
         format!("{}{sep}digest={digest}", session.location)
     }
 
-    /// Sends the whole blob in one `PUT` and commits it under `digest`.
-    /// The body may be a stream; it is sent once (no retry here). If the
-    /// stream fails (e.g. its digest check), the request is abandoned and
-    /// the registry commits nothing.
-    pub async fn upload_put(
+    /// Sends a request whose body is a stream, once (a stream cannot be
+    /// sent again: the caller retries the whole transfer), authenticated
+    /// and gated like every request. If the stream fails (e.g. its digest
+    /// check), the request is abandoned and the registry commits nothing.
+    async fn send_stream(
         &self,
-        session: &UploadSession,
-        digest: &Digest,
+        method: Method,
+        url: String,
         size: Option<u64>,
         body: reqwest::Body,
-    ) -> Result<(), RegistryError> {
-        let scopes = [Scope::push(&session.repo)];
-        let url = Self::commit_url(session, digest);
+        scopes: &[Scope],
+        ok: &[u16],
+    ) -> Result<Response, RegistryError> {
+        let mut headers = HeaderMap::new();
         let sent = match self.credentials_for(&url) {
-            true => self.auth.authorize(&self.http, &scopes).await?,
+            true => self.auth.authorize(&self.http, scopes).await?,
             false => Default::default(),
         };
         let _slot = self.gate.enter().await;
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        if let Some(n) = size {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
         let mut rb = self
             .http
-            .put(&url)
-            .header(CONTENT_TYPE, "application/octet-stream")
+            .request(method.clone(), &url)
+            .headers(headers)
             .body(body);
-        if let Some(n) = size {
-            rb = rb.header(CONTENT_LENGTH, n);
-        }
         if let Some(h) = sent.header().and_then(super::auth::sensitive) {
             rb = rb.header(AUTHORIZATION, h);
         }
         let resp = rb.send().await.map_err(|e| RegistryError::Transport {
-            method: "PUT".into(),
+            method: method.to_string(),
             url: DisplayUrl::new(&url),
             message: transport_message(&e),
             retries: 0,
         })?;
-        let status = resp.status().as_u16();
-        if status == 401 {
+        if resp.status().as_u16() == 401 {
             match self.after_401(&url, &resp, &sent).await {
                 AfterUnauthorized::Retry => {
                     return Err(RegistryError::Transport {
-                        method: "PUT".into(),
+                        method: method.to_string(),
                         url: DisplayUrl::new(&url),
                         message: "token expired during the upload".into(),
                         retries: 0,
@@ -881,13 +901,95 @@ impl Client {
             self.auth.accepted(&sent).await;
         }
         let req = Request {
-            method: Method::PUT,
+            method,
             url,
             headers: HeaderMap::new(),
             body: None,
-            scopes: &scopes,
+            scopes,
         };
-        self.expect(&req, resp, 0, &[201]).await.map(|_| ())
+        self.expect(&req, resp, 0, ok).await
+    }
+
+    /// Sends the whole blob in one `PUT` and commits it under `digest`, in
+    /// one attempt.
+    pub async fn upload_put(
+        &self,
+        session: &UploadSession,
+        digest: &Digest,
+        size: Option<u64>,
+        body: reqwest::Body,
+    ) -> Result<(), RegistryError> {
+        let scopes = [Scope::push(&session.repo)];
+        let url = Self::commit_url(session, digest);
+        self.send_stream(Method::PUT, url, size, body, &scopes, &[201])
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends the whole blob in one `PATCH` (no `Content-Range`: a stream
+    /// from the start), in one attempt; returns the session to commit.
+    pub async fn upload_patch_stream(
+        &self,
+        session: &UploadSession,
+        size: Option<u64>,
+        body: reqwest::Body,
+    ) -> Result<UploadSession, RegistryError> {
+        let scopes = [Scope::push(&session.repo)];
+        let resp = self
+            .send_stream(
+                Method::PATCH,
+                session.location.clone(),
+                size,
+                body,
+                &scopes,
+                &[202, 204],
+            )
+            .await?;
+        match resp.headers().get("location") {
+            Some(_) => self.session_from(&session.repo, &resp),
+            None => Ok(session.clone()),
+        }
+    }
+
+    /// Uploads a whole blob into `session` and commits it under `digest`,
+    /// in one attempt: as one `PUT` with the body while the registry takes
+    /// that, else as a `PATCH` with the body and an empty `PUT`. A refused
+    /// monolithic `PUT` switches this client to `PATCH` for the rest of
+    /// the run and comes back as a transient error, so the caller's retry
+    /// sends the blob the other way.
+    pub async fn upload_whole(
+        &self,
+        session: &UploadSession,
+        digest: &Digest,
+        size: Option<u64>,
+        body: reqwest::Body,
+    ) -> Result<(), RegistryError> {
+        use std::sync::atomic::Ordering;
+        if !self.monolithic.load(Ordering::Relaxed) {
+            let next = self.upload_patch_stream(session, size, body).await?;
+            return self.upload_finish(&next, digest).await;
+        }
+        match self.upload_put(session, digest, size, body).await {
+            Err(RegistryError::Status {
+                method,
+                url,
+                status,
+                detail,
+                ..
+            }) if matches!(status, 400 | 405 | 411 | 415 | 500 | 501) => {
+                self.monolithic.store(false, Ordering::Relaxed);
+                tracing::info!(registry = %self.registry, status, "a blob PUT with its bytes was refused; sending blob bytes in PATCH from now on");
+                Err(RegistryError::Transport {
+                    method,
+                    url,
+                    message: format!(
+                        "HTTP {status}{detail}: the registry refused the blob in one PUT; sending it as PATCH and PUT"
+                    ),
+                    retries: 0,
+                })
+            }
+            r => r,
+        }
     }
 
     /// Starts reading a blob at byte `offset` (`Range: bytes=offset-`), in
@@ -1054,7 +1156,7 @@ impl Client {
         loop {
             let r = async {
                 let s = self.upload_start_once(repo).await?;
-                self.upload_put(
+                self.upload_whole(
                     &s,
                     digest,
                     Some(data.len() as u64),

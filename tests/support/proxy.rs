@@ -38,6 +38,12 @@ pub enum Fault {
     /// answer: the registry did it, the client does not know. Matches only
     /// requests with an empty body (a chunked upload's final `PUT`).
     CommitLost,
+    /// Answer `.0` to requests that carry a body (a registry that takes
+    /// blob bytes only in `PATCH`, refusing a `PUT` with them).
+    BodyRefused(u16),
+    /// Answer `.0` to requests without a `Content-Length` header (a
+    /// registry that reads it on a `POST`).
+    LengthRequired(u16),
     /// Wait this long, then forward.
     Delay(Duration),
     /// Answer 429 with `Retry-After` as an HTTP-date (now).
@@ -417,6 +423,7 @@ async fn handle_inner(
         .headers()
         .get("content-length")
         .is_some_and(|v| v.as_bytes() == b"0");
+    let has_length = req.headers().contains_key("content-length");
     let start = {
         let mut s = lock(&state);
         s.clock += 1;
@@ -438,6 +445,8 @@ async fn handle_inner(
         } else {
             let rule = s.rules.iter_mut().find(|r| {
                 (!matches!(r.fault, Fault::CommitLost) || empty_body)
+                    && (!matches!(r.fault, Fault::BodyRefused(_)) || !empty_body)
+                    && (!matches!(r.fault, Fault::LengthRequired(_)) || !has_length)
                     && r.remaining > 0
                     && r.method.as_deref().map(|m| m == method).unwrap_or(true)
                     && path.contains(&r.path)
@@ -482,6 +491,16 @@ async fn handle_inner(
         return Ok(status_reply(401, None, challenge));
     }
     match &fault {
+        Some(Fault::BodyRefused(code) | Fault::LengthRequired(code)) => {
+            log(*code);
+            let mut r = status_reply(*code, None, None);
+            *r.body_mut() = http_body_util::Full::new(Bytes::from_static(
+                b"feature not supported: missing content length",
+            ))
+            .map_err(|e| -> BoxError { Box::new(e) })
+            .boxed();
+            return Ok(r);
+        }
         Some(Fault::Status(code, ra)) => {
             log(*code);
             lock(&state).faulted.push((arrived, Instant::now(), *code));
