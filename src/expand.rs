@@ -334,6 +334,27 @@ fn invalid_names_message(names: &[String]) -> String {
     }
 }
 
+/// A failed tag listing, explained where the registry may lack the API:
+/// distribution answers a missing repository with `NAME_UNKNOWN`; any
+/// other 404 or a 405 is a registry without `tags/list`.
+fn listing_error(e: RegistryError, spec: &ImageSpec) -> RegistryError {
+    match &e {
+        RegistryError::Status {
+            status: 404 | 405,
+            detail,
+            url,
+            ..
+        } if !detail.contains("NAME_UNKNOWN") => RegistryError::Protocol {
+            url: url.clone(),
+            message: format!(
+                "{e}; the source registry does not list tags (no tags/list API, or no such repository): name the tags of {} exactly, e.g. tags = [\"v1\"], and they are read without a listing",
+                spec.source
+            ),
+        },
+        _ => e,
+    }
+}
+
 /// Lists and selects the tags of the given entries.
 async fn expand_specs(
     plan: &Plan,
@@ -341,10 +362,20 @@ async fn expand_specs(
     specs: &[ImageSpec],
 ) -> (Vec<TagJob>, Vec<ExpandFailure>, Vec<IgnoredNames>) {
     use futures::StreamExt;
-    let lists: Vec<_> = futures::stream::iter(specs.iter().map(|s| source.tag_list(&s.source)))
-        .buffered(plan.options.metadata_in_flight())
-        .collect()
-        .await;
+    // An entry naming its tags exactly is not listed: the tags are read
+    // directly (a registry without the tag-list API still serves them).
+    let lists: Vec<_> = futures::stream::iter(specs.iter().map(|s| async move {
+        match s.exact_tags() {
+            Some(tags) => Ok(tags),
+            None => source
+                .tag_list(&s.source)
+                .await
+                .map_err(|e| listing_error(e, s)),
+        }
+    }))
+    .buffered(plan.options.metadata_in_flight())
+    .collect()
+    .await;
     let mut jobs = Vec::new();
     let mut failures = Vec::new();
     let mut ignored = Vec::new();

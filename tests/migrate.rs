@@ -1801,11 +1801,12 @@ fn invalid_tag_names_fail_once_when_selected_and_warn_when_filtered_out() {
         "{text}"
     );
     assert!(text.contains("1 done, 1 failed"), "{text}");
-    // Only v0: the bad names are never copied, so they are warnings.
+    // Only v0 (a glob: exact tags are not listed at all): the bad names
+    // are never copied, so they are warnings.
     let (_dir, plan) = h.temp_plan(PlanOpts {
         source_addr: Some(&proxy.addr),
         images: &format!(
-            "[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-only\"\ntags = [\"v0\"]\n"
+            "[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-only\"\ntags = [\"v[0-9]\"]\n"
         ),
         ..Default::default()
     });
@@ -1820,7 +1821,7 @@ fn invalid_tag_names_fail_once_when_selected_and_warn_when_filtered_out() {
     let (_d, again) = h.temp_plan(PlanOpts {
         source_addr: Some(&proxy.addr),
         images: &format!(
-            "[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-chk\"\ntags = [\"v0\"]\n"
+            "[[images]]\nsource = \"{repo}\"\ntarget = \"{repo}-chk\"\ntags = [\"v[0-9]\"]\n"
         ),
         ..Default::default()
     });
@@ -1886,4 +1887,102 @@ fn a_registry_taking_blob_bytes_only_in_patch_gets_them_there() {
     let again = run_lib(h, &plan);
     assert_eq!(again.copied, 0, "{again:?}");
     assert_eq!(target.hits("PATCH", "/blobs/uploads/").len(), before);
+}
+
+/// A registry that says less than distribution: a source without
+/// `tags/list`, a target whose manifest `HEAD` has no
+/// `Docker-Content-Digest` and whose blob `HEAD` has no `Content-Length`.
+/// Exact tags are read without a listing (globs fail saying so); the
+/// re-run finds everything done and uploads nothing; `verify` agrees, and
+/// names what did not arrive.
+#[test]
+fn a_registry_that_says_less_gets_the_same_migration() {
+    let h = harness();
+    let p = seed(h, "sayless");
+    let source = h.proxy_r1();
+    source.add(
+        Some("GET"),
+        "/tags/list",
+        Fault::Status(404, None),
+        usize::MAX,
+    );
+    let target = h.proxy_r2();
+    target.add(
+        Some("HEAD"),
+        "/manifests/",
+        Fault::DropHeader("docker-content-digest"),
+        usize::MAX,
+    );
+    target.add(
+        Some("HEAD"),
+        "/blobs/",
+        Fault::DropHeader("content-length"),
+        usize::MAX,
+    );
+    let exact: String = {
+        let mut by_repo: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for (repo, tag, _) in &p.tags {
+            by_repo.entry(repo).or_default().push(format!("\"{tag}\""));
+        }
+        by_repo
+            .iter()
+            .map(|(r, t)| format!("[[images]]\nsource = \"{r}\"\ntags = [{}]\n", t.join(", ")))
+            .collect()
+    };
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&source.addr),
+        images: &exact,
+        options: "format = \"preserve\"",
+        ..Default::default()
+    });
+    h.target_via(&plan, &target);
+    let s = run_lib(h, &plan);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_migrated(h, &p);
+    assert!(
+        source.hits("GET", "/tags/list").is_empty(),
+        "exact tags were listed"
+    );
+    let uploads = target.hits("POST", "/blobs/uploads/").len();
+    let again = run_lib(h, &plan);
+    assert!(again.failed.is_empty(), "{:?}", again.failed);
+    assert_eq!(
+        (again.copied, again.skipped),
+        (0, p.tags.len()),
+        "{again:?}"
+    );
+    assert_eq!(
+        target.hits("POST", "/blobs/uploads/").len(),
+        uploads,
+        "the re-run uploaded"
+    );
+    let v = cli(&["verify", "--format", "json"], &plan);
+    let text = String::from_utf8_lossy(&v.stdout).to_string();
+    assert_eq!(v.status.code(), Some(0), "{text}");
+    assert!(!text.contains("Some(") && !text.contains("None"), "{text}");
+    // A glob needs a listing: that entry fails, saying what to do.
+    let (_d2, globbed) = h.temp_plan(PlanOpts {
+        source_addr: Some(&source.addr),
+        images: &format!(
+            "[[images]]\nsource = \"{}/app\"\ntarget = \"{}/globbed\"\ntags = [\"v*\"]\n",
+            p.ns, p.ns
+        ),
+        ..Default::default()
+    });
+    h.target_via(&globbed, &target);
+    let s = run_lib(h, &globbed);
+    assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
+    assert!(
+        s.failed[0].error.contains("name the tags"),
+        "{}",
+        s.failed[0].error
+    );
+    // verify names what did not arrive, and exits 1.
+    let v = cli(&["verify"], &globbed);
+    let text = String::from_utf8_lossy(&v.stdout).to_string();
+    assert_eq!(v.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("not-migrated") && text.contains("1 not migrated"),
+        "{text}"
+    );
 }

@@ -14,7 +14,7 @@ use crate::oci::{Descriptor, Digest, DigestVerifier};
 use crate::registry::error::DisplayUrl;
 use crate::registry::retry::RateGuard;
 use crate::registry::{
-    Client, MountResult, RegistryError, RetryPolicy, TransferLimits, UploadSession,
+    BlobStat, Client, MountResult, RegistryError, RetryPolicy, TransferLimits, UploadSession,
 };
 use bytes::Bytes;
 use futures::{ready, Stream, StreamExt};
@@ -247,7 +247,9 @@ impl Blobs {
             .await
             .map_err(BlobError::Target)?
         {
-            Some(n) if desc.size.is_none_or(|s| s == n) => (BlobHow::Present, n),
+            st @ BlobStat::Present(n) if st.holds(desc.size) => {
+                (BlobHow::Present, n.or(desc.size).unwrap_or(0))
+            }
             _ => {
                 let from: Vec<Arc<str>> = {
                     let m = lock(&self.in_repo);
@@ -276,12 +278,15 @@ impl Blobs {
                     Some(_) => {
                         let n = match desc.size {
                             Some(n) => n,
-                            None => self
+                            None => match self
                                 .target
                                 .blob_head(target_repo, digest)
                                 .await
                                 .map_err(BlobError::Target)?
-                                .unwrap_or(0),
+                            {
+                                BlobStat::Present(Some(n)) => n,
+                                _ => 0,
+                            },
                         };
                         (BlobHow::Mounted, n)
                     }
@@ -594,7 +599,7 @@ impl Blobs {
                 .await
                 .map_err(BlobError::Target)?
             {
-                Some(n) if n == size => BlobHow::Present,
+                st if st.holds(Some(size)) => BlobHow::Present,
                 _ => {
                     self.target
                         .upload_bytes(target_repo, digest, data.clone())

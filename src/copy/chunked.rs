@@ -104,8 +104,8 @@ impl super::blob::Blobs {
                 }
                 // A commit whose answer was lost may have happened.
                 Step::Finish => {
-                    if let Ok(Some(n)) = self.target().blob_head(target_repo, &desc.digest).await {
-                        if n == size {
+                    if let Ok(st) = self.target().blob_head(target_repo, &desc.digest).await {
+                        if st.holds(Some(size)) {
                             return Ok(size);
                         }
                     }

@@ -37,6 +37,29 @@ pub struct ImageSpec {
 }
 
 impl ImageSpec {
+    /// The tags this entry names exactly, when every include pattern is a
+    /// plain tag (no glob): they need no tag listing (some registries have
+    /// none). Excluded and skipped ones are left out; sorted.
+    pub fn exact_tags(&self) -> Option<Vec<String>> {
+        if self.tags.is_none()
+            || !self
+                .tag_patterns
+                .iter()
+                .all(|t| crate::oci::reference::valid_tag(t))
+        {
+            return None;
+        }
+        let mut out: Vec<String> = self
+            .tag_patterns
+            .iter()
+            .filter(|t| self.wants_tag(t))
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
     /// True if `tag` is selected by this entry.
     pub fn wants_tag(&self, tag: &str) -> bool {
         self.tags.as_ref().map(|g| g.is_match(tag)).unwrap_or(true)

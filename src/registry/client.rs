@@ -63,6 +63,27 @@ pub enum MountResult {
     Session(UploadSession),
 }
 
+/// What a blob `HEAD` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStat {
+    /// The repository does not hold it.
+    Absent,
+    /// It holds it, with this size when the registry said.
+    Present(Option<u64>),
+}
+
+impl BlobStat {
+    /// Present, and of size `want` as far as the registry says (a
+    /// registry that gives no size holds the content-addressed blob all
+    /// the same).
+    pub fn holds(self, want: Option<u64>) -> bool {
+        match self {
+            BlobStat::Absent => false,
+            BlobStat::Present(n) => n.is_none() || want.is_none() || n == want,
+        }
+    }
+}
+
 /// A client for one registry.
 pub struct Client {
     http: reqwest::Client,
@@ -633,11 +654,21 @@ impl Client {
         let Some(resp) = self.head(req).await? else {
             return Ok(None);
         };
-        Ok(resp
+        let header = resp
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()))
+            .and_then(|v| v.parse().ok());
+        match header {
+            Some(d) => Ok(Some(d)),
+            // The spec makes the header optional: the manifest is there,
+            // and its digest is that of the body.
+            None => match self.manifest_get(repo, reference).await {
+                Ok(m) => Ok(Some(m.digest)),
+                Err(RegistryError::Status { status: 404, .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
     }
 
     /// Pushes a manifest under `reference` (tag or digest); returns the
@@ -696,12 +727,10 @@ impl Client {
             .and_then(|v| v.parse().ok()))
     }
 
-    /// The size of a blob in `repo`, or `None` if the repository lacks it.
-    pub async fn blob_head(
-        &self,
-        repo: &str,
-        digest: &Digest,
-    ) -> Result<Option<u64>, RegistryError> {
+    /// Whether `repo` holds a blob, and its size when the registry says
+    /// (the spec makes `Content-Length` on a blob `HEAD` a should: a
+    /// registry that omits it holds the blob all the same).
+    pub async fn blob_head(&self, repo: &str, digest: &Digest) -> Result<BlobStat, RegistryError> {
         let scopes = [Scope::pull(repo)];
         let req = Request {
             method: Method::HEAD,
@@ -711,14 +740,50 @@ impl Client {
             scopes: &scopes,
         };
         let Some(resp) = self.head(req).await? else {
-            return Ok(None);
+            return Ok(BlobStat::Absent);
         };
-        Ok(resp
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .or(Some(0)))
+        Ok(BlobStat::Present(
+            resp.headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+        ))
+    }
+
+    /// The size of a blob from a one-byte ranged `GET` (`Content-Range:
+    /// bytes 0-0/N`), for a registry whose `HEAD` gives none; `None` when
+    /// the answer does not say.
+    pub async fn blob_size_by_range(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
+        let scopes = [Scope::pull(repo)];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::RANGE,
+            HeaderValue::from_static("bytes=0-0"),
+        );
+        let req = Request {
+            method: Method::GET,
+            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
+            headers,
+            body: None,
+            scopes: &scopes,
+        };
+        let (resp, retries) = self.send(&req, &self.policy).await?;
+        let resp = self.expect(&req, resp, retries, &[200, 206]).await?;
+        let total = match resp.status().as_u16() {
+            206 => resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit_once('/'))
+                .and_then(|(_, n)| n.trim().parse().ok()),
+            _ => resp.content_length(),
+        };
+        drop(resp);
+        Ok(total)
     }
 
     /// Starts reading a blob. One attempt: the caller retries the whole

@@ -8,7 +8,7 @@ pub mod gate;
 pub mod retry;
 
 pub use auth::{Credentials, PasswordSource, Secret};
-pub use client::{Client, Endpoint, MountResult, UploadSession};
+pub use client::{BlobStat, Client, Endpoint, MountResult, UploadSession};
 pub use error::DisplayUrl;
 pub use error::RegistryError;
 pub use gate::RequestLimits;

@@ -22,7 +22,7 @@ use crate::expand::{self, TagJob};
 use crate::journal::{self, Replay};
 use crate::oci::{Digest, ManifestKind};
 use crate::plan::{ExternalImports, Plan};
-use crate::registry::{Client, RegistryError};
+use crate::registry::{BlobStat, Client, RegistryError};
 use futures::StreamExt;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -200,7 +200,7 @@ pub fn parse_bandwidth(s: &str) -> Option<u64> {
 /// partial delete or a broken push), and `run` reads each blob from the
 /// repository that needs it. Keyed by the digest alone, the answer would
 /// depend on which repository's read asked first, and so would the report.
-type Heads = std::sync::Mutex<HashMap<(Arc<str>, Digest), Arc<OnceCell<Option<u64>>>>>;
+type Heads = std::sync::Mutex<HashMap<(Arc<str>, Digest), Arc<OnceCell<BlobStat>>>>;
 
 /// Each target repository's tags, listed once for the whole check (`None`
 /// when the listing failed: its tags are then looked up one by one).
@@ -257,7 +257,7 @@ impl Walk<'_> {
         &self,
         repo: &Arc<str>,
         digest: &Digest,
-    ) -> Result<Option<u64>, RegistryError> {
+    ) -> Result<BlobStat, RegistryError> {
         let cell = self
             .heads
             .lock()
@@ -283,8 +283,15 @@ impl Walk<'_> {
             .get_or_init(|| async {
                 match self.target.tag_list(repo).await {
                     Ok(tags) => Some(tags.into_iter().collect()),
-                    // A repository the target does not have has no tags.
-                    Err(RegistryError::Status { status: 404, .. }) => Some(HashSet::new()),
+                    // A repository the target does not have has no tags
+                    // (distribution says NAME_UNKNOWN); any other 404 may
+                    // be a registry without the tag-list API: look the
+                    // tags up one by one.
+                    Err(RegistryError::Status {
+                        status: 404,
+                        detail,
+                        ..
+                    }) if detail.contains("NAME_UNKNOWN") => Some(HashSet::new()),
                     Err(e) => {
                         tracing::debug!(repository = repo, error = %e, "listing target tags failed; looking tags up one by one");
                         None
@@ -381,7 +388,16 @@ impl Walk<'_> {
             Ok::<_, RegistryError>((b.desc.digest.clone(), n))
         }))
         .await?;
-        read.sizes = sizes.into_iter().collect();
+        // Missing, or present with a size; present without one (a
+        // registry that sends no Content-Length) keeps the manifest's.
+        read.sizes = sizes
+            .into_iter()
+            .filter_map(|(d, st)| match st {
+                BlobStat::Absent => Some((d, None)),
+                BlobStat::Present(Some(n)) => Some((d, Some(n))),
+                BlobStat::Present(None) => None,
+            })
+            .collect();
         Ok(image_plan::plan_image(&read, opts, facts, done, &target))
     }
 
@@ -694,7 +710,10 @@ async fn attribute_bytes(
             |(repo, d, size)| async move {
                 // A failed look-up counts as absent: the estimate errs on
                 // the side of bytes to move.
-                let there = matches!(target.blob_head(repo, d).await, Ok(Some(_)));
+                let there = matches!(
+                    target.blob_head(repo, d).await,
+                    Ok(crate::registry::BlobStat::Present(_))
+                );
                 there.then_some((d, size))
             },
         ))

@@ -9,7 +9,7 @@ use crate::copy::{connect, RunError};
 use crate::journal::{self, DoneTag};
 use crate::model::Format;
 use crate::oci::{Digest, Manifest};
-use crate::registry::{Client, RegistryError};
+use crate::registry::{BlobStat, Client, RegistryError};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -24,7 +24,8 @@ pub struct Problem {
     pub target: String,
     /// Stable code: `tag-missing`, `tag-moved`, `manifest-missing`,
     /// `blob-missing`, `blob-size`, `digest-changed`, `source-changed`,
-    /// `unreadable`.
+    /// `unreadable`, `not-migrated` (the journal records the tag as failed
+    /// or unfinished).
     pub code: &'static str,
     /// What is wrong, with the digests involved.
     pub message: String,
@@ -39,12 +40,20 @@ pub struct VerifyReport {
     pub manifests: usize,
     /// Blobs looked up in the target (each (repository, digest) once).
     pub blobs: usize,
+    /// Tags the journal records as failed or unfinished (each also a
+    /// `not-migrated` problem).
+    pub not_done: usize,
     /// Everything wrong, in journal order of the tags.
     pub problems: Vec<Problem>,
 }
 
 /// Blob sizes looked up in the target, by (repository, digest).
 type Sizes = Mutex<HashMap<(String, Digest), Option<u64>>>;
+
+/// A size for messages: the number, or "no size".
+fn size_text(n: Option<u64>) -> String {
+    n.map_or_else(|| "no size".to_string(), |n| format!("{n} bytes"))
+}
 
 struct Verifier<'a> {
     source: &'a Client,
@@ -80,6 +89,33 @@ pub async fn verify(plan: &crate::plan::Plan) -> Result<VerifyReport, RunError> 
         report.problems.extend(problems);
     }
     report.blobs = v.sizes.lock().map(|s| s.len()).unwrap_or(0);
+    // What the journal says did not arrive: "everything is in place" must
+    // not hide images whose last attempt failed or never finished.
+    let status = super::status(&plan.options.journal, &plan.target.registry)?;
+    for im in status.images {
+        let (code, message) = match im.state {
+            super::State::Done => continue,
+            super::State::Failed => (
+                "not-migrated",
+                format!(
+                    "the last attempt failed ({} error): {}",
+                    im.error_kind.map_or("unknown", |k| k.name()),
+                    im.error.as_deref().unwrap_or("no message")
+                ),
+            ),
+            super::State::Pending => (
+                "not-migrated",
+                "started but never finished (run again to complete it)".to_string(),
+            ),
+        };
+        report.not_done += 1;
+        report.problems.push(Problem {
+            source: im.source,
+            target: im.target,
+            code,
+            message,
+        });
+    }
     Ok(report)
 }
 
@@ -161,13 +197,19 @@ impl Verifier<'_> {
             manifests += 1;
             todo.extend(m.manifests.iter().map(|c| c.digest.clone()));
             for (blob, want) in blobs_of(&m) {
-                match self.size(repo, &blob).await {
-                    Ok(Some(n)) if want.is_none_or(|w| w == n) => {}
-                    Ok(Some(n)) => say(
+                match self.size(repo, &blob, want).await {
+                    Ok(BlobStat::Present(n)) if n.is_none() || want.is_none() || n == want => {}
+                    Ok(BlobStat::Present(n)) => say(
                         "blob-size",
-                        format!("blob {blob} has {n} bytes, the manifest says {want:?}"),
+                        format!(
+                            "blob {blob} has {}, the manifest says {}",
+                            size_text(n),
+                            size_text(want)
+                        ),
                     ),
-                    Ok(None) => say("blob-missing", format!("blob {blob} is not in {repo}")),
+                    Ok(BlobStat::Absent) => {
+                        say("blob-missing", format!("blob {blob} is not in {repo}"))
+                    }
                     Err(e) => say("unreadable", format!("blob {blob}: {e}")),
                 }
             }
@@ -175,17 +217,34 @@ impl Verifier<'_> {
         (problems, manifests)
     }
 
-    /// The size of a blob in the target, looked up once per run.
-    async fn size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+    /// Whether the target holds a blob, with its size, looked up once
+    /// per run. A registry whose `HEAD` gives no size is asked with a
+    /// one-byte ranged `GET` when the manifest gives one to compare.
+    async fn size(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        want: Option<u64>,
+    ) -> Result<BlobStat, RegistryError> {
         let key = (repo.to_string(), digest.clone());
         if let Some(n) = self.sizes.lock().ok().and_then(|s| s.get(&key).copied()) {
-            return Ok(n);
+            return Ok(n.map_or(BlobStat::Absent, |n| BlobStat::Present(Some(n))));
         }
-        let n = self.target.blob_head(repo, digest).await?;
-        if let Ok(mut s) = self.sizes.lock() {
+        let st = match self.target.blob_head(repo, digest).await? {
+            BlobStat::Present(None) if want.is_some() => {
+                BlobStat::Present(self.target.blob_size_by_range(repo, digest).await?)
+            }
+            st => st,
+        };
+        if let (Ok(mut s), BlobStat::Absent | BlobStat::Present(Some(_))) = (self.sizes.lock(), st)
+        {
+            let n = match st {
+                BlobStat::Present(n) => n,
+                BlobStat::Absent => None,
+            };
             s.insert(key, n);
         }
-        Ok(n)
+        Ok(st)
     }
 }
 
@@ -216,10 +275,14 @@ pub fn render_text(r: &VerifyReport) -> String {
         ));
     }
     out.push_str(&format!(
-        "verified {} images ({} manifests, {} blobs): {}\n",
+        "verified {} images ({} manifests, {} blobs){}: {}\n",
         r.images,
         r.manifests,
         r.blobs,
+        match r.not_done {
+            0 => String::new(),
+            n => format!("; {n} not migrated (failed or unfinished)"),
+        },
         match r.problems.len() {
             0 => "everything is in place".to_string(),
             1 => "1 problem".to_string(),

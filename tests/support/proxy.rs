@@ -56,6 +56,10 @@ pub enum Fault {
     /// Serve the upstream answer with `.1` replaced by `.2` in header `.0`
     /// (a `Link` or `Location` pointing elsewhere).
     RewriteHeader(&'static str, String, String),
+    /// Serve the upstream answer without header `.0` (a registry that
+    /// sends less than distribution: no `Docker-Content-Digest` on a
+    /// manifest `HEAD`, no `Content-Length` on a blob `HEAD`).
+    DropHeader(&'static str),
 }
 
 struct Rule {
@@ -623,6 +627,9 @@ async fn handle_inner(
             }
         }
         if k == "content-length" && matches!(fault, Some(Fault::Replace(..))) {
+            continue;
+        }
+        if matches!(&fault, Some(Fault::DropHeader(name)) if k == *name) {
             continue;
         }
         if k == "location" {
