@@ -523,6 +523,7 @@ fn the_html_report_loads_in_a_browser_and_the_other_formats_render() {
     let loud = String::from_utf8_lossy(&cli(&["check", "--verbose"], &plan).stdout).to_string();
     assert!(!quiet.contains(" info "), "{quiet}");
     assert!(quiet.contains("; information: "), "{quiet}");
+    assert!(quiet.contains("assumed: the target accepts"), "{quiet}");
     assert!(quiet.contains("digest-changes: 3 images"), "{quiet}");
     assert!(quiet.contains("multi-arch: 1 image"), "{quiet}");
     assert_eq!(loud.matches("info digest-changes").count(), 3, "{loud}");

@@ -7,6 +7,7 @@ mod support;
 use rahti_migrate::copy::{self, Events, RunSummary};
 use rahti_migrate::plan::Plan;
 use rahti_migrate::report::check;
+use support::cli::cli;
 use support::fixtures::{config, layer, noise, sha256, DOCKER_LIST, DOCKER_MANIFEST};
 use support::skopeo::{self, Reg};
 use support::{harness, Harness, PlanOpts};
@@ -882,5 +883,207 @@ fn every_format_over_one_corpus_with_signed_schema1_into_a_schema1_target() {
             .map(|r| format!("{} {}", r.method, r.path))
             .collect();
         assert!(writes.is_empty(), "{format} re-run wrote: {writes:?}");
+    }
+}
+
+/// A plan between the Rahti-like registries and `other`, the second
+/// registry implementation (`support::other`), with Basic auth.
+fn other_plan(
+    h: &Harness,
+    other: &str,
+    to_other: bool,
+    options: &str,
+    images: &str,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("r1.pass"), support::R1_PASS).expect("write");
+    std::fs::write(dir.path().join("r2.pass"), support::R2_PASS).expect("write");
+    std::fs::write(dir.path().join("o.pass"), "other-password").expect("write");
+    let o = format!("registry = \"{other}\"\ninsecure = true\nusername = \"other\"\npassword_file = \"o.pass\"\n");
+    let (source, target) = match to_other {
+        true => (
+            format!("registry = \"{}\"\ninsecure = true\nusername = \"{}\"\npassword_file = \"r1.pass\"\n", h.rahti1.addr, support::R1_USER),
+            o,
+        ),
+        false => (
+            o,
+            format!("registry = \"{}\"\nca_file = \"{}\"\nusername = \"{}\"\npassword_file = \"r2.pass\"\n", h.rahti2.addr, h.pki.ca_file.display(), support::R2_USER),
+        ),
+    };
+    let plan = dir.path().join("migration.toml");
+    std::fs::write(
+        &plan,
+        format!("version = 1\n[source]\n{source}[target]\n{target}[options]\n{options}\n{images}"),
+    )
+    .expect("write");
+    (dir, plan)
+}
+
+/// Another OCI registry implementation, as target and as source, beside
+/// skopeo on the same data: the `container-registry` crate, which takes
+/// blob bytes only in `PATCH`, has no `tags/list` and no mount, and
+/// refuses manifest lists (skopeo fails on them too). Every image skopeo
+/// copies we copy, to the same digest; a re-run uploads nothing; `verify`
+/// agrees with what was copied; back out of it, exact tags need no
+/// listing.
+#[test]
+fn another_registry_implementation_as_target_and_source_like_skopeo() {
+    let h = harness();
+    let ns = h.unique("xreg");
+    let other = h
+        .block_on(support::other::Other::start(&h.dir.path().join(&ns)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let proxy = h
+        .block_on(support::proxy::Proxy::start(
+            format!("http://{}", other.addr),
+            None,
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let two = vec![layer(76_001, 20_000), layer(76_002, 10_000)];
+    let amd = vec![layer(76_003, 8_000)];
+    let arm = vec![layer(76_004, 8_000)];
+    h.block_on(async {
+        h.r1.image(&format!("{ns}/docker"), "t", &two, history_config(&two, true)).await.expect("docker");
+        let repo = format!("{ns}/list");
+        let (da, _) = h.r1.image(&repo, "amd", &amd, config("amd64", &amd)).await.expect("amd");
+        let (dr, _) = h.r1.image(&repo, "arm", &arm, config("arm64", &arm)).await.expect("arm");
+        let sa = h.r1.get_manifest(&repo, &da).await.map(|g| g.body.len()).unwrap_or(0);
+        let sr = h.r1.get_manifest(&repo, &dr).await.map(|g| g.body.len()).unwrap_or(0);
+        let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
+        h.r1.manifest(&repo, "t", DOCKER_LIST, &serde_json::to_vec_pretty(&list).expect("json")).await.expect("list");
+    });
+    skopeo::copy(
+        h,
+        &["-f", "v2s1"],
+        (Reg::Rahti1, &format!("{ns}/docker:t")),
+        (Reg::Rahti1, &format!("{ns}/schema1:t")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let digest_in = |addr: &str, repo: &str| -> String {
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                "--creds=other:other-password",
+            ])
+            .arg(format!("docker://{addr}/{repo}:t"))
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "{repo}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        support::fixtures::sha256(&out.stdout)
+    };
+    let cases: [(&str, &[&str]); 2] = [
+        ("oci", &["docker", "list", "schema1"]),
+        ("preserve", &["docker", "list"]),
+    ];
+    for (format, repos) in cases {
+        let images: String = repos
+            .iter()
+            .map(|r| format!("[[images]]\nsource = \"{ns}/{r}\"\ntarget = \"{ns}-{format}/{r}\"\ntags = [\"t\"]\n"))
+            .collect();
+        // skopeo first: what it copies is the floor.
+        let mut floor = Vec::new();
+        for r in repos.iter() {
+            let theirs = format!("{ns}-sk{format}/{r}");
+            let mut args = vec!["--all"];
+            if format == "oci" {
+                args.extend(["-f", "oci"]);
+            }
+            match skopeo::copy(
+                h,
+                &args,
+                (Reg::Rahti1, &format!("{ns}/{r}:t")),
+                (Reg::Plain(&other.addr), &format!("{theirs}:t")),
+            ) {
+                Ok(()) => floor.push(*r),
+                Err(e) => eprintln!("skopeo cannot copy {r} ({format}) either: {e}"),
+            }
+        }
+        assert!(
+            floor.contains(&"docker"),
+            "{format}: skopeo copied only {floor:?}"
+        );
+        let (_d, plan) = other_plan(
+            h,
+            &proxy.addr,
+            true,
+            &format!("format = \"{format}\"\nconcurrency = 4"),
+            &images,
+        );
+        let out = cli(&["run", "--no-progress"], &plan);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let ours_failed: Vec<&str> = repos
+            .iter()
+            .copied()
+            .filter(|r| err.contains(&format!("FAILED  {ns}/{r}:t")))
+            .collect();
+        for r in &floor {
+            assert!(
+                !ours_failed.contains(r),
+                "{format}: skopeo copies {r}, we do not: {err}"
+            );
+            assert_eq!(
+                digest_in(&other.addr, &format!("{ns}-{format}/{r}")),
+                digest_in(&other.addr, &format!("{ns}-sk{format}/{r}")),
+                "{format} {r}: ours and skopeo's differ"
+            );
+        }
+        let done = repos.len() - ours_failed.len();
+        let uploads = proxy.hits("POST", "/blobs/uploads/").len();
+        let again = cli(&["run", "--no-progress"], &plan);
+        let err = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            err.contains(&format!("{done} already done")),
+            "{format} re-run: {err}"
+        );
+        if ours_failed.is_empty() {
+            assert_eq!(
+                proxy.hits("POST", "/blobs/uploads/").len(),
+                uploads,
+                "{format}: the re-run uploaded"
+            );
+        }
+        // verify agrees with what was copied: in place, or named as not
+        // migrated (exit 1).
+        let v = cli(&["verify"], &plan);
+        let text = String::from_utf8_lossy(&v.stdout).to_string();
+        assert_eq!(
+            v.status.code(),
+            Some(if ours_failed.is_empty() { 0 } else { 1 }),
+            "{format} verify: {text}"
+        );
+        assert_eq!(
+            text.matches("not-migrated").count(),
+            ours_failed.len(),
+            "{text}"
+        );
+        eprintln!("{format}: skopeo copied {floor:?}; we failed {ours_failed:?}");
+    }
+    // Back out of it into the Rahti-2-like registry: no tag listing there,
+    // so the tags are named.
+    let images = format!("[[images]]\nsource = \"{ns}-preserve/docker\"\ntarget = \"{ns}/back-docker\"\ntags = [\"t\"]\n");
+    let (_d, plan) = other_plan(h, &proxy.addr, false, "format = \"preserve\"", &images);
+    let out = cli(&["run", "--no-progress"], &plan);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "back: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for r in ["docker"] {
+        let src = h
+            .block_on(h.r1.get_manifest(&format!("{ns}/{r}"), "t"))
+            .map(|g| g.digest);
+        let back = h
+            .block_on(h.r2.get_manifest(&format!("{ns}/back-{r}"), "t"))
+            .map(|g| g.digest);
+        assert_eq!(src, back, "{r}: preserved through the other registry");
     }
 }

@@ -133,6 +133,8 @@ pub struct Summary {
     pub repositories: Vec<RepoBytes>,
     /// What was looked up and what was decided without a request.
     pub lookups: Lookups,
+    /// What the check cannot know, since it never writes, and assumed.
+    pub assumptions: Vec<&'static str>,
 }
 
 /// How the check learned what it did not read whole: which source blobs
@@ -153,6 +155,9 @@ pub struct Lookups {
     /// repository that holds one tag of the plan or could not be listed.
     pub target_tags_looked_up: usize,
 }
+
+/// What a dry run cannot know: it never writes.
+pub const ASSUMED_WRITES: &str = "the target accepts what run would write (blob uploads, the manifest types shown, new repositories): check reads only and cannot test a write; a registry that refuses them fails those images in run";
 
 /// The compatibility report.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -619,6 +624,7 @@ pub async fn check(
         images: images.len(),
         bandwidth_bits_per_second,
         lookups,
+        assumptions: vec![ASSUMED_WRITES],
         ..Summary::default()
     };
     attribute_bytes(

@@ -72,6 +72,9 @@ fn summary_lines(r: &CheckReport) -> Vec<String> {
             s.lookups.target_repositories_listed, s.lookups.target_tags_looked_up
         ),
     ]
+    .into_iter()
+    .chain(s.assumptions.iter().map(|a| format!("assumed: {a}")))
+    .collect()
 }
 
 /// Per info finding code, the number of images that have it: the text

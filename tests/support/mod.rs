@@ -11,6 +11,7 @@ pub mod cli;
 pub mod containers;
 pub mod fixtures;
 pub mod openshift;
+pub mod other;
 pub mod project;
 pub mod proxy;
 pub mod registry;

@@ -9,9 +9,12 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Which registry a reference lives in.
 #[derive(Clone, Copy)]
-pub enum Reg {
+pub enum Reg<'a> {
     Rahti1,
     Rahti2,
+    /// A plain-HTTP registry at this address, any credentials (the
+    /// second implementation, `support::other`).
+    Plain(&'a str),
 }
 
 /// A directory with the test CA as `ca.crt`, for `--cert-dir`.
@@ -35,6 +38,11 @@ fn side(h: &Harness, r: Reg, prefix: &str, args: &mut Vec<String>) -> String {
             args.push(format!("--{prefix}-cert-dir={}", cert_dir(h)));
             args.push(format!("--{prefix}-creds={R2_USER}:{R2_PASS}"));
             h.rahti2.addr.clone()
+        }
+        Reg::Plain(addr) => {
+            args.push(format!("--{prefix}-tls-verify=false"));
+            args.push(format!("--{prefix}-creds=other:other-password"));
+            addr.to_string()
         }
     }
 }
