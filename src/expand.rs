@@ -118,15 +118,43 @@ pub struct Discovered {
     /// Target repositories of the discovered entries, by target namespace.
     pub streams: std::collections::BTreeMap<String, Vec<String>>,
     /// Tags to reference rather than copy (`external_imports =
-    /// "reference"`): (source repository, tag, target repository, external
-    /// reference).
-    pub references: Vec<(String, String, String, String)>,
+    /// "reference"`): (source repository, tag, target repository, the
+    /// import as it was).
+    pub references: Vec<(String, String, String, crate::openshift::ExternalTag)>,
+    /// Aliases to recreate on the target (with `[target] api`), after the
+    /// tag they follow: (source repository, tag, target repository, the
+    /// tag it follows).
+    pub aliases: Vec<(String, String, String, String)>,
+    /// Target repositories of streams with no image, created empty (with
+    /// `[target] api`).
+    pub empty_streams: Vec<String>,
+    /// What discovery found that the user should know.
+    pub notes: Vec<Note>,
     /// How each discovered entry's external tags are handled, by source
     /// repository.
     pub modes: std::collections::BTreeMap<String, ExternalImports>,
     /// Earlier images of discovered tags (`history = N`): (index of the
     /// entry in `specs`, tag, digest), newest first per tag.
     pub history: Vec<(usize, String, Digest)>,
+}
+
+/// Something discovery found about a tag, a stream or a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    /// `repo:tag`, `repo`, or the project.
+    pub source: String,
+    /// Where it would go.
+    pub target: String,
+    /// Stable code (see [`crate::openshift::StreamNote`], and `no-streams`,
+    /// `alias-flattened`, `alias-recreated`, `alias-of-import`).
+    pub code: &'static str,
+    /// A warning (else information).
+    pub warning: bool,
+    /// What it means.
+    pub message: String,
+    /// Whether the tag's bytes are still copied (the note then belongs on
+    /// its row; otherwise it is a row of its own).
+    pub copied: bool,
 }
 
 /// Finds the repositories of every `[[projects]]` entry: through the
@@ -139,9 +167,15 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
         external: Default::default(),
         streams: Default::default(),
         references: Vec::new(),
+        aliases: Vec::new(),
+        empty_streams: Vec::new(),
+        notes: Vec::new(),
         modes: Default::default(),
         history: Vec::new(),
     };
+    let mut own_hosts = vec![plan.source.registry.clone()];
+    own_hosts.extend(plan.source_aliases.iter().cloned());
+    let target_api = plan.target_api.is_some();
     if plan.projects.is_empty() {
         return d;
     }
@@ -157,13 +191,25 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
             target_repo: p.target.clone(),
             error,
         };
-        type Found = (String, Vec<(String, String)>, Vec<(String, Vec<Digest>)>);
-        let names: Vec<Found> = match (api, &catalog) {
-            (Some(api), _) => match api.image_streams(&p.source).await {
-                Ok(streams) => streams
-                    .into_iter()
-                    .map(|s| (s.name, s.external, s.history))
-                    .collect(),
+        let streams: Vec<crate::openshift::ImageStream> = match (api, &catalog) {
+            (Some(api), _) => match api.image_streams(&p.source, &own_hosts).await {
+                Ok(streams) => {
+                    if streams.is_empty() {
+                        d.notes.push(Note {
+                            source: p.source.clone(),
+                            target: p.target.clone(),
+                            code: "no-streams",
+                            warning: true,
+                            message: format!(
+                                "project {} has no image streams in the cluster API {}: is the project name or the API right?",
+                                p.source,
+                                api.url()
+                            ),
+                            copied: false,
+                        });
+                    }
+                    streams
+                }
                 Err(e) => {
                     d.failures.push(fail(e));
                     continue;
@@ -175,7 +221,10 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
                     .iter()
                     .filter_map(|r| r.strip_prefix(&prefix))
                     .filter(|n| !n.contains('/'))
-                    .map(|n| (n.to_string(), Vec::new(), Vec::new()))
+                    .map(|n| crate::openshift::ImageStream {
+                        name: n.to_string(),
+                        ..Default::default()
+                    })
                     .collect()
             }
             (None, Some(Err(e))) => {
@@ -190,42 +239,136 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
             }
             (None, None) => continue,
         };
-        for (name, external, history) in names {
-            if !p.wants_repository(&name) {
+        for stream in streams {
+            if !p.wants_repository(&stream.name) {
                 continue;
             }
-            let mut spec = p.image(index, &name);
-            for (tag, reference) in external {
-                if p.external_imports != ExternalImports::Copy {
-                    spec.skip_tags.insert(tag.clone());
-                }
-                if p.external_imports == ExternalImports::Reference {
-                    d.references.push((
-                        spec.source.clone(),
-                        tag.clone(),
-                        spec.target.clone(),
-                        reference.clone(),
-                    ));
-                }
-                d.external.insert((spec.source.clone(), tag), reference);
+            let spec = p.image(index, &stream.name);
+            if add_stream(&mut d, p, spec, stream, api.is_some(), target_api) {
+                index += 1;
             }
-            d.modes.insert(spec.source.clone(), p.external_imports);
-            for (tag, earlier) in history {
-                if spec.wants_tag(&tag) {
-                    for digest in earlier.into_iter().take(p.history as usize) {
-                        d.history.push((d.specs.len(), tag.clone(), digest));
-                    }
-                }
-            }
-            d.streams
-                .entry(p.target.clone())
-                .or_default()
-                .push(spec.target.clone());
-            d.specs.push(spec);
-            index += 1;
         }
     }
     d
+}
+
+/// Adds one discovered stream: its entry (unless it could not be read),
+/// its tags classified (imports by `external_imports`, aliases recreated
+/// with `[target] api` or flattened, reference-only and imageless tags
+/// left out), notes and history. Returns whether an entry was added.
+fn add_stream(
+    d: &mut Discovered,
+    p: &crate::plan::ProjectSpec,
+    mut spec: ImageSpec,
+    stream: crate::openshift::ImageStream,
+    from_api: bool,
+    target_api: bool,
+) -> bool {
+    let note = |tag: Option<&str>, code, warning, message, copied| Note {
+        source: match tag {
+            Some(t) => format!("{}:{t}", spec.source),
+            None => spec.source.clone(),
+        },
+        target: match tag {
+            Some(t) => format!("{}:{t}", spec.target),
+            None => spec.target.clone(),
+        },
+        code,
+        warning,
+        message,
+        copied,
+    };
+    let unreadable = stream.notes.iter().any(|n| n.code == "stream-unreadable");
+    let mut notes: Vec<Note> = Vec::new();
+    for n in &stream.notes {
+        let copied = n.tag.as_deref().is_some_and(|t| {
+            stream.tags.iter().any(|s| s == t) && !stream.not_copied.iter().any(|s| s == t)
+        });
+        notes.push(note(n.tag.as_deref(), n.code, n.warning, n.message.clone(), copied));
+    }
+    if unreadable {
+        d.notes.extend(notes);
+        return false;
+    }
+    for t in &stream.not_copied {
+        spec.skip_tags.insert(t.clone());
+    }
+    let imported: std::collections::BTreeSet<&str> =
+        stream.external.iter().map(|e| e.tag.as_str()).collect();
+    for e in &stream.external {
+        if p.external_imports != ExternalImports::Copy {
+            spec.skip_tags.insert(e.tag.clone());
+        }
+        if p.external_imports == ExternalImports::Reference {
+            d.references.push((
+                spec.source.clone(),
+                e.tag.clone(),
+                spec.target.clone(),
+                e.clone(),
+            ));
+        }
+        if !e.reference {
+            d.external.insert((spec.source.clone(), e.tag.clone()), e.from.clone());
+        }
+    }
+    for (tag, of) in &stream.aliases {
+        let of_import = imported.contains(of.as_str());
+        let name = &stream.name;
+        if of_import && p.external_imports == ExternalImports::Skip {
+            spec.skip_tags.insert(tag.clone());
+            notes.push(note(
+                Some(tag),
+                "alias-of-import",
+                false,
+                format!("{name}:{tag} follows the imported tag {name}:{of}; left out, as imports are (external_imports = \"skip\")"),
+                false,
+            ));
+        } else if target_api || (of_import && p.external_imports == ExternalImports::Reference) {
+            spec.skip_tags.insert(tag.clone());
+            d.aliases.push((spec.source.clone(), tag.clone(), spec.target.clone(), of.clone()));
+            notes.push(note(
+                Some(tag),
+                "alias-recreated",
+                false,
+                format!("{name}:{tag} follows {name}:{of}; the target gets the same alias, after {of} is there"),
+                false,
+            ));
+        } else {
+            notes.push(note(
+                Some(tag),
+                "alias-flattened",
+                false,
+                format!("{name}:{tag} follows {name}:{of}; without [target] api it is copied as an image of its own, and no longer follows {of} on the target"),
+                true,
+            ));
+        }
+    }
+    d.notes.extend(notes);
+    // (A repository found in the catalog has its tags listed later.)
+    if from_api
+        && stream.tags.is_empty()
+        && stream.external.is_empty()
+        && stream.aliases.is_empty()
+    {
+        if target_api {
+            d.empty_streams.push(spec.target.clone());
+        }
+        return false;
+    }
+    d.modes.insert(spec.source.clone(), p.external_imports);
+    for (tag, earlier) in stream.history {
+        if spec.wants_tag(&tag) {
+            for digest in earlier.into_iter().take(p.history as usize) {
+                d.history.push((d.specs.len(), tag.clone(), digest));
+            }
+        }
+    }
+    d.streams
+        .entry(p.target.clone())
+        .or_default()
+        .push(spec.target.clone());
+    d.specs.push(spec);
+    true
 }
 
 /// The jobs for the history images `discover` found: each earlier image

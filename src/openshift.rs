@@ -49,18 +49,63 @@ pub struct Api {
     token: tokio::sync::OnceCell<Option<crate::registry::Secret>>,
 }
 
-/// One image stream, as much of it as a migration needs.
-#[derive(Debug, Clone, PartialEq)]
+/// One image stream, as much of it as a migration needs, its tags
+/// classified as OpenShift means them.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ImageStream {
     /// Its name (the repository is `namespace/name`).
     pub name: String,
-    /// Tags that hold an image (`status.tags[].tag`).
+    /// Tags that hold an image (`status.tags[].tag` with items), the ones
+    /// to copy as bytes unless a class below says otherwise.
     pub tags: Vec<String>,
-    /// Tags imported from another registry: (tag, external reference).
-    pub external: Vec<(String, String)>,
+    /// Tags imported from another registry (not the cluster's own).
+    pub external: Vec<ExternalTag>,
+    /// Tags that follow another tag of the same stream (`oc tag --alias`):
+    /// (tag, the tag it follows).
+    pub aliases: Vec<(String, String)>,
+    /// Tags never to copy as bytes (`reference: true`, or no image).
+    pub not_copied: Vec<String>,
+    /// What to tell the user about this stream's tags.
+    pub notes: Vec<StreamNote>,
     /// Earlier images of each tag (`status.tags[].items[1..]`), newest
     /// first.
     pub history: Vec<(String, Vec<crate::oci::Digest>)>,
+}
+
+/// A tag imported from another registry, with what it means: recreated
+/// under `external_imports = "reference"` as it was.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExternalTag {
+    /// The tag.
+    pub tag: String,
+    /// The pull spec it imports from (validated).
+    pub from: String,
+    /// `importPolicy.scheduled`: re-imported periodically.
+    pub scheduled: bool,
+    /// `importPolicy.insecure`: imported over plain HTTP or without TLS
+    /// verification.
+    pub insecure: bool,
+    /// `importPolicy.importMode` (`Legacy`, `PreserveOriginal`), when set.
+    pub import_mode: Option<String>,
+    /// `referencePolicy.type` (`Source` or `Local`).
+    pub reference_policy: String,
+    /// `reference: true`: only a reference, no bytes in the registry.
+    pub reference: bool,
+}
+
+/// Something about one tag (or the whole stream) the user should know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamNote {
+    /// The tag, or `None` for the stream.
+    pub tag: Option<String>,
+    /// Stable code (`import-failed`, `alias-missing`, `reference-only`,
+    /// `cross-namespace`, `tracks-other-stream`, `empty-stream`,
+    /// `stream-unreadable`).
+    pub code: &'static str,
+    /// True for a warning, false for information.
+    pub warning: bool,
+    /// What it means.
+    pub message: String,
 }
 
 /// A project's ResourceQuota objects.
@@ -121,6 +166,9 @@ struct ListMeta {
     cont: Option<String>,
 }
 
+/// A list answered `410 Gone`: its `continue` expired.
+struct Gone;
+
 #[derive(Deserialize)]
 struct RawStream {
     metadata: Meta,
@@ -135,6 +183,12 @@ struct Meta {
     name: String,
 }
 
+/// An item's name, when the item is too odd to read whole.
+#[derive(Deserialize)]
+struct JustName {
+    metadata: Meta,
+}
+
 #[derive(Deserialize, Default)]
 struct StreamSpec {
     #[serde(default, deserialize_with = "nullable")]
@@ -142,21 +196,52 @@ struct StreamSpec {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct SpecTag {
     name: String,
     #[serde(default)]
     from: Option<From>,
+    #[serde(default, deserialize_with = "nullable")]
+    reference: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    import_policy: ImportPolicy,
+    #[serde(default, deserialize_with = "nullable")]
+    reference_policy: ReferencePolicy,
 }
 
 #[derive(Deserialize)]
 struct From {
     kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     name: String,
+    #[serde(default)]
+    namespace: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ImportPolicy {
+    #[serde(default, deserialize_with = "nullable")]
+    insecure: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    scheduled: bool,
+    #[serde(default)]
+    import_mode: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ReferencePolicy {
+    #[serde(default, rename = "type", deserialize_with = "nullable")]
+    kind: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct StreamStatus {
+    #[serde(default, deserialize_with = "nullable")]
+    docker_image_repository: String,
+    #[serde(default, deserialize_with = "nullable")]
+    public_docker_image_repository: String,
     #[serde(default, deserialize_with = "nullable")]
     tags: Vec<StatusTag>,
 }
@@ -166,12 +251,24 @@ struct StatusTag {
     tag: String,
     #[serde(default, deserialize_with = "nullable")]
     items: Vec<TagItem>,
+    #[serde(default, deserialize_with = "nullable")]
+    conditions: Vec<Condition>,
 }
 
 #[derive(Deserialize)]
 struct TagItem {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     image: String,
+}
+
+#[derive(Deserialize)]
+struct Condition {
+    #[serde(default, rename = "type", deserialize_with = "nullable")]
+    kind: String,
+    #[serde(default, deserialize_with = "nullable")]
+    status: String,
+    #[serde(default, deserialize_with = "nullable")]
+    message: String,
 }
 
 #[derive(Deserialize)]
@@ -273,8 +370,58 @@ impl Api {
         serde_json::from_slice(&body).map_err(|e| api_error(url, format!("unexpected JSON: {e}")))
     }
 
-    /// The image streams of `namespace`, every page.
-    pub async fn image_streams(&self, namespace: &str) -> Result<Vec<ImageStream>, RegistryError> {
+    /// The API's URL (for messages).
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// One page of a list: `None` when it is larger than the cap (ask for
+    /// fewer items), `Some(Err)` for a `410 Gone` on an expired `continue`.
+    async fn page(
+        &self,
+        url: &str,
+    ) -> Result<Option<Result<List<serde_json::Value>, Gone>>, RegistryError> {
+        let resp = self.send(self.http.get(url), url).await?;
+        let status = resp.status().as_u16();
+        let body = match crate::registry::client::read_capped(resp, PAGE_LIMIT, Default::default())
+            .await
+        {
+            Ok(b) => b,
+            Err(crate::registry::client::ReadError::TooLarge(_)) if status == 200 => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e.at(&reqwest::Method::GET, url)),
+        };
+        if status == 410 {
+            return Ok(Some(Err(Gone)));
+        }
+        if status != 200 {
+            return Err(RegistryError::Status {
+                method: "GET".into(),
+                url: DisplayUrl::new(url),
+                status,
+                detail: api_detail(&body),
+                retries: 0,
+                retry_after: None,
+            });
+        }
+        serde_json::from_slice(&body)
+            .map(|l| Some(Ok(l)))
+            .map_err(|e| api_error(url, format!("unexpected JSON: {e}")))
+    }
+
+    /// The image streams of `namespace`, every page, each stream read on
+    /// its own: one that cannot be understood comes back unreadable, with
+    /// a `stream-unreadable` note, and the rest go on. A page larger than
+    /// the cap is asked for again with fewer items; an expired `continue`
+    /// (`410 Gone`) starts the listing over, once. `own_hosts` are the
+    /// names of the cluster's own registry (a `DockerImage` tag naming one
+    /// is the project's own image, not an import).
+    pub async fn image_streams(
+        &self,
+        namespace: &str,
+        own_hosts: &[String],
+    ) -> Result<Vec<ImageStream>, RegistryError> {
         if !valid_repository(namespace) || namespace.contains('/') {
             return Err(api_error(
                 &self.base,
@@ -284,28 +431,50 @@ impl Api {
         let mut out = Vec::new();
         let mut cont: Option<String> = None;
         let (mut streams, mut tags) = (0usize, 0usize);
-        for _ in 0..MAX_PAGES {
+        let mut items = PAGE_ITEMS;
+        let mut restarted = false;
+        let mut pages = 0usize;
+        while pages < MAX_PAGES {
             let mut url = reqwest::Url::parse(&format!(
                 "{}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams",
                 self.base
             ))
             .map_err(|e| api_error(&self.base, e.to_string()))?;
             url.query_pairs_mut()
-                .append_pair("limit", &PAGE_ITEMS.to_string());
+                .append_pair("limit", &items.to_string());
             if let Some(c) = &cont {
                 url.query_pairs_mut().append_pair("continue", c);
             }
-            let page: List<RawStream> = self.get_json(url.as_str()).await?;
-            for s in page.items {
-                tags = tags.saturating_add(
-                    s.spec.tags.len().saturating_add(
-                        s.status
-                            .tags
-                            .iter()
-                            .map(|t| t.items.len().max(1))
-                            .fold(0usize, usize::saturating_add),
-                    ),
-                );
+            let page = match self.page(url.as_str()).await? {
+                None if items > 1 => {
+                    // The API caps a page by items, not bytes: fewer.
+                    items = (items / 4).max(1);
+                    continue;
+                }
+                None => {
+                    return Err(api_error(
+                        url.as_str(),
+                        format!("one image stream of {namespace} is larger than {PAGE_LIMIT} bytes"),
+                    ))
+                }
+                Some(Err(Gone)) if cont.is_some() && !restarted => {
+                    tracing::info!(namespace, "the image stream listing expired (410 Gone); starting over");
+                    restarted = true;
+                    (out, cont, streams, tags) = (Vec::new(), None, 0, 0);
+                    continue;
+                }
+                Some(Err(Gone)) => {
+                    return Err(api_error(
+                        url.as_str(),
+                        "the listing expired (410 Gone) twice".into(),
+                    ))
+                }
+                Some(Ok(p)) => p,
+            };
+            pages += 1;
+            for item in page.items {
+                let stream = classify(namespace, item, own_hosts);
+                tags = tags.saturating_add(stream.size());
                 streams = streams.saturating_add(1);
                 if streams > MAX_STREAMS || tags > MAX_TAGS {
                     return Err(api_error(
@@ -315,10 +484,9 @@ impl Api {
                         ),
                     ));
                 }
-                let Some(stream) = checked_stream(namespace, s) else {
-                    continue;
-                };
-                out.push(stream);
+                if let Some(s) = stream.0 {
+                    out.push(s);
+                }
             }
             cont = page.metadata.cont.filter(|c| !c.is_empty());
             if cont.is_none() {
@@ -384,53 +552,301 @@ impl Api {
     }
 }
 
+/// What a tag created on the target stands for.
+pub enum TagSource<'a> {
+    /// An import from another registry, with its policies as they were.
+    Import(&'a ExternalTag),
+    /// An alias of another tag of the same stream.
+    Alias(&'a str),
+}
+
 impl Api {
-    /// Creates `stream:tag` in `namespace` importing from the external
-    /// `from` (an image stream tag of kind DockerImage); one that exists
-    /// already is fine.
+    /// Creates `stream:tag` in `namespace` as `source` says: an import that
+    /// keeps its `importPolicy` (scheduled, insecure, importMode),
+    /// `referencePolicy` and `reference`, or an alias of another tag of the
+    /// stream. One that exists already is fine.
     pub async fn create_image_stream_tag(
         &self,
         namespace: &str,
         stream: &str,
         tag: &str,
-        from: &str,
+        source: TagSource<'_>,
     ) -> Result<(), RegistryError> {
         let url = format!(
             "{}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags",
             self.base
         );
+        let spec = match source {
+            TagSource::Import(e) => {
+                let mut import_policy = serde_json::json!({
+                    "scheduled": e.scheduled,
+                    "insecure": e.insecure,
+                });
+                if let Some(m) = &e.import_mode {
+                    import_policy["importMode"] = serde_json::Value::String(m.clone());
+                }
+                serde_json::json!({
+                    "name": tag,
+                    "from": {"kind": "DockerImage", "name": e.from},
+                    "importPolicy": import_policy,
+                    "referencePolicy": {"type": e.reference_policy},
+                    "reference": e.reference,
+                })
+            }
+            TagSource::Alias(of) => serde_json::json!({
+                "name": tag,
+                "from": {"kind": "ImageStreamTag", "name": format!("{stream}:{of}")},
+                "referencePolicy": {"type": "Source"},
+            }),
+        };
         let body = serde_json::json!({
             "apiVersion": "image.openshift.io/v1",
             "kind": "ImageStreamTag",
             "metadata": {"name": format!("{stream}:{tag}"), "namespace": namespace},
-            "tag": {
-                "name": tag,
-                "from": {"kind": "DockerImage", "name": from},
-                "referencePolicy": {"type": "Source"},
-            },
+            "tag": spec,
         });
         self.post(&url, body).await
     }
 }
 
-/// A stream with its names checked: a name or tag that could not be a
-/// repository path or tag is dropped (logged), never put into a URL.
-fn checked_stream(namespace: &str, s: RawStream) -> Option<ImageStream> {
-    let name = s.metadata.name;
+/// What one listed item counts towards the listing's bound, and the
+/// stream (`None`: a name that could not be a repository, dropped).
+struct Classified(Option<ImageStream>, usize);
+
+impl Classified {
+    fn size(&self) -> usize {
+        self.1
+    }
+}
+
+/// The registry host of a pull spec (`host[:port]/...`), if it names one.
+fn host_of(spec: &str) -> Option<&str> {
+    let (first, _) = spec.split_once('/')?;
+    (first.contains(['.', ':']) || first == "localhost").then_some(first)
+}
+
+/// The names of the cluster's own registry, by which `oc tag` may have
+/// recorded a project's own image as `DockerImage`.
+pub const CLUSTER_REGISTRY_HOSTS: &[&str] = &[
+    "docker-registry.default.svc:5000",
+    "docker-registry.default.svc.cluster.local:5000",
+    "image-registry.openshift-image-registry.svc:5000",
+    "image-registry.openshift-image-registry.svc.cluster.local:5000",
+];
+
+/// Reads one listed item on its own and classifies its tags as OpenShift
+/// means them: the project's own images (pushed, or `DockerImage` naming
+/// the cluster's registry), imports from elsewhere, aliases within the
+/// stream, reference-only tags, failed imports. Names that could not be a
+/// repository or a tag are dropped (logged), never put into a URL.
+fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> Classified {
+    let raw: RawStream = match serde_json::from_value(item.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            let name = serde_json::from_value::<JustName>(item)
+                .map(|n| n.metadata.name)
+                .unwrap_or_default();
+            if name.is_empty() || !valid_repository(&format!("{namespace}/{name}")) {
+                tracing::warn!(error = %e, "the API lists an item that is not an image stream; ignored");
+                return Classified(None, 1);
+            }
+            return Classified(
+                Some(ImageStream {
+                    notes: vec![StreamNote {
+                        tag: None,
+                        code: "stream-unreadable",
+                        warning: true,
+                        message: format!(
+                            "image stream {name} could not be read ({}); it is left out",
+                            crate::model::printable(&e.to_string())
+                        ),
+                    }],
+                    name,
+                    ..ImageStream::default()
+                }),
+                1,
+            );
+        }
+    };
+    let name = raw.metadata.name;
     if name.contains('/') || !valid_repository(&format!("{namespace}/{name}")) {
         tracing::warn!(stream = ?name, "the API lists an image stream whose name is not a repository; ignored");
-        return None;
+        return Classified(None, 1);
     }
-    let status: Vec<StatusTag> = s
+    let size = raw
+        .spec
+        .tags
+        .len()
+        .saturating_add(raw.status.tags.iter().map(|t| t.items.len().max(1)).fold(0, usize::saturating_add));
+    let mut own: Vec<String> = own_hosts.to_vec();
+    own.extend(CLUSTER_REGISTRY_HOSTS.iter().map(|h| h.to_string()));
+    for repo in [
+        &raw.status.docker_image_repository,
+        &raw.status.public_docker_image_repository,
+    ] {
+        if let Some(h) = host_of(repo) {
+            own.push(h.to_string());
+        }
+    }
+    let mut s = ImageStream {
+        name: name.clone(),
+        ..ImageStream::default()
+    };
+    let note = |tag: &str, code: &'static str, warning: bool, message: String| StreamNote {
+        tag: Some(tag.to_string()),
+        code,
+        warning,
+        message,
+    };
+    // Status: which tags hold an image; failed imports.
+    let mut with_image = std::collections::BTreeSet::new();
+    for t in &raw.status.tags {
+        if !valid_tag(&t.tag) {
+            continue;
+        }
+        let failed = t
+            .conditions
+            .iter()
+            .find(|c| c.kind == "ImportSuccess" && c.status == "False");
+        if let Some(c) = failed {
+            s.notes.push(note(
+                &t.tag,
+                "import-failed",
+                true,
+                format!(
+                    "the last import of {name}:{} failed: {}{}",
+                    t.tag,
+                    crate::model::printable(&c.message),
+                    if t.items.is_empty() {
+                        "; the tag has no image, nothing to copy"
+                    } else {
+                        "; the image it had before is copied"
+                    }
+                ),
+            ));
+        }
+        if t.items.iter().any(|i| !i.image.is_empty()) {
+            with_image.insert(t.tag.clone());
+        }
+    }
+    let spec_names: std::collections::BTreeSet<&str> =
+        raw.spec.tags.iter().map(|t| t.name.as_str()).collect();
+    for t in &raw.spec.tags {
+        if !valid_tag(&t.name) {
+            continue;
+        }
+        let Some(from) = &t.from else { continue };
+        let other_ns = from
+            .namespace
+            .as_deref()
+            .is_some_and(|n| !n.is_empty() && n != namespace);
+        match from.kind.as_str() {
+            "DockerImage" => {
+                let is_own = host_of(&from.name).is_some_and(|h| own.iter().any(|o| o == h));
+                if is_own && !t.reference {
+                    continue; // the project's own image: copied as pushed
+                }
+                if !crate::oci::reference::valid_pull_spec(&from.name) {
+                    tracing::warn!(stream = %name, tag = %t.name, from = %crate::model::printable(&from.name), "an imported tag's source is not an image reference; ignored");
+                    s.not_copied.push(t.name.clone());
+                    continue;
+                }
+                if t.reference {
+                    s.not_copied.push(t.name.clone());
+                }
+                s.external.push(ExternalTag {
+                    tag: t.name.clone(),
+                    from: from.name.clone(),
+                    scheduled: t.import_policy.scheduled,
+                    insecure: t.import_policy.insecure,
+                    import_mode: t.import_policy.import_mode.clone().filter(|m| valid_tag(m)),
+                    reference_policy: match t.reference_policy.kind.as_str() {
+                        "Local" => "Local".into(),
+                        _ => "Source".into(),
+                    },
+                    reference: t.reference,
+                });
+            }
+            "ImageStreamTag" if !other_ns => {
+                let (stream, tag) = from.name.split_once(':').unwrap_or((&name, &from.name));
+                if stream == name {
+                    if !valid_tag(tag) {
+                        continue;
+                    }
+                    if spec_names.contains(tag) || with_image.contains(tag) {
+                        s.aliases.push((t.name.clone(), tag.to_string()));
+                    } else {
+                        s.notes.push(note(
+                            &t.name,
+                            "alias-missing",
+                            true,
+                            format!("{name}:{} follows {name}:{tag}, which does not exist; nothing to copy", t.name),
+                        ));
+                        s.not_copied.push(t.name.clone());
+                    }
+                } else {
+                    s.notes.push(note(
+                        &t.name,
+                        "tracks-other-stream",
+                        false,
+                        format!(
+                            "{name}:{} follows {}; it is copied as the image it has now, and no longer follows it on the target",
+                            t.name,
+                            crate::model::printable(&from.name)
+                        ),
+                    ));
+                }
+            }
+            "ImageStreamTag" | "ImageStreamImage" => {
+                s.notes.push(note(
+                    &t.name,
+                    "cross-namespace",
+                    false,
+                    format!(
+                        "{name}:{} was tagged from {}/{}; its image is copied from this stream",
+                        t.name,
+                        crate::model::printable(from.namespace.as_deref().unwrap_or(namespace)),
+                        crate::model::printable(&from.name)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    // Reference-only tags that are not imports (rare) have no bytes either.
+    for t in &raw.spec.tags {
+        if t.reference && valid_tag(&t.name) && !s.not_copied.contains(&t.name) {
+            s.not_copied.push(t.name.clone());
+        }
+    }
+    for t in s.not_copied.iter().filter(|t| spec_names.contains(t.as_str())) {
+        if raw.spec.tags.iter().any(|st| &st.name == t && st.reference) {
+            s.notes.push(note(
+                t,
+                "reference-only",
+                false,
+                format!("{name}:{t} is a reference only (no bytes in the registry); it is not copied"),
+            ));
+        }
+    }
+    s.tags = with_image
+        .into_iter()
+        .filter(|t| !s.not_copied.contains(t))
+        .collect();
+    if s.tags.is_empty() && s.external.is_empty() && s.aliases.is_empty() {
+        s.notes.push(StreamNote {
+            tag: None,
+            code: "empty-stream",
+            warning: false,
+            message: format!("image stream {name} has no image to copy"),
+        });
+    }
+    // Digests that do not parse are dropped: nothing builds a URL from them.
+    s.history = raw
         .status
         .tags
         .into_iter()
-        .filter(|t| valid_tag(&t.tag))
-        .collect();
-    let tags = status.iter().map(|t| t.tag.clone()).collect();
-    // Digests that do not parse are dropped: nothing builds a URL from them.
-    let history = status
-        .into_iter()
+        .filter(|t| s.tags.contains(&t.tag))
         .map(|t| {
             let earlier = t
                 .items
@@ -441,30 +857,7 @@ fn checked_stream(namespace: &str, s: RawStream) -> Option<ImageStream> {
             (t.tag, earlier)
         })
         .collect();
-    let external = s
-        .spec
-        .tags
-        .into_iter()
-        .filter_map(|t| match t.from {
-            Some(f) if f.kind == "DockerImage" && valid_tag(&t.name) => {
-                // It goes into the target stream under `reference`: only a
-                // pull spec that passes the grammar.
-                if crate::oci::reference::valid_pull_spec(&f.name) {
-                    Some((t.name, f.name))
-                } else {
-                    tracing::warn!(stream = %name, tag = %t.name, from = %crate::model::printable(&f.name), "an imported tag's source is not an image reference; ignored");
-                    None
-                }
-            }
-            _ => None,
-        })
-        .collect();
-    Some(ImageStream {
-        name,
-        tags,
-        external,
-        history,
-    })
+    Classified(Some(s), size)
 }
 
 /// The `message` of a Kubernetes `Status` body, shortened and escaped.

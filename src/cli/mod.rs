@@ -565,6 +565,12 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
             summary.names_ignored
         );
     }
+    if summary.aliased > 0 {
+        eprintln!(
+            "{} aliases recreated on the target (image stream tags following another tag)",
+            summary.aliased
+        );
+    }
     if summary.referenced > 0 {
         eprintln!(
             "{} imported tags referenced on the target (image stream tags importing from their external images)",

@@ -40,6 +40,9 @@ async fn render_lines(rx: &mut UnboundedReceiver<Event>) {
             } => {
                 eprintln!("done    {source} -> {target} {target_digest}")
             }
+            Event::ImageAliased { source, of } => {
+                eprintln!("alias   {source} (follows {of} on the target)")
+            }
             Event::ImageFailed { source, error, .. } => {
                 eprintln!("FAILED  {source}: {}", printable(&error))
             }
@@ -87,6 +90,9 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
             }
             Event::ImageReferenced { source, .. } => {
                 images.set_message(format!("referenced {source}"));
+            }
+            Event::ImageAliased { source, .. } => {
+                images.set_message(format!("alias {source}"));
             }
             Event::Warning { source, message }
             | Event::NamesIgnored {

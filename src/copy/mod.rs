@@ -73,6 +73,14 @@ pub enum Event {
         /// The external reference it imports from.
         from: String,
     },
+    /// An alias was recreated on the target: an image stream tag that
+    /// follows another tag of its stream.
+    ImageAliased {
+        /// `repo:tag` in the source.
+        source: String,
+        /// `repo:tag` in the target it follows.
+        of: String,
+    },
     /// A tag failed; nothing was tagged for it.
     ImageFailed {
         /// `repo:tag` (or `repo`) in the source.
@@ -241,6 +249,8 @@ pub struct RunSummary {
     /// Invalid names in tag lists that the plan does not select (skipped,
     /// a warning: not failures).
     pub names_ignored: usize,
+    /// Aliases recreated on the target.
+    pub aliased: usize,
 }
 
 impl RunSummary {
@@ -260,6 +270,7 @@ impl RunSummary {
             }
             Event::ImageSkipped { .. } => self.skipped += 1,
             Event::ImageReferenced { .. } => self.referenced += 1,
+            Event::ImageAliased { .. } => self.aliased += 1,
             Event::NamesIgnored { count, .. } => {
                 self.names_ignored = self.names_ignored.saturating_add(*count)
             }
@@ -345,7 +356,7 @@ async fn create_streams<'a>(
     }
     let mut failed = HashMap::new();
     for (ns, names) in by_ns {
-        let existing: std::collections::HashSet<String> = match api.image_streams(ns).await {
+        let existing: std::collections::HashSet<String> = match api.image_streams(ns, &[]).await {
             Ok(s) => s.into_iter().map(|s| s.name).collect(),
             Err(e) => {
                 tracing::warn!(namespace = ns, error = %e, "cannot list the target's image streams; creating each");
@@ -365,7 +376,7 @@ async fn create_streams<'a>(
 /// stream tag on the target importing from the same external image.
 async fn reference_external_tags(
     api: &crate::openshift::Api,
-    references: &[(String, String, String, String)],
+    references: &[(String, String, String, crate::openshift::ExternalTag)],
     stream_failures: &HashMap<String, crate::registry::RegistryError>,
     journal: &Journal,
     events: &Events,
@@ -377,15 +388,20 @@ async fn reference_external_tags(
             Some(e) => Err(format!("creating image stream {target_repo}: {e}")),
             None => {
                 let (ns, stream) = target_repo.split_once('/').unwrap_or(("", target_repo));
-                api.create_image_stream_tag(ns, stream, tag, from)
-                    .await
-                    .map_err(|e| format!("creating image stream tag {target}: {e}"))
+                api.create_image_stream_tag(
+                    ns,
+                    stream,
+                    tag,
+                    crate::openshift::TagSource::Import(from),
+                )
+                .await
+                .map_err(|e| format!("creating image stream tag {target}: {e}"))
             }
         };
         match made {
             Ok(()) => events.send(Event::ImageReferenced {
                 source,
-                from: from.clone(),
+                from: from.from.clone(),
             }),
             Err(error) => {
                 fail(
@@ -481,6 +497,9 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         discovered,
     } = expand::expand(plan, &source, source_api.as_ref()).await;
     let mut references = discovered.references.clone();
+    let mut aliases = discovered.aliases.clone();
+    let mut empty = discovered.empty_streams.clone();
+    let mut notes = discovered.notes.clone();
     if let Some(sh) = plan.options.shard {
         // This part's target repositories only: no two parts ever write
         // one repository.
@@ -488,13 +507,24 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         failures.retain(|f| shard_of(&f.target_repo, sh.count) == sh.index);
         ignored.retain(|i| shard_of(&i.target_repo, sh.count) == sh.index);
         references.retain(|r| shard_of(&r.2, sh.count) == sh.index);
+        aliases.retain(|a| shard_of(&a.2, sh.count) == sh.index);
+        empty.retain(|e| shard_of(e, sh.count) == sh.index);
+        notes.retain(|n| shard_of(crate::expand::repo_of(&n.target), sh.count) == sh.index);
+    }
+    for n in notes.iter().filter(|n| n.warning) {
+        events.send(Event::Warning {
+            source: n.source.clone(),
+            message: n.message.clone(),
+        });
     }
     let stream_failures = match (&target_api, plan.options.create_image_streams) {
         (Some(api), true) => {
             let repos = jobs
                 .iter()
                 .map(|j| j.target_repo.as_ref())
-                .chain(references.iter().map(|r| r.2.as_str()));
+                .chain(references.iter().map(|r| r.2.as_str()))
+                .chain(aliases.iter().map(|a| a.2.as_str()))
+                .chain(empty.iter().map(String::as_str));
             create_streams(api, repos).await
         }
         _ => HashMap::new(),
@@ -634,7 +664,53 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
             .await?;
         }
     }
+    drop(results);
+    if let Some(api) = &target_api {
+        alias_tags(api, &aliases, &stream_failures, &journal, &events).await?;
+    }
     Ok(events.summary())
+}
+
+/// Aliases (`oc tag --alias`) recreated on the target, each once the tag
+/// it follows is there (copied or referenced in this run, or before); an
+/// alias of a tag that failed fails too, and says so.
+async fn alias_tags(
+    api: &crate::openshift::Api,
+    aliases: &[(String, String, String, String)],
+    stream_failures: &HashMap<String, crate::registry::RegistryError>,
+    journal: &Journal,
+    events: &Events,
+) -> Result<(), RunError> {
+    let failed: std::collections::HashSet<String> = events
+        .summary()
+        .failed
+        .into_iter()
+        .map(|f| f.source)
+        .collect();
+    for (source_repo, tag, target_repo, of) in aliases {
+        let source = format!("{source_repo}:{tag}");
+        let target = format!("{target_repo}:{tag}");
+        let made = if failed.contains(&format!("{source_repo}:{of}")) {
+            Err(format!("the tag it follows, {source_repo}:{of}, failed"))
+        } else if let Some(e) = stream_failures.get(target_repo) {
+            Err(format!("creating image stream {target_repo}: {e}"))
+        } else {
+            let (ns, stream) = target_repo.split_once('/').unwrap_or(("", target_repo));
+            api.create_image_stream_tag(ns, stream, tag, crate::openshift::TagSource::Alias(of))
+                .await
+                .map_err(|e| format!("creating the alias {target}: {e}"))
+        };
+        match made {
+            Ok(()) => events.send(Event::ImageAliased {
+                source,
+                of: format!("{target_repo}:{of}"),
+            }),
+            Err(error) => {
+                fail(journal, events, &source, &target, FailureKind::Target, error).await?
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The part a target repository belongs to, out of `count`: a stable

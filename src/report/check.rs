@@ -597,6 +597,28 @@ pub async fn check(
         r.add(external_import(from, mode));
         images.push(r);
     }
+    // What discovery found about tags and streams: on the row of a tag
+    // still copied, else a row of its own (left out).
+    for n in &discovered.notes {
+        let f = finding(
+            n.code,
+            if n.warning {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            n.message.clone(),
+        );
+        match images.iter_mut().find(|i| n.copied && i.source == n.source) {
+            Some(row) => row.add(f),
+            None => {
+                let mut r = ImageReport::new(n.source.clone(), n.target.clone());
+                r.action = CheckAction::Skip;
+                r.add(f);
+                images.push(r);
+            }
+        }
+    }
     for i in ignored {
         let mut r = ImageReport::new(i.source_repo.clone(), i.target_repo.clone());
         r.action = CheckAction::Skip;
@@ -838,7 +860,7 @@ async fn existing_repositories(
     let mut out = HashSet::new();
     for ns in namespaces {
         let streams = api
-            .image_streams(ns)
+            .image_streams(ns, &[])
             .await
             .map_err(|e| format!("the image streams of {ns} could not be read ({e})"))?;
         out.extend(streams.into_iter().map(|s| format!("{ns}/{}", s.name)));
@@ -855,8 +877,19 @@ async fn stream_quotas(
     images: &mut [ImageReport],
 ) {
     use crate::openshift::{IMAGES, IMAGESTREAMS};
-    let Ok(existing) = existing else {
-        return;
+    let existing = match existing {
+        Ok(e) => e,
+        Err(why) => {
+            // Never skipped in silence: run may then fail on the quota.
+            for im in images.iter_mut() {
+                im.add(finding(
+                    "quota-unknown",
+                    Severity::Warning,
+                    format!("the target project's image stream quota was not checked: {why}"),
+                ));
+            }
+            return;
+        }
     };
     let namespaces: std::collections::BTreeSet<&str> = targets.iter().map(|t| project(t)).collect();
     for ns in namespaces {
