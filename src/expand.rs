@@ -284,7 +284,13 @@ fn add_stream(
         let copied = n.tag.as_deref().is_some_and(|t| {
             stream.tags.iter().any(|s| s == t) && !stream.not_copied.iter().any(|s| s == t)
         });
-        notes.push(note(n.tag.as_deref(), n.code, n.warning, n.message.clone(), copied));
+        notes.push(note(
+            n.tag.as_deref(),
+            n.code,
+            n.warning,
+            n.message.clone(),
+            copied,
+        ));
     }
     if unreadable {
         d.notes.extend(notes);
@@ -308,7 +314,8 @@ fn add_stream(
             ));
         }
         if !e.reference {
-            d.external.insert((spec.source.clone(), e.tag.clone()), e.from.clone());
+            d.external
+                .insert((spec.source.clone(), e.tag.clone()), e.from.clone());
         }
     }
     for (tag, of) in &stream.aliases {
@@ -325,7 +332,12 @@ fn add_stream(
             ));
         } else if target_api || (of_import && p.external_imports == ExternalImports::Reference) {
             spec.skip_tags.insert(tag.clone());
-            d.aliases.push((spec.source.clone(), tag.clone(), spec.target.clone(), of.clone()));
+            d.aliases.push((
+                spec.source.clone(),
+                tag.clone(),
+                spec.target.clone(),
+                of.clone(),
+            ));
             notes.push(note(
                 Some(tag),
                 "alias-recreated",
@@ -345,10 +357,7 @@ fn add_stream(
     }
     d.notes.extend(notes);
     // (A repository found in the catalog has its tags listed later.)
-    if from_api
-        && stream.tags.is_empty()
-        && stream.external.is_empty()
-        && stream.aliases.is_empty()
+    if from_api && stream.tags.is_empty() && stream.external.is_empty() && stream.aliases.is_empty()
     {
         if target_api {
             d.empty_streams.push(spec.target.clone());

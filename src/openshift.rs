@@ -454,11 +454,16 @@ impl Api {
                 None => {
                     return Err(api_error(
                         url.as_str(),
-                        format!("one image stream of {namespace} is larger than {PAGE_LIMIT} bytes"),
+                        format!(
+                            "one image stream of {namespace} is larger than {PAGE_LIMIT} bytes"
+                        ),
                     ))
                 }
                 Some(Err(Gone)) if cont.is_some() && !restarted => {
-                    tracing::info!(namespace, "the image stream listing expired (410 Gone); starting over");
+                    tracing::info!(
+                        namespace,
+                        "the image stream listing expired (410 Gone); starting over"
+                    );
                     restarted = true;
                     (out, cont, streams, tags) = (Vec::new(), None, 0, 0);
                     continue;
@@ -673,11 +678,13 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
         tracing::warn!(stream = ?name, "the API lists an image stream whose name is not a repository; ignored");
         return Classified(None, 1);
     }
-    let size = raw
-        .spec
-        .tags
-        .len()
-        .saturating_add(raw.status.tags.iter().map(|t| t.items.len().max(1)).fold(0, usize::saturating_add));
+    let size = raw.spec.tags.len().saturating_add(
+        raw.status
+            .tags
+            .iter()
+            .map(|t| t.items.len().max(1))
+            .fold(0, usize::saturating_add),
+    );
     let mut own: Vec<String> = own_hosts.to_vec();
     own.extend(CLUSTER_REGISTRY_HOSTS.iter().map(|h| h.to_string()));
     for repo in [
@@ -819,13 +826,19 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
             s.not_copied.push(t.name.clone());
         }
     }
-    for t in s.not_copied.iter().filter(|t| spec_names.contains(t.as_str())) {
+    for t in s
+        .not_copied
+        .iter()
+        .filter(|t| spec_names.contains(t.as_str()))
+    {
         if raw.spec.tags.iter().any(|st| &st.name == t && st.reference) {
             s.notes.push(note(
                 t,
                 "reference-only",
                 false,
-                format!("{name}:{t} is a reference only (no bytes in the registry); it is not copied"),
+                format!(
+                    "{name}:{t} is a reference only (no bytes in the registry); it is not copied"
+                ),
             ));
         }
     }

@@ -31,7 +31,7 @@ fn streams_of(api: &Api, p: &Project) {
             name,
             Stream {
                 tags,
-                external: Vec::new(),
+                ..Stream::default()
             },
         );
     }
@@ -384,7 +384,7 @@ fn history_copies_earlier_images_by_digest_untagged() {
         "app",
         Stream {
             tags: vec![("v1".into(), vec![v1.clone(), earlier.clone()])],
-            external: Vec::new(),
+            ..Stream::default()
         },
     );
     let (code, v) = check_json(&s.plan);
@@ -456,5 +456,254 @@ fn a_cluster_api_listing_is_bounded_in_total() {
             && sev == "blocker"
             && m.contains("more than 10000 image streams")),
         "{f:?}"
+    );
+}
+
+/// The `app` stream as a real cluster returns it (`oc get is app -o json`
+/// on OKD 3.11 and 4): `latest` an alias of `v2` (`oc tag --alias`), `v1`
+/// recorded by `oc tag` as a `DockerImage` naming the cluster's own
+/// registry, `nginx` imported from Docker Hub with a failed re-import
+/// (`items: null` and an `ImportSuccess: False` condition), `ref` a
+/// reference-only import, `web` an alias of the import, `gone` an alias of
+/// a tag that does not exist; `annotations: null` throughout.
+fn real_app_stream(p: &Project, registry: &str) -> serde_json::Value {
+    let d = |tag: &str| {
+        p.tags
+            .iter()
+            .find(|(r, t, _)| r.ends_with("/app") && t == tag)
+            .map(|(_, _, d)| d.clone())
+            .unwrap_or_default()
+    };
+    let ns = &p.ns;
+    let item = |digest: &str, g: u32| {
+        serde_json::json!({"created": "2024-05-01T10:00:00Z",
+            "dockerImageReference": format!("docker-registry.default.svc:5000/{ns}/app@{digest}"),
+            "image": digest, "generation": g})
+    };
+    serde_json::json!({
+        "metadata": {"name": "app", "namespace": ns, "annotations": null,
+            "selfLink": format!("/apis/image.openshift.io/v1/namespaces/{ns}/imagestreams/app"),
+            "uid": "5c1f8a4e-0b1d-11ef-9f2b-fa163e6c2b44", "resourceVersion": "81234", "generation": 4,
+            "creationTimestamp": "2024-05-01T09:58:00Z"},
+        "spec": {"lookupPolicy": {"local": false}, "tags": [
+            {"name": "latest", "annotations": null, "from": {"kind": "ImageStreamTag", "name": "app:v2"},
+             "generation": 3, "importPolicy": {}, "referencePolicy": {"type": "Source"}},
+            {"name": "v1", "annotations": null, "from": {"kind": "DockerImage", "name": format!("docker-registry.default.svc:5000/{ns}/app:v1")},
+             "generation": 1, "importPolicy": {}, "referencePolicy": {"type": "Source"}},
+            {"name": "nginx", "annotations": null, "from": {"kind": "DockerImage", "name": "docker.io/library/nginx:1.25"},
+             "generation": 2, "importPolicy": {"scheduled": true, "insecure": true, "importMode": "Legacy"}, "referencePolicy": {"type": "Local"}},
+            {"name": "ref", "annotations": null, "from": {"kind": "DockerImage", "name": "quay.io/org/tool:2"},
+             "reference": true, "generation": 1, "importPolicy": {}, "referencePolicy": {"type": "Source"}},
+            {"name": "web", "annotations": null, "from": {"kind": "ImageStreamTag", "name": "app:nginx"},
+             "generation": 2, "importPolicy": {}, "referencePolicy": {"type": "Source"}},
+            {"name": "gone", "annotations": null, "from": {"kind": "ImageStreamTag", "name": "app:missing"},
+             "generation": 1, "importPolicy": {}, "referencePolicy": {"type": "Source"}}
+        ]},
+        "status": {
+            "dockerImageRepository": format!("docker-registry.default.svc:5000/{ns}/app"),
+            "publicDockerImageRepository": format!("{registry}/{ns}/app"),
+            "tags": [
+                {"tag": "latest", "items": [item(&d("latest"), 3)]},
+                {"tag": "v1", "items": [item(&d("v1"), 1)]},
+                {"tag": "v2", "items": [item(&d("v2"), 2)]},
+                {"tag": "nginx", "items": null, "conditions": [{"type": "ImportSuccess", "status": "False",
+                    "lastTransitionTime": "2024-05-02T00:00:00Z", "reason": "InternalError",
+                    "message": "Internal error occurred: docker.io/library/nginx:1.25: toomanyrequests: You have reached your pull rate limit.",
+                    "generation": 2}]},
+                {"tag": "ref", "items": [{"created": "2024-05-01T10:00:00Z", "dockerImageReference": "quay.io/org/tool:2", "image": "", "generation": 1}]},
+                {"tag": "gone", "items": null}
+            ]
+        }
+    })
+}
+
+/// A real project's odd streams never stop it: a failed import, aliases,
+/// the cluster's own registry named as `DockerImage`, a reference-only
+/// tag, an empty stream and an unreadable one, read through 3.11-style
+/// pages with an expired `continue`. Each kind of tag is migrated as
+/// README's table says, in each `external_imports` mode.
+#[test]
+fn real_image_streams_migrate_each_kind_of_tag_as_openshift_means_it() {
+    let h = harness();
+    let p = seed(h, "osreal");
+    let ns = p.ns.clone();
+    for (mode, with_target_api) in [("skip", true), ("reference", true), ("copy", false)] {
+        let new_ns = format!("{ns}-{mode}");
+        let project = format!(
+            "[[projects]]\nsource = \"{ns}\"\ntarget = \"{new_ns}\"\nexternal_imports = \"{mode}\"\n"
+        );
+        let s = setup(h, &p, &project, true);
+        if !with_target_api {
+            let text = std::fs::read_to_string(&s.plan)
+                .expect("plan")
+                .replace(&format!("api = \"{}\"\n", s.target_api.url), "");
+            std::fs::write(&s.plan, text).expect("plan");
+        }
+        s.source_api.set_stream(
+            &ns,
+            "app",
+            Stream {
+                raw: Some(real_app_stream(&p, &h.rahti1.addr)),
+                ..Stream::default()
+            },
+        );
+        s.source_api.set_stream(&ns, "empty", Stream {
+            raw: Some(serde_json::json!({"metadata": {"name": "empty", "namespace": ns, "annotations": null},
+                "spec": {"lookupPolicy": {"local": false}}, "status": {"dockerImageRepository": format!("docker-registry.default.svc:5000/{ns}/empty")}})),
+            ..Stream::default()
+        });
+        s.source_api.set_stream(&ns, "broken", Stream {
+            raw: Some(serde_json::json!({"metadata": {"name": "broken"}, "spec": {"tags": "not a list"}})),
+            ..Stream::default()
+        });
+        s.source_api.serve_v1_lists();
+        s.source_api.set_page_size(2);
+        s.source_api.expire_continue_once();
+        let (code, v) = check_json(&s.plan);
+        assert_eq!(code, 0, "{mode}: nothing blocks: {v}");
+        let of = |tag: &str| findings(&v, &format!("{ns}/app:{tag}"));
+        let has = |tag: &str, code: &str| of(tag).iter().any(|(c, _, _)| c == code);
+        assert!(
+            has("nginx", "import-failed")
+                && of("nginx")
+                    .iter()
+                    .any(|(_, _, m)| m.contains("toomanyrequests")),
+            "{mode}: {:?}",
+            of("nginx")
+        );
+        assert!(has("gone", "alias-missing"), "{mode}: {:?}", of("gone"));
+        assert!(has("ref", "reference-only"), "{mode}: {:?}", of("ref"));
+        assert!(findings(&v, &format!("{ns}/broken"))
+            .iter()
+            .any(|(c, s, _)| c == "stream-unreadable" && s == "warning"));
+        match with_target_api {
+            true => assert!(
+                has("latest", "alias-recreated"),
+                "{mode}: {:?}",
+                of("latest")
+            ),
+            false => assert!(
+                has("latest", "alias-flattened"),
+                "{mode}: {:?}",
+                of("latest")
+            ),
+        }
+        assert!(
+            !has("v1", "external-import"),
+            "{mode}: the cluster's own registry is no import: {:?}",
+            of("v1")
+        );
+        let out = cli(&["run", "--no-progress"], &s.plan);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{mode}: {err}");
+        let target = |tag: &str| h.target_digest(&format!("{new_ns}/app:{tag}"));
+        // Own images copied in every mode, the own-registry DockerImage
+        // tag among them.
+        for tag in ["v1", "v2"] {
+            assert!(
+                !target(tag).is_empty(),
+                "{mode}: app:{tag} not copied: {err}"
+            );
+        }
+        for tag in ["nginx", "ref", "web", "gone"] {
+            assert!(
+                target(tag).is_empty(),
+                "{mode}: app:{tag} has no bytes to copy"
+            );
+        }
+        let specs = s.target_api.istag_specs();
+        let spec = |name: &str| {
+            specs
+                .iter()
+                .find(|(n, t, _)| *n == new_ns && t == &format!("app:{name}"))
+                .map(|(_, _, v)| v.clone())
+        };
+        match mode {
+            "skip" => {
+                assert!(
+                    target("latest").is_empty(),
+                    "an alias is recreated, not copied"
+                );
+                let latest = spec("latest").expect("alias created");
+                assert_eq!(
+                    latest["from"],
+                    serde_json::json!({"kind": "ImageStreamTag", "name": "app:v2"})
+                );
+                assert!(
+                    spec("nginx").is_none() && spec("web").is_none(),
+                    "{specs:?}"
+                );
+                assert!(err.contains("1 aliases recreated"), "{err}");
+            }
+            "reference" => {
+                let nginx = spec("nginx").expect("import recreated");
+                assert_eq!(nginx["from"]["name"], "docker.io/library/nginx:1.25");
+                assert_eq!(
+                    nginx["importPolicy"],
+                    serde_json::json!({"scheduled": true, "insecure": true, "importMode": "Legacy"})
+                );
+                assert_eq!(nginx["referencePolicy"]["type"], "Local");
+                let r = spec("ref").expect("reference-only recreated");
+                assert_eq!(r["reference"], true);
+                assert_eq!(
+                    spec("web").expect("alias of the import")["from"]["name"],
+                    "app:nginx"
+                );
+            }
+            _ => {
+                // No target API: the alias is copied as an image of its own.
+                assert_eq!(target("latest"), target("v2"));
+            }
+        }
+        if with_target_api {
+            assert!(
+                s.target_api.streams(&new_ns).contains(&"empty".to_string()),
+                "the empty stream is created"
+            );
+        }
+        assert!(
+            s.source_api.log().iter().any(|(_, _, st)| *st == 410),
+            "the expired continue was met"
+        );
+    }
+}
+
+/// A target stream in the same odd shape (`items: null`) does not hide the
+/// target's quota, and a project with no streams is a warning naming it.
+#[test]
+fn target_streams_with_null_items_keep_the_quota_check_and_an_empty_project_is_named() {
+    let h = harness();
+    let p = seed(h, "osnull");
+    let new_ns = format!("{}-new", p.ns);
+    let s = setup(
+        h,
+        &p,
+        &format!("[[projects]]\nsource = \"{}\"\ntarget = \"{new_ns}\"\n[[projects]]\nsource = \"{}-none\"\n", p.ns, p.ns),
+        true,
+    );
+    s.target_api.set_stream(&new_ns, "old", Stream {
+        raw: Some(serde_json::json!({"metadata": {"name": "old", "annotations": null},
+            "spec": {"tags": [{"name": "x", "from": {"kind": "DockerImage", "name": "quay.io/a/b:1"}, "annotations": null}]},
+            "status": {"tags": [{"tag": "x", "items": null}]}})),
+        ..Stream::default()
+    });
+    s.target_api.set_quota(&new_ns, 2, 1);
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 1, "the quota blocks: {v}");
+    let all: Vec<(String, String, String)> = sources(&v)
+        .iter()
+        .flat_map(|src| findings(&v, src))
+        .collect();
+    assert!(
+        all.iter()
+            .any(|(c, s, _)| c == "quota-exceeded" && s == "blocker"),
+        "{all:?}"
+    );
+    let none = findings(&v, &format!("{}-none", p.ns));
+    let api_url = s.source_api.url.clone();
+    assert!(
+        none.iter()
+            .any(|(c, sev, m)| c == "no-streams" && sev == "warning" && m.contains(&api_url)),
+        "{none:?}"
     );
 }

@@ -706,7 +706,15 @@ async fn alias_tags(
                 of: format!("{target_repo}:{of}"),
             }),
             Err(error) => {
-                fail(journal, events, &source, &target, FailureKind::Target, error).await?
+                fail(
+                    journal,
+                    events,
+                    &source,
+                    &target,
+                    FailureKind::Target,
+                    error,
+                )
+                .await?
             }
         }
     }

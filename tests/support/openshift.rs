@@ -20,6 +20,10 @@ pub struct Stream {
     pub tags: Vec<(String, Vec<String>)>,
     /// spec.tags[] imported from elsewhere: (tag, external reference).
     pub external: Vec<(String, String)>,
+    /// The whole item exactly as a real API returns it (written by the
+    /// test in the shapes of real `oc get is -o json`): when set, it is
+    /// served instead of what the fields above make.
+    pub raw: Option<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -39,6 +43,15 @@ struct State {
     log: Vec<(String, String, u16)>,
     /// Image stream tags created: (namespace, "stream:tag", from).
     istags: Vec<(String, String, String)>,
+    /// The `tag` object of each image stream tag created, by
+    /// (namespace, "stream:tag").
+    istag_specs: Vec<(String, String, serde_json::Value)>,
+    /// Serve lists as OKD 3.11 does (`apiVersion: v1`, a `selfLink`, no
+    /// `remainingItemCount`).
+    v1_lists: bool,
+    /// Answer the next request carrying a `continue` with 410 Gone (the
+    /// token expired).
+    gone_once: bool,
 }
 
 #[derive(Clone)]
@@ -119,6 +132,21 @@ impl Api {
         };
     }
 
+    /// Lists as OKD 3.11 answers them.
+    pub fn serve_v1_lists(&self) {
+        lock(&self.state).v1_lists = true;
+    }
+
+    /// The next `continue` gets 410 Gone.
+    pub fn expire_continue_once(&self) {
+        lock(&self.state).gone_once = true;
+    }
+
+    /// The `tag` objects of image stream tags created.
+    pub fn istag_specs(&self) -> Vec<(String, String, serde_json::Value)> {
+        lock(&self.state).istag_specs.clone()
+    }
+
     pub fn set_page_size(&self, n: usize) {
         lock(&self.state).page = Some(n);
     }
@@ -148,6 +176,9 @@ impl Api {
 }
 
 fn stream_json(ns: &str, name: &str, s: &Stream) -> serde_json::Value {
+    if let Some(raw) = &s.raw {
+        return raw.clone();
+    }
     serde_json::json!({
         "metadata": {"name": name, "namespace": ns},
         "spec": {
@@ -243,6 +274,9 @@ fn route(
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(usize::MAX)
                 .min(st.page.unwrap_or(usize::MAX));
+            if query.contains_key("continue") && std::mem::take(&mut st.gone_once) {
+                return status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+            }
             let from: usize = query
                 .get("continue")
                 .and_then(|c| c.parse().ok())
@@ -259,11 +293,23 @@ fn route(
             } else {
                 String::new()
             };
-            json(
-                200,
-                serde_json::json!({"kind": "ImageStreamList", "apiVersion": "image.openshift.io/v1",
-                    "metadata": {"resourceVersion": "1", "continue": cont}, "items": page}),
-            )
+            let remaining = all.len() - next;
+            let list = match st.v1_lists {
+                // OKD 3.11: the legacy group, a selfLink, no count of
+                // what remains; an empty list's items are null.
+                true => serde_json::json!({"kind": "ImageStreamList", "apiVersion": "v1",
+                    "metadata": {"selfLink": format!("/oapi/v1/namespaces/{ns}/imagestreams"), "resourceVersion": "1", "continue": cont},
+                    "items": if page.is_empty() { serde_json::Value::Null } else { serde_json::Value::Array(page) }}),
+                false => {
+                    let mut meta = serde_json::json!({"resourceVersion": "1", "continue": cont});
+                    if remaining > 0 {
+                        meta["remainingItemCount"] = remaining.into();
+                    }
+                    serde_json::json!({"kind": "ImageStreamList", "apiVersion": "image.openshift.io/v1",
+                        "metadata": meta, "items": page})
+                }
+            };
+            json(200, list)
         }
         ("POST", ["apis", "image.openshift.io", "v1", "namespaces", ns, "imagestreams"]) => {
             if st.denied.contains(*ns) {
@@ -297,14 +343,24 @@ fn route(
             let Some((stream, _)) = name.split_once(':') else {
                 return status(422, "Invalid", "metadata.name: must be stream:tag");
             };
-            if from["kind"] != "DockerImage" || from["name"].as_str().is_none() {
-                return status(422, "Invalid", "tag.from: DockerImage required");
+            if !matches!(
+                from["kind"].as_str(),
+                Some("DockerImage" | "ImageStreamTag")
+            ) || from["name"].as_str().is_none()
+            {
+                return status(
+                    422,
+                    "Invalid",
+                    "tag.from: kind must be DockerImage or ImageStreamTag",
+                );
             }
             if !st.streams.get(*ns).is_some_and(|m| m.contains_key(stream)) {
                 return status(404, "NotFound", "imagestreams.image.openshift.io not found");
             }
             let from = from["name"].as_str().unwrap_or("").to_string();
             st.istags.push((ns.to_string(), name.clone(), from));
+            st.istag_specs
+                .push((ns.to_string(), name.clone(), v["tag"].clone()));
             json(201, v)
         }
         ("GET", ["api", "v1", "namespaces", ns, "resourcequotas"]) => {
