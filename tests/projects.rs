@@ -52,6 +52,8 @@ fn app_stream(p: &Project) -> Stream {
 struct Setup {
     source_api: Api,
     target_api: Api,
+    /// The fault proxy in front of the target registry (its request log).
+    target: support::proxy::Proxy,
     _dir: tempfile::TempDir,
     plan: PathBuf,
 }
@@ -89,6 +91,7 @@ fn setup(h: &Harness, p: &Project, project: &str, with_api: bool) -> Setup {
     Setup {
         source_api,
         target_api,
+        target,
         _dir: dir,
         plan,
     }
@@ -362,7 +365,7 @@ fn without_an_api_a_project_is_found_through_the_catalog_or_told_to_set_one() {
 }
 
 #[test]
-fn history_copies_earlier_images_by_digest_untagged() {
+fn history_is_pushed_to_its_tag_oldest_first_with_a_target_api() {
     let h = harness();
     let p = seed(h, "oshist");
     let project = format!(
@@ -401,11 +404,19 @@ fn history_copies_earlier_images_by_digest_untagged() {
         String::from_utf8_lossy(&out.stderr)
     );
     let tags = h.block_on(h.r2.tags(&app));
-    assert_eq!(
-        tags,
-        vec!["v1".to_string()],
-        "the history image stays untagged"
-    );
+    assert_eq!(tags, vec!["v1".to_string()], "v1 ends at its current image");
+    // With a target API (OKD 4 keeps only pushes to a tag in the stream's
+    // history), the earlier image was pushed to v1 first, then the
+    // current one: the target stream's history is the source's, in order.
+    let puts: Vec<String> = s
+        .target
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with(&format!("/{app}/manifests/v1")))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(puts.len(), 2, "history, then current: {puts:?}");
+
     let map = cli(&["map", "--format", "json"], &s.plan);
     let rows: serde_json::Value = serde_json::from_slice(&map.stdout).expect("map");
     let row = rows
@@ -416,6 +427,19 @@ fn history_copies_earlier_images_by_digest_untagged() {
         .cloned()
         .unwrap_or_else(|| panic!("no history row in {rows}"));
     let target = row["target_digest"].as_str().unwrap_or("").to_string();
+    let current = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["source"] == format!("{}/{app}:v1@{v1}", h.rahti1.addr))
+        .map(|r| r["target_digest"].as_str().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no v1 row in {rows}"));
+    assert_eq!(
+        h.target_digest(&format!("{app}:v1")),
+        current,
+        "the current image last"
+    );
+    assert_ne!(current, target);
     assert!(
         h.block_on(h.r2.get_manifest(&app, &target)).is_some(),
         "the converted history image is in the target by digest"
@@ -426,9 +450,17 @@ fn history_copies_earlier_images_by_digest_untagged() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+    let before = s.target.requests().len();
     let again = cli(&["run", "--no-progress"], &s.plan);
     let err = String::from_utf8_lossy(&again.stderr).to_string();
     assert!(err.contains("0 copied, 2 already done"), "{err}");
+    // The re-run neither reorders nor duplicates the history.
+    assert!(
+        s.target.requests()[before..]
+            .iter()
+            .all(|r| r.method != "PUT"),
+        "the re-run pushed"
+    );
 }
 
 /// A cluster API that lists more streams than any project holds (a hostile

@@ -60,6 +60,10 @@ pub(super) struct Ctx<'a> {
     pub pushed: Mutex<HashSet<(Arc<str>, Digest)>>,
     /// Config blobs read in this run.
     pub configs: super::read::Configs,
+    /// Push history images to their tag (the run orders them oldest
+    /// first), not only by digest: OpenShift 4 adds only pushes to a tag
+    /// to a stream's history.
+    pub history_to_tag: bool,
 }
 
 pub(super) enum Outcome {
@@ -236,7 +240,7 @@ impl Ctx<'_> {
                 for step in &plan.manifests {
                     self.push(job, step, None).await?;
                 }
-                if job.history.is_none() {
+                if job.history.is_none() || self.history_to_tag {
                     self.put_manifest(job, top, &job.tag).await?;
                 }
             }

@@ -612,6 +612,10 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         );
     }
     drop(reads);
+    // On OpenShift 4 a push by digest is not added to the stream's
+    // history: with a target API, history images are pushed to their tag,
+    // oldest first, each tag's sequence before its current image.
+    let history_to_tag = target_api.is_some() && jobs.iter().any(|j| j.history.is_some());
     let ctx = image::Ctx {
         source,
         target,
@@ -623,10 +627,11 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
         manifest_locks: Default::default(),
         pushed: Default::default(),
         configs: Default::default(),
+        history_to_tag,
     };
-    let mut results = futures::stream::iter(jobs.iter().zip(tops).map(|(j, top)| {
-        // It parsed a moment ago; the same bytes parse the same way.
-        let top = top.map_err(|e| *e).and_then(|(kind, kept)| {
+    // It parsed a moment ago; the same bytes parse the same way.
+    let prepare = |j: &TagJob, top: Top| {
+        top.map_err(|e| *e).and_then(|(kind, kept)| {
             let protocol = |message: String| RegistryError::Protocol {
                 url: crate::registry::DisplayUrl::new(&format!(
                     "/v2/{}/manifests/{}",
@@ -641,34 +646,99 @@ pub async fn run(plan: &Plan, events: Events) -> Result<RunSummary, RunError> {
                 ))
             })?;
             Manifest::parse(Some(kind.media_type()), raw).map_err(|e| protocol(e.to_string()))
-        });
-        ctx.copy_tag(j, top)
-    }))
-    .buffer_unordered(plan.options.metadata_in_flight());
-    while let Some((job, r)) = results.next().await {
-        let job: &TagJob = job;
-        if let Err(e) = r {
-            let e = match e.into_journal() {
-                Ok(j) => return Err(RunError::Journal(j)),
-                Err(e) => e,
-            };
-            let kind = e.kind();
-            fail(
-                &journal,
-                &events,
-                &job.source_ref(),
-                &job.target_ref(),
-                kind,
-                e.to_string(),
-            )
-            .await?;
+        })
+    };
+    if !history_to_tag {
+        let mut results = futures::stream::iter(
+            jobs.iter()
+                .zip(tops)
+                .map(|(j, top)| ctx.copy_tag(j, prepare(j, top))),
+        )
+        .buffer_unordered(plan.options.metadata_in_flight());
+        while let Some((job, r)) = results.next().await {
+            settle(&journal, &events, job, r).await?;
+        }
+    } else {
+        let mut tops: Vec<Option<Top>> = tops.into_iter().map(Some).collect();
+        let groups: Vec<Vec<(&TagJob, Top)>> = tag_sequences(&jobs)
+            .into_iter()
+            .map(|g| {
+                g.into_iter()
+                    .filter_map(|i| Some((jobs.get(i)?, tops.get_mut(i)?.take()?)))
+                    .collect()
+            })
+            .collect();
+        let (ctx, prepare) = (&ctx, &prepare);
+        let mut results = futures::stream::iter(groups.into_iter().map(|g| async move {
+            let mut out = Vec::with_capacity(g.len());
+            for (j, top) in g {
+                out.push(ctx.copy_tag(j, prepare(j, top)).await);
+            }
+            out
+        }))
+        .buffer_unordered(plan.options.metadata_in_flight());
+        while let Some(batch) = results.next().await {
+            for (job, r) in batch {
+                settle(&journal, &events, job, r).await?;
+            }
         }
     }
-    drop(results);
     if let Some(api) = &target_api {
         alias_tags(api, &aliases, &stream_failures, &journal, &events).await?;
     }
     Ok(events.summary())
+}
+
+/// A tag's manifest from the first pass: its kind and where its bytes
+/// are kept, or why it could not be read.
+type Top = Result<(ManifestKind, spill::Kept), Box<RegistryError>>;
+
+/// The jobs as sequences to run one after the other: for each target tag
+/// with history images, those images oldest first and then the tag's
+/// current image; every other job alone. (History jobs follow the tag
+/// jobs in `jobs`, newest first per tag.)
+fn tag_sequences(jobs: &[TagJob]) -> Vec<Vec<usize>> {
+    let mut by_tag: std::collections::BTreeMap<(&str, &str), Vec<usize>> = Default::default();
+    for (i, j) in jobs.iter().enumerate() {
+        by_tag
+            .entry((j.target_repo.as_ref(), j.tag.as_ref()))
+            .or_default()
+            .push(i);
+    }
+    by_tag
+        .into_values()
+        .map(|mut g| {
+            // [current, newest, ..., oldest] -> [oldest, ..., newest, current]
+            g.reverse();
+            g
+        })
+        .collect()
+}
+
+/// Records a tag job's failure (a journal failure stops the run).
+async fn settle(
+    journal: &Journal,
+    events: &Events,
+    job: &TagJob,
+    r: Result<image::Outcome, CopyError>,
+) -> Result<(), RunError> {
+    let Err(e) = r else {
+        return Ok(());
+    };
+    let e = match e.into_journal() {
+        Ok(j) => return Err(RunError::Journal(j)),
+        Err(e) => e,
+    };
+    let kind = e.kind();
+    fail(
+        journal,
+        events,
+        &job.source_ref(),
+        &job.target_ref(),
+        kind,
+        e.to_string(),
+    )
+    .await
 }
 
 /// Aliases (`oc tag --alias`) recreated on the target, each once the tag
