@@ -184,7 +184,25 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
         None => Some(source.catalog().await),
     };
     let mut index = plan.images.len();
+    // `source = "*"`: every project the user can see, each an entry.
+    let mut projects: Vec<crate::plan::ProjectSpec> = Vec::new();
     for p in &plan.projects {
+        if p.source != crate::plan::ALL_PROJECTS {
+            projects.push(p.clone());
+            continue;
+        }
+        let Some(api) = api else { continue };
+        match api.projects().await {
+            Ok(names) => projects.extend(names.iter().filter_map(|n| p.for_project(n))),
+            Err(error) => d.failures.push(ExpandFailure {
+                spec_index: index,
+                source_repo: p.source.clone(),
+                target_repo: p.target.clone(),
+                error,
+            }),
+        }
+    }
+    for p in &projects {
         let fail = |error| ExpandFailure {
             spec_index: index,
             source_repo: p.source.clone(),

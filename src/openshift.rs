@@ -504,6 +504,60 @@ impl Api {
         ))
     }
 
+    /// The projects the token can see (`GET
+    /// /apis/project.openshift.io/v1/projects`), names validated, at most
+    /// [`MAX_STREAMS`].
+    pub async fn projects(&self) -> Result<Vec<String>, RegistryError> {
+        #[derive(Deserialize)]
+        struct Item {
+            metadata: Meta,
+        }
+        let url = format!("{}/apis/project.openshift.io/v1/projects", self.base);
+        let list: List<serde_json::Value> = self.get_json(&url).await?;
+        if list.items.len() > MAX_STREAMS {
+            return Err(api_error(
+                &url,
+                format!("more than {MAX_STREAMS} projects listed"),
+            ));
+        }
+        let mut names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<Item>(v).ok())
+            .map(|i| i.metadata.name)
+            .filter(|n| !n.contains('/') && valid_repository(n))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Whether the token can see project `namespace` (OpenShift answers
+    /// 403 or 404 alike for a project that does not exist and one the
+    /// user may not see).
+    pub async fn project_visible(&self, namespace: &str) -> Result<bool, RegistryError> {
+        if !valid_repository(namespace) || namespace.contains('/') {
+            return Ok(false);
+        }
+        let url = format!(
+            "{}/apis/project.openshift.io/v1/projects/{namespace}",
+            self.base
+        );
+        let resp = self.send(self.http.get(&url), &url).await?;
+        match resp.status().as_u16() {
+            200 => Ok(true),
+            403 | 404 => Ok(false),
+            status => Err(RegistryError::Status {
+                method: "GET".into(),
+                url: DisplayUrl::new(&url),
+                status,
+                detail: String::new(),
+                retries: 0,
+                retry_after: None,
+            }),
+        }
+    }
+
     /// The ResourceQuotas of `namespace`, read in one request.
     pub async fn quotas(&self, namespace: &str) -> Result<Quotas, RegistryError> {
         let url = format!("{}/api/v1/namespaces/{namespace}/resourcequotas", self.base);

@@ -79,10 +79,7 @@ impl Mapping {
             return Some(t.clone());
         }
         let (ns, name) = repo.split_once('/')?;
-        self.projects
-            .iter()
-            .find(|p| p.source == ns && !name.contains('/') && p.wants_repository(name))
-            .map(|p| format!("{}/{name}", p.target))
+        self.projects.iter().find_map(|p| p.target_of(ns, name))
     }
 
     /// The target reference for `reference`: `Ok(None)` when it is not a

@@ -739,3 +739,51 @@ fn target_streams_with_null_items_keep_the_quota_check_and_an_empty_project_is_n
         "{none:?}"
     );
 }
+
+/// `[[projects]] source = "*"`: every project the user can see, through
+/// the API's project list, each to a target project of the same name with
+/// a prefix, the excluded ones left out; `check` names a target project
+/// that does not exist.
+#[test]
+fn every_project_the_user_can_see_is_discovered() {
+    let h = harness();
+    let p = seed(h, "osall");
+    let s = setup(
+        h,
+        &p,
+        "[[projects]]\nsource = \"*\"\nexclude = [\"other-*\"]\ntarget_prefix = \"r2-\"\n",
+        true,
+    );
+    s.source_api.add_project("other-team");
+    s.source_api.set_stream("other-team", "x", app_stream(&p));
+    let target_ns = format!("r2-{}", p.ns);
+    s.target_api.set_missing(&target_ns);
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 1, "the missing target project blocks: {v}");
+    let srcs = sources(&v);
+    assert!(
+        srcs.iter()
+            .all(|src| src.starts_with(&format!("{}/", p.ns))),
+        "{srcs:?}"
+    );
+    assert_eq!(srcs.len(), p.tags.len(), "{srcs:?}");
+    let f = findings(&v, &format!("{}/app:v1", p.ns));
+    assert!(
+        f.iter().any(|(c, sev, m)| c == "target-project-missing"
+            && sev == "blocker"
+            && m.contains(&target_ns)),
+        "{f:?}"
+    );
+    let targets: Vec<&str> = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["target"].as_str())
+        .collect();
+    assert!(
+        targets
+            .iter()
+            .all(|t| t.starts_with(&format!("{target_ns}/"))),
+        "{targets:?}"
+    );
+}

@@ -86,10 +86,17 @@ pub enum ExternalImports {
 pub struct ProjectSpec {
     /// Position in the plan (0-based), for messages.
     pub index: usize,
-    /// Source namespace.
+    /// Source namespace, or `*`: every project the user can see (listed
+    /// through the cluster API), each becoming an entry of its own.
     pub source: String,
-    /// Target namespace.
+    /// Target namespace (for `*`: unused, see `target_prefix`).
     pub target: String,
+    /// `source = "*"`: project-name globs to leave out.
+    pub exclude: GlobSet,
+    /// `source = "*"`: each project's target is prefix + name + suffix.
+    pub target_prefix: String,
+    /// See `target_prefix`.
+    pub target_suffix: String,
     /// Repository-name globs to include (names within the namespace).
     pub repositories: GlobSet,
     /// Repository-name globs to leave out.
@@ -110,7 +117,34 @@ pub struct ProjectSpec {
     pub platforms: Platforms,
 }
 
+/// `[[projects]] source = "*"`.
+pub const ALL_PROJECTS: &str = "*";
+
 impl ProjectSpec {
+    /// The target repository of `ns/name` if this entry selects it.
+    pub fn target_of(&self, ns: &str, name: &str) -> Option<String> {
+        let p = match self.source == ALL_PROJECTS {
+            true => std::borrow::Cow::Owned(self.for_project(ns)?),
+            false => std::borrow::Cow::Borrowed(self),
+        };
+        (p.source == ns && !name.contains('/') && p.wants_repository(name))
+            .then(|| format!("{}/{name}", p.target))
+    }
+
+    /// For `source = "*"`: the entry for one listed project, or `None` when
+    /// it is excluded or the name it gets on the target is no name.
+    pub fn for_project(&self, name: &str) -> Option<ProjectSpec> {
+        if self.source != ALL_PROJECTS || self.exclude.is_match(name) || !valid_namespace(name) {
+            return None;
+        }
+        let target = format!("{}{name}{}", self.target_prefix, self.target_suffix);
+        valid_namespace(&target).then(|| ProjectSpec {
+            source: name.to_string(),
+            target,
+            ..self.clone()
+        })
+    }
+
     /// True if the repository `name` (within the namespace) is selected.
     pub fn wants_repository(&self, name: &str) -> bool {
         self.repositories.is_match(name) && !self.exclude_repositories.is_match(name)
@@ -792,11 +826,42 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
             }
             ns
         };
-        let source = namespace(c, &p.source, "source");
-        let target = match &p.target {
-            Some(t) => namespace(c, t, "target"),
-            None => source.clone(),
+        let all = p.source.get_ref().trim() == ALL_PROJECTS;
+        let source = match all {
+            true => ALL_PROJECTS.to_string(),
+            false => namespace(c, &p.source, "source"),
         };
+        let target = match (&p.target, all) {
+            (Some(t), true) => {
+                c.add(
+                    Some(t.span()),
+                    key("target"),
+                    "with source = \"*\" each project keeps its name: use target_prefix or target_suffix",
+                );
+                String::new()
+            }
+            (Some(t), false) => namespace(c, t, "target"),
+            (None, _) => source.clone(),
+        };
+        let affix = |c: &mut Collector, v: &Option<toml::Spanned<String>>, k: &str| {
+            let Some(v) = v else { return String::new() };
+            let text = v.get_ref().trim().to_string();
+            let ok = all
+                && text.len() < 64
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                c.add(
+                    Some(v.span()),
+                    key(k),
+                    "only with source = \"*\", and lowercase letters, digits and '-'",
+                );
+            }
+            text
+        };
+        let target_prefix = affix(c, &p.target_prefix, "target_prefix");
+        let target_suffix = affix(c, &p.target_suffix, "target_suffix");
         let globs = |c: &mut Collector,
                      v: &Option<toml::Spanned<Vec<String>>>,
                      k: &str,
@@ -809,6 +874,14 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
                 }
             }
         };
+        let exclude = globs(c, &p.exclude, "exclude", &[]);
+        if p.exclude.is_some() && !all {
+            c.add(
+                p.exclude.as_ref().map(|v| v.span()),
+                key("exclude"),
+                "excludes projects: only with source = \"*\" (exclude_repositories leaves repositories out)",
+            );
+        }
         let repositories = globs(c, &p.repositories, "repositories", &["*"]);
         let exclude_repositories = globs(c, &p.exclude_repositories, "exclude_repositories", &[]);
         let (tags, tag_patterns) = include_tags(c, &p.tags, &key("tags"));
@@ -845,6 +918,9 @@ fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<
             index: i,
             source,
             target,
+            exclude,
+            target_prefix,
+            target_suffix,
             repositories,
             exclude_repositories,
             tags,
@@ -941,10 +1017,7 @@ impl Plan {
             return Some(i.target.clone());
         }
         let (ns, name) = repo.split_once('/')?;
-        self.projects
-            .iter()
-            .find(|p| p.source == ns && !name.contains('/') && p.wants_repository(name))
-            .map(|p| format!("{}/{name}", p.target))
+        self.projects.iter().find_map(|p| p.target_of(ns, name))
     }
 
     /// Whether this plan could have copied `source` to `target` (journal
@@ -1036,6 +1109,13 @@ impl Plan {
                     rp.history.as_ref().map(|v| v.span()),
                     format!("projects[{}].history", p.index),
                     "earlier images of a tag are known from the image streams: history needs [source] api",
+                );
+            }
+            if p.source == ALL_PROJECTS && source_api.is_none() {
+                c.add(
+                    Some(rp.source.span()),
+                    format!("projects[{}].source", p.index),
+                    "\"*\" lists the projects you can see through the cluster API: it needs [source] api",
                 );
             }
             if p.external_imports == ExternalImports::Reference && target_api.is_none() {

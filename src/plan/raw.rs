@@ -77,6 +77,9 @@ pub(super) struct Image {
 pub(super) struct Project {
     pub source: Spanned<String>,
     pub target: Option<Spanned<String>>,
+    pub exclude: Option<Spanned<Vec<String>>>,
+    pub target_prefix: Option<Spanned<String>>,
+    pub target_suffix: Option<Spanned<String>>,
     pub repositories: Option<Spanned<Vec<String>>>,
     pub exclude_repositories: Option<Spanned<Vec<String>>>,
     pub tags: Option<Spanned<Vec<String>>>,

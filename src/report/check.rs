@@ -640,6 +640,7 @@ pub async fn check(
         repository_limit(&existing, &targets, limit, &mut images);
     }
     if let Some(api) = &target_api {
+        target_projects(api, &targets, &mut images).await;
         stream_quotas(api, &existing, &targets, &mut images).await;
     }
     let mut summary = Summary {
@@ -866,6 +867,33 @@ async fn existing_repositories(
         out.extend(streams.into_iter().map(|s| format!("{ns}/{}", s.name)));
     }
     Ok(out)
+}
+
+/// Reports `target-project-missing` on every image bound for a target
+/// project the token cannot see (it does not exist, or the user is not a
+/// member): `run` would fail each of them.
+async fn target_projects(
+    api: &crate::openshift::Api,
+    targets: &[&str],
+    images: &mut [ImageReport],
+) {
+    let namespaces: std::collections::BTreeSet<&str> = targets.iter().map(|t| project(t)).collect();
+    for ns in namespaces {
+        let why = match api.project_visible(ns).await {
+            Ok(true) => continue,
+            Ok(false) => format!(
+                "project {ns} does not exist on the target, or you cannot see it: create it (oc new-project {ns}) or ask to be added"
+            ),
+            Err(e) => format!("project {ns} could not be looked up on the target ({e})"),
+        };
+        for im in images.iter_mut().filter(|i| project(&i.target) == ns) {
+            im.add(finding(
+                "target-project-missing",
+                Severity::Blocker,
+                why.clone(),
+            ));
+        }
+    }
 }
 
 /// Reports `quota-exceeded` where the plan would create more image

@@ -52,6 +52,11 @@ struct State {
     /// Answer the next request carrying a `continue` with 410 Gone (the
     /// token expired).
     gone_once: bool,
+    /// Projects that do not exist (every other one does, for a GET of the
+    /// project itself).
+    missing: BTreeSet<String>,
+    /// Projects listed besides those with streams.
+    extra_projects: BTreeSet<String>,
 }
 
 #[derive(Clone)]
@@ -130,6 +135,16 @@ impl Api {
             Some(q) => st.image_quotas.insert(namespace.to_string(), q),
             None => st.image_quotas.remove(namespace),
         };
+    }
+
+    /// Project `ns` does not exist.
+    pub fn set_missing(&self, ns: &str) {
+        lock(&self.state).missing.insert(ns.to_string());
+    }
+
+    /// Project `ns` exists (and is listed) though it has no streams.
+    pub fn add_project(&self, ns: &str) {
+        lock(&self.state).extra_projects.insert(ns.to_string());
     }
 
     /// Lists as OKD 3.11 answers them.
@@ -362,6 +377,35 @@ fn route(
             st.istag_specs
                 .push((ns.to_string(), name.clone(), v["tag"].clone()));
             json(201, v)
+        }
+        ("GET", ["apis", "project.openshift.io", "v1", "projects"]) => {
+            let names: BTreeSet<String> = st
+                .streams
+                .keys()
+                .chain(st.extra_projects.iter())
+                .filter(|n| !st.denied.contains(*n) && !st.missing.contains(*n))
+                .cloned()
+                .collect();
+            let items: Vec<serde_json::Value> = names
+                .iter()
+                .map(|n| serde_json::json!({"metadata": {"name": n, "annotations": {"openshift.io/requester": "u"}},
+                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}))
+                .collect();
+            json(
+                200,
+                serde_json::json!({"kind": "ProjectList", "apiVersion": "project.openshift.io/v1",
+                    "metadata": {}, "items": items}),
+            )
+        }
+        ("GET", ["apis", "project.openshift.io", "v1", "projects", ns]) => {
+            if st.denied.contains(*ns) || st.missing.contains(*ns) {
+                return status(403, "Forbidden", &format!("projects.project.openshift.io \"{ns}\" is forbidden: User \"u\" cannot get resource \"projects\" in API group \"project.openshift.io\" in the namespace \"{ns}\""));
+            }
+            json(
+                200,
+                serde_json::json!({"kind": "Project", "apiVersion": "project.openshift.io/v1",
+                "metadata": {"name": ns}, "status": {"phase": "Active"}}),
+            )
         }
         ("GET", ["api", "v1", "namespaces", ns, "resourcequotas"]) => {
             let one = |name: &str, key: &str, (hard, used): (u64, u64)| {
