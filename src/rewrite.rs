@@ -39,6 +39,10 @@ pub struct Mapping {
     /// (source repository, source digest) -> target digest, from the
     /// journal's done records.
     pub digests: HashMap<(String, Digest), Digest>,
+    /// Source `repo:tag`s the journal records as migrated: only those are
+    /// rewritten (an excluded or failed tag is reported, never pointed at
+    /// a target reference that does not exist).
+    pub done_tags: std::collections::HashSet<String>,
 }
 
 impl Mapping {
@@ -63,12 +67,19 @@ impl Mapping {
                 )
             })
             .collect();
+        let done_tags = replay
+            .done
+            .keys()
+            .filter(|(source, target)| !source.contains('@') && plan.produces(source, target))
+            .map(|(source, _)| source.clone())
+            .collect();
         Mapping {
             source_hosts,
             target_host: plan.target.registry.clone(),
             repos,
             projects: plan.projects.clone(),
             digests,
+            done_tags,
         }
     }
 
@@ -116,6 +127,13 @@ impl Mapping {
         if let Some(t) = tag {
             if !crate::oci::reference::valid_tag(t) {
                 return Err(format!("{} is not a valid tag", crate::model::printable(t)));
+            }
+            // A tag alone is rewritten only when it was migrated (with a
+            // digest, the digest decides below).
+            if digest.is_none() && !self.done_tags.contains(&format!("{repo}:{t}")) {
+                return Err(format!(
+                    "the journal records no migrated {repo}:{t} (excluded by the plan, failed, or not run yet)"
+                ));
             }
             out.push(':');
             out.push_str(t);

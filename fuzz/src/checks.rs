@@ -141,6 +141,7 @@ pub fn rewrite(data: &[u8]) {
             .collect(),
         projects: Vec::new(),
         digests: [(("p/app".to_string(), a), b)].into_iter().collect(),
+        done_tags: ["p/app:v1".to_string()].into_iter().collect(),
     };
     if let Ok((out, edits, _)) = rahti_migrate::rewrite::rewrite_text(text, &m) {
         if edits.is_empty() {

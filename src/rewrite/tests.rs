@@ -27,7 +27,36 @@ fn mapping() -> Mapping {
         digests: [(("proj/app".to_string(), digest('a')), digest('b'))]
             .into_iter()
             .collect(),
+        done_tags: [
+            "proj/app:v1",
+            "proj/app:v2",
+            "proj/db:v2",
+            "proj/app:latest",
+            "proj/db:15",
+            "proj/app:init",
+            "proj/db:13",
+            "proj/db:backup",
+            "proj/app:built",
+            "proj/db:base",
+            "proj/app:pod",
+            "proj/db:sts",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
     }
+}
+
+#[test]
+fn a_tag_not_migrated_is_reported_not_rewritten() {
+    let m = mapping();
+    let e = m.map("docker-registry.rahti.csc.fi/proj/app:excluded");
+    assert!(
+        e.as_ref()
+            .err()
+            .is_some_and(|e| e.contains("no migrated proj/app:excluded")),
+        "{e:?}"
+    );
 }
 
 const NEW: &str = "image-registry.apps.2.rahti.csc.fi/proj-new";
@@ -249,7 +278,16 @@ exclude_repositories = ["tmp"]
 "#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let m = Mapping::new(&plan, &crate::journal::Replay::default());
+    let mut replay = crate::journal::Replay::default();
+    let done = crate::journal::DoneTag {
+        source_digest: digest('a'),
+        target_digest: digest('b'),
+        format: crate::model::Format::Oci,
+    };
+    replay
+        .done
+        .insert(("proj/app:v1".into(), "proj-new/app:v1".into()), done);
+    let m = Mapping::new(&plan, &replay);
     assert_eq!(
         m.map("docker-registry.default.svc:5000/proj/app:v1")
             .ok()
