@@ -358,14 +358,7 @@ impl Api {
             .await
             .map_err(|e| e.at(&reqwest::Method::GET, url))?;
         if status != 200 {
-            return Err(RegistryError::Status {
-                method: "GET".into(),
-                url: DisplayUrl::new(url),
-                status,
-                detail: api_detail(&body),
-                retries: 0,
-                retry_after: None,
-            });
+            return Err(status_error(url, status, &body));
         }
         serde_json::from_slice(&body).map_err(|e| api_error(url, format!("unexpected JSON: {e}")))
     }
@@ -396,14 +389,7 @@ impl Api {
             return Ok(Some(Err(Gone)));
         }
         if status != 200 {
-            return Err(RegistryError::Status {
-                method: "GET".into(),
-                url: DisplayUrl::new(url),
-                status,
-                detail: api_detail(&body),
-                retries: 0,
-                retry_after: None,
-            });
+            return Err(status_error(url, status, &body));
         }
         serde_json::from_slice(&body)
             .map(|l| Some(Ok(l)))
@@ -925,6 +911,18 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
         })
         .collect();
     Classified(Some(s), size)
+}
+
+/// A GET the API answered with `status` (its `Status` message shown).
+fn status_error(url: &str, status: u16, body: &[u8]) -> RegistryError {
+    RegistryError::Status {
+        method: "GET".into(),
+        url: DisplayUrl::new(url),
+        status,
+        detail: api_detail(body),
+        retries: 0,
+        retry_after: None,
+    }
 }
 
 /// The `message` of a Kubernetes `Status` body, shortened and escaped.

@@ -398,25 +398,31 @@ async fn reference_external_tags(
                 .map_err(|e| format!("creating image stream tag {target}: {e}"))
             }
         };
-        match made {
-            Ok(()) => events.send(Event::ImageReferenced {
-                source,
-                from: from.from.clone(),
-            }),
-            Err(error) => {
-                fail(
-                    journal,
-                    events,
-                    &source,
-                    &target,
-                    FailureKind::Target,
-                    error,
-                )
-                .await?
-            }
-        }
+        let done = made.map(|()| Event::ImageReferenced {
+            source: source.clone(),
+            from: from.from.clone(),
+        });
+        made_on_target(journal, events, &source, &target, done).await?;
     }
     Ok(())
+}
+
+/// Reports a tag made on the target through the API (its event), or
+/// records why it could not be.
+async fn made_on_target(
+    journal: &Journal,
+    events: &Events,
+    source: &str,
+    target: &str,
+    made: Result<Event, String>,
+) -> Result<(), RunError> {
+    match made {
+        Ok(e) => {
+            events.send(e);
+            Ok(())
+        }
+        Err(error) => fail(journal, events, source, target, FailureKind::Target, error).await,
+    }
 }
 
 /// Builds the registry clients for a plan, with resolved credentials.
@@ -770,23 +776,11 @@ async fn alias_tags(
                 .await
                 .map_err(|e| format!("creating the alias {target}: {e}"))
         };
-        match made {
-            Ok(()) => events.send(Event::ImageAliased {
-                source,
-                of: format!("{target_repo}:{of}"),
-            }),
-            Err(error) => {
-                fail(
-                    journal,
-                    events,
-                    &source,
-                    &target,
-                    FailureKind::Target,
-                    error,
-                )
-                .await?
-            }
-        }
+        let done = made.map(|()| Event::ImageAliased {
+            source: source.clone(),
+            of: format!("{target_repo}:{of}"),
+        });
+        made_on_target(journal, events, &source, &target, done).await?;
     }
     Ok(())
 }
