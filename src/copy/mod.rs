@@ -825,15 +825,18 @@ async fn fail(
     kind: FailureKind,
     error: String,
 ) -> Result<(), RunError> {
-    journal
-        .append(&Record::Failed {
-            source: source.to_string(),
-            source_digest: None,
-            target: target.to_string(),
-            error: error.clone(),
-            error_kind: Some(kind),
-        })
-        .await?;
+    let record = Record::Failed {
+        source: source.to_string(),
+        source_digest: None,
+        target: target.to_string(),
+        error: error.clone(),
+        error_kind: Some(kind),
+    };
+    // What is no repository (a `source = "*"` listing that failed) is
+    // reported, not journalled: a journal holds only valid names.
+    if record.check().is_ok() {
+        journal.append(&record).await?;
+    }
     events.send(Event::ImageFailed {
         source: source.to_string(),
         kind,
