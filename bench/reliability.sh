@@ -36,10 +36,20 @@ bounds="$(mktemp)"
   cargo test --release --test projects a_cluster_api_listing 2>&1
   cargo test --release --test migrate a_second_run 2>&1
 } | grep -E "^test .* ok$" >"$bounds" || true
-for t in an_index_repeating_one_child an_index_with_too_many a_failed_write_keeps deep_nesting writes_go_through_a_link runs_exclude_each_other stale_locks a_cluster_api_listing a_second_run; do
+while IFS="|" read -r t what; do
   if grep -q "$t" "$bounds"; then r=passed; else r="FAILED or not run"; fi
-  echo "| test \`$t\` | $r |"
-done
+  echo "| $what (test \`$t\`) | $r |"
+done <<'EOF'
+an_index_repeating_one_child|an index naming one child 600 times: the child read and planned once
+an_index_with_too_many|an index with 1,001 distinct children: an index-too-large blocker
+a_failed_write_keeps|a full disk under the manifest spill: what was spilled stays readable, memory bounded after
+deep_nesting|30,000 nested YAML sequences: refused, no stack overflow
+writes_go_through_a_link|rewrite through a symlink and past planted temporary names: the linked file edited, nothing else
+runs_exclude_each_other|unsharded, sharded and resharded runs of one plan: never two writers of one repository
+stale_locks|a lock of a dead process, or untouched for 2 minutes: taken over; a live one elsewhere: refused
+a_cluster_api_listing|a cluster API paging streams without end: stopped at 10,000 with a clear error
+a_second_run|a second run, a part and a reshard while a run holds the plan: exit 2, no request sent
+EOF
 rm -f "$bounds"
 for f in "${fuzz[@]}"; do
   echo "| fuzz \`$(field "$f" target)\` | $(field "$f" executions) executions in $(field "$f" seconds) s, $(field "$f" crashes) crashes |"
