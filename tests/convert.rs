@@ -721,6 +721,40 @@ fn blobs_shared_by_schema1_and_schema2_images_are_read_and_uploaded_once() {
     }
 }
 
+/// Pushes a two-platform Docker manifest list as `repo:t` (its images
+/// tagged `amd` and `arm`).
+async fn push_list(h: &Harness, repo: &str, amd: &[Vec<u8>], arm: &[Vec<u8>]) {
+    let (da, _) =
+        h.r1.image(repo, "amd", amd, config("amd64", amd))
+            .await
+            .expect("amd");
+    let (dr, _) =
+        h.r1.image(repo, "arm", arm, config("arm64", arm))
+            .await
+            .expect("arm");
+    let sa =
+        h.r1.get_manifest(repo, &da)
+            .await
+            .map(|g| g.body.len())
+            .unwrap_or(0);
+    let sr =
+        h.r1.get_manifest(repo, &dr)
+            .await
+            .map(|g| g.body.len())
+            .unwrap_or(0);
+    let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
+        {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
+    h.r1.manifest(
+        repo,
+        "t",
+        DOCKER_LIST,
+        &serde_json::to_vec_pretty(&list).expect("json"),
+    )
+    .await
+    .expect("list");
+}
+
 /// One corpus, every format: a Docker schema 2 image, a Docker manifest
 /// list, and two registry-signed schema 1 images (written by skopeo, read
 /// back re-signed by distribution on every GET), migrated with `oci`,
@@ -743,20 +777,15 @@ fn every_format_over_one_corpus_with_signed_schema1_into_a_schema1_target() {
         h.r1.image(&format!("{ns}/s2"), "t", &s2, c)
             .await
             .expect("schema 2");
-        h.r1.image(&format!("{ns}/s1src"), "t", &amd, history_config(&amd, false))
-            .await
-            .expect("schema 2 for schema 1");
-        let repo = format!("{ns}/multi");
-        let (da, _) = h.r1.image(&repo, "amd", &amd, config("amd64", &amd)).await.expect("amd");
-        let (dr, _) = h.r1.image(&repo, "arm", &arm, config("arm64", &arm)).await.expect("arm");
-        let sa = h.r1.get_manifest(&repo, &da).await.map(|g| g.body.len()).unwrap_or(0);
-        let sr = h.r1.get_manifest(&repo, &dr).await.map(|g| g.body.len()).unwrap_or(0);
-        let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
-            {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
-            {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
-        h.r1.manifest(&repo, "t", DOCKER_LIST, &serde_json::to_vec_pretty(&list).expect("json"))
-            .await
-            .expect("list");
+        h.r1.image(
+            &format!("{ns}/s1src"),
+            "t",
+            &amd,
+            history_config(&amd, false),
+        )
+        .await
+        .expect("schema 2 for schema 1");
+        push_list(h, &format!("{ns}/multi"), &amd, &arm).await;
     });
     for (from, to) in [("s2", "s1a"), ("s1src", "s1b")] {
         skopeo::copy(
@@ -943,16 +972,15 @@ fn another_registry_implementation_as_target_and_source_like_skopeo() {
     let amd = vec![layer(76_003, 8_000)];
     let arm = vec![layer(76_004, 8_000)];
     h.block_on(async {
-        h.r1.image(&format!("{ns}/docker"), "t", &two, history_config(&two, true)).await.expect("docker");
-        let repo = format!("{ns}/list");
-        let (da, _) = h.r1.image(&repo, "amd", &amd, config("amd64", &amd)).await.expect("amd");
-        let (dr, _) = h.r1.image(&repo, "arm", &arm, config("arm64", &arm)).await.expect("arm");
-        let sa = h.r1.get_manifest(&repo, &da).await.map(|g| g.body.len()).unwrap_or(0);
-        let sr = h.r1.get_manifest(&repo, &dr).await.map(|g| g.body.len()).unwrap_or(0);
-        let list = serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
-            {"mediaType": DOCKER_MANIFEST, "size": sa, "digest": da, "platform": {"architecture": "amd64", "os": "linux"}},
-            {"mediaType": DOCKER_MANIFEST, "size": sr, "digest": dr, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]});
-        h.r1.manifest(&repo, "t", DOCKER_LIST, &serde_json::to_vec_pretty(&list).expect("json")).await.expect("list");
+        h.r1.image(
+            &format!("{ns}/docker"),
+            "t",
+            &two,
+            history_config(&two, true),
+        )
+        .await
+        .expect("docker");
+        push_list(h, &format!("{ns}/list"), &amd, &arm).await;
     });
     skopeo::copy(
         h,

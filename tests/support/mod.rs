@@ -45,12 +45,8 @@ pub fn sibling_binary(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-/// Serves `handler` on a fresh 127.0.0.1 port on the current runtime.
-pub async fn serve<F, Fut>(handler: F) -> Result<String, String>
-where
-    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<hyper::Response<Body>, BoxError>> + Send + 'static,
-{
+/// A listener on a fresh 127.0.0.1 port, and its `127.0.0.1:port`.
+pub async fn loopback() -> Result<(tokio::net::TcpListener, String), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -58,6 +54,16 @@ where
         .local_addr()
         .map_err(|e| e.to_string())?
         .to_string();
+    Ok((listener, addr))
+}
+
+/// Serves `handler` on a fresh 127.0.0.1 port on the current runtime.
+pub async fn serve<F, Fut>(handler: F) -> Result<String, String>
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<hyper::Response<Body>, BoxError>> + Send + 'static,
+{
+    let (listener, addr) = loopback().await?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let h = handler.clone();
@@ -95,13 +101,7 @@ where
         )
         .map_err(|e| e.to_string())?;
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| e.to_string())?
-        .to_string();
+    let (listener, addr) = loopback().await?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let (h, acceptor) = (handler.clone(), acceptor.clone());

@@ -26,13 +26,7 @@ impl Other {
             .build()
             .map_err(|e| e.to_string())?;
         let router = registry.make_router();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| e.to_string())?
-            .to_string();
+        let (listener, addr) = super::loopback().await?;
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
