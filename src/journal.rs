@@ -28,6 +28,30 @@ pub enum BlobHow {
     Present,
 }
 
+/// A child manifest of a migrated index: what it was and what it became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildDigest {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// The child's digest in the source index.
+    pub source_digest: Digest,
+    /// The child's digest in the target index.
+    pub target_digest: Digest,
+}
+
+/// True for a platform as the journal writes it: `os/arch[/variant]`,
+/// each part of letters, digits, `.`, `_` and `-`.
+pub fn valid_platform(p: &str) -> bool {
+    let parts: Vec<&str> = p.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|x| {
+            !x.is_empty()
+                && x.len() <= 64
+                && x.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
+}
+
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -94,6 +118,10 @@ pub enum Record {
         target_digest: Digest,
         /// Output format.
         format: Format,
+        /// For an index: each child copied, its source and target digest
+        /// (a workload pinned to a child digest maps through these).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        children: Vec<ChildDigest>,
     },
     /// A tag (or a whole repository, when its tags could not be listed)
     /// failed; nothing was tagged.
@@ -155,9 +183,25 @@ impl Record {
                 }
                 Ok(())
             }
-            Record::Planned { source, target, .. } | Record::Done { source, target, .. } => {
+            Record::Planned { source, target, .. } => {
                 image("source", source, false)?;
                 image("target", target, false)
+            }
+            Record::Done {
+                source,
+                target,
+                children,
+                ..
+            } => {
+                image("source", source, false)?;
+                image("target", target, false)?;
+                match children.iter().find(|c| !valid_platform(&c.platform)) {
+                    Some(c) => Err(format!(
+                        "platform {} is not os/arch[/variant]",
+                        crate::model::printable(&format!("{:?}", c.platform))
+                    )),
+                    None => Ok(()),
+                }
             }
             Record::Failed { source, target, .. } => {
                 image("source", source, true)?;
@@ -225,6 +269,8 @@ pub struct DoneTag {
     pub target_digest: Digest,
     /// Format used.
     pub format: Format,
+    /// For an index: its children, source and target digests.
+    pub children: Vec<ChildDigest>,
 }
 
 /// What the journal says, replayed: the state the records build, not the
@@ -259,6 +305,7 @@ impl Replay {
                 target,
                 target_digest,
                 format,
+                children,
             } => {
                 self.done.insert(
                     (source.clone(), target.clone()),
@@ -266,6 +313,7 @@ impl Replay {
                         source_digest: source_digest.clone(),
                         target_digest: target_digest.clone(),
                         format: *format,
+                        children: children.clone(),
                     },
                 );
             }
@@ -805,6 +853,7 @@ mod tests {
             target: format!("b:{tag}"),
             target_digest: Digest::of(b"t"),
             format: Format::Preserve,
+            children: Vec::new(),
         }
     }
 

@@ -416,7 +416,6 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
         }
     };
     let mut code = EXIT_OK;
-    let (mut changed, mut left) = (0, 0);
     // Every file is read and planned before any is written: a file that
     // cannot be read or parsed leaves all of them as they were.
     let mut planned = Vec::new();
@@ -442,8 +441,9 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
         eprintln!("nothing written: every file must be readable YAML before any is changed");
         return code;
     }
-    for (f, shown, text, (out, edits, unmapped)) in planned {
-        for u in &unmapped {
+    let (mut changed, mut left, mut mentioned) = (0, 0, 0);
+    for (f, shown, text, r) in planned {
+        for u in &r.unmapped {
             eprintln!(
                 "{shown}:{}: not rewritten: {}: {}",
                 u.line,
@@ -452,25 +452,41 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
             );
             code = EXIT_FAILED;
         }
-        left += unmapped.len();
-        changed += edits.len();
-        if edits.is_empty() {
+        for e in r.edits.iter().filter(|e| !e.aliases.is_empty()) {
+            let lines: Vec<String> = e.aliases.iter().map(|l| l.to_string()).collect();
+            eprintln!(
+                "{shown}:{}: an anchored value, rewritten once where it is written; the aliases at line {} use it",
+                e.line,
+                lines.join(", ")
+            );
+        }
+        for m in &r.mentions {
+            eprintln!(
+                "{shown}:{}: still names {} (not an image reference this tool can map: check it by hand)",
+                m.line, m.host
+            );
+            code = EXIT_FAILED;
+        }
+        left += r.unmapped.len();
+        mentioned += r.mentions.len();
+        changed += r.edits.len();
+        if r.edits.is_empty() {
             continue;
         }
         if in_place {
-            if let Err(e) = crate::rewrite::write_atomically(&f, &out) {
+            if let Err(e) = crate::rewrite::write_atomically(&f, &r.text) {
                 eprintln!("error: writing {shown}: {e}");
                 code = EXIT_FAILED;
             }
         } else {
             print!(
                 "{}",
-                crate::rewrite::unified_diff(&shown, &text, &out, &edits)
+                crate::rewrite::unified_diff(&shown, &text, &r.text, &r.edits)
             );
         }
     }
     eprintln!(
-        "{changed} references {}, {left} left as they were",
+        "{changed} references {}, {left} left as they were, {mentioned} other mentions of the source registry",
         if in_place { "rewritten" } else { "to rewrite" }
     );
     code

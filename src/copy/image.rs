@@ -252,6 +252,7 @@ impl Ctx<'_> {
                 target: job.target_ref(),
                 target_digest: top.digest.clone(),
                 format: job.format,
+                children: plan.child_digests.clone(),
             })
             .await?;
         self.events.send(Event::ImageDone {

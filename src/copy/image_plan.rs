@@ -187,6 +187,9 @@ pub struct ImagePlan {
     pub blobs: Vec<BlobNeed>,
     /// Blobs pushed from memory (converted or reused configs).
     pub configs: Vec<(Digest, Bytes)>,
+    /// For an index: each distinct child copied, its source and target
+    /// digest (the journal keeps them for `rewrite`, `map` and `verify`).
+    pub child_digests: Vec<crate::journal::ChildDigest>,
     /// Manifests to push by digest, children first, the tagged one last.
     /// Empty while the conversion waits for layer facts (`pending`).
     pub manifests: Vec<PushStep>,
@@ -318,6 +321,7 @@ pub fn plan_image(
         platforms: Vec::new(),
         blobs: Vec::new(),
         configs: Vec::new(),
+        child_digests: Vec::new(),
         manifests: Vec::new(),
         pending: false,
         target_digest: None,
@@ -539,6 +543,16 @@ fn plan_index(
                     config_platform: s.platform,
                 };
                 planned.insert(&d.digest, Some(out.clone()));
+                // A platform the journal could not hold (a hostile index)
+                // is kept as unknown: the digests are what matters.
+                let platform = Some(platform_name(d))
+                    .filter(|p| crate::journal::valid_platform(p))
+                    .unwrap_or_else(|| "unknown/unknown".into());
+                plan.child_digests.push(crate::journal::ChildDigest {
+                    platform,
+                    source_digest: d.digest.clone(),
+                    target_digest: out.digest.clone(),
+                });
                 outs.push(out);
                 if !plan.manifests.iter().any(|m| m.digest == p.digest) {
                     plan.manifests.push(p);

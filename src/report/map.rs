@@ -20,10 +20,28 @@ pub struct MapRow {
     pub target_digest: Digest,
     /// True when the digest changed (a conversion).
     pub changed: bool,
+    /// For a child manifest of a migrated index (a row of its own, named
+    /// by digest, for workloads pinned to one platform): its platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// The rows, sorted by source reference.
 pub fn rows(replay: &Replay, source_registry: &str, target_registry: &str) -> Vec<MapRow> {
+    let children = replay.done.iter().flat_map(|((source, target), d)| {
+        let (repo, trepo) = (
+            crate::expand::repo_of(source),
+            crate::expand::repo_of(target),
+        );
+        d.children.iter().map(move |c| MapRow {
+            source: format!("{source_registry}/{repo}@{}", c.source_digest),
+            target: format!("{target_registry}/{trepo}@{}", c.target_digest),
+            source_digest: c.source_digest.clone(),
+            target_digest: c.target_digest.clone(),
+            changed: c.source_digest != c.target_digest,
+            platform: Some(c.platform.clone()),
+        })
+    });
     let mut out: Vec<MapRow> = replay
         .done
         .iter()
@@ -44,9 +62,13 @@ pub fn rows(replay: &Replay, source_registry: &str, target_registry: &str) -> Ve
             source_digest: d.source_digest.clone(),
             target_digest: d.target_digest.clone(),
             changed: d.source_digest != d.target_digest,
+            platform: None,
         })
+        .chain(children)
         .collect();
-    out.sort_by(|a, b| a.source.cmp(&b.source));
+    out.sort_by(|a, b| a.source.cmp(&b.source).then(a.target.cmp(&b.target)));
+    // Tags of one index share its children: each child row once.
+    out.dedup();
     out
 }
 
@@ -62,15 +84,16 @@ fn csv_field(s: &str) -> String {
 
 /// The rows as CSV with a header line.
 pub fn render_csv(rows: &[MapRow]) -> String {
-    let mut out = String::from("source,target,source_digest,target_digest,changed\n");
+    let mut out = String::from("source,target,source_digest,target_digest,changed,platform\n");
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{}\n",
+            "{},{},{},{},{},{}\n",
             csv_field(&r.source),
             csv_field(&r.target),
             r.source_digest,
             r.target_digest,
-            r.changed
+            r.changed,
+            csv_field(r.platform.as_deref().unwrap_or_default())
         ));
     }
     out
@@ -93,6 +116,7 @@ mod tests {
                     source_digest: a.clone(),
                     target_digest: t.clone(),
                     format: Format::Oci,
+                    children: Vec::new(),
                 },
             );
         }
@@ -102,7 +126,7 @@ mod tests {
         assert_eq!(r[0].target, format!("new.example:5000/q/app:v1@{a}"));
         assert!(!r[0].changed && r[1].changed);
         let csv = render_csv(&r);
-        assert!(csv.starts_with("source,target,source_digest,target_digest,changed\n"));
+        assert!(csv.starts_with("source,target,source_digest,target_digest,changed,platform\n"));
         assert_eq!(csv.lines().count(), 3);
         assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
     }

@@ -293,6 +293,7 @@ mod tests {
                 target: "a:1".into(),
                 target_digest: d1.clone(),
                 format: crate::model::Format::Preserve,
+                children: Vec::new(),
             },
             planned("a:2", &d2),
             Record::Failed {

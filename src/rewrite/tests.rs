@@ -50,7 +50,7 @@ fn mapping() -> Mapping {
 #[test]
 fn a_tag_not_migrated_is_reported_not_rewritten() {
     let m = mapping();
-    let e = m.map("docker-registry.rahti.csc.fi/proj/app:excluded");
+    let e = m.map("docker-registry.rahti.csc.fi/proj/app:excluded", Role::Image);
     assert!(
         e.as_ref()
             .err()
@@ -62,14 +62,15 @@ fn a_tag_not_migrated_is_reported_not_rewritten() {
 const NEW: &str = "image-registry.apps.2.rahti.csc.fi/proj-new";
 
 fn rewrite(text: &str) -> (String, Vec<Edit>, Vec<Unmapped>) {
-    rewrite_text(text, &mapping()).unwrap_or_else(|e| panic!("{e}"))
+    let r = rewrite_text(text, &mapping()).unwrap_or_else(|e| panic!("{e}"));
+    (r.text, r.edits, r.unmapped)
 }
 
 #[test]
 fn maps_tags_digests_and_aliases() {
     let m = mapping();
     assert_eq!(
-        m.map("docker-registry.rahti.csc.fi/proj/app:v1")
+        m.map("docker-registry.rahti.csc.fi/proj/app:v1", Role::Image)
             .ok()
             .flatten()
             .as_deref(),
@@ -79,7 +80,7 @@ fn maps_tags_digests_and_aliases() {
         m.map(&format!(
             "docker-registry.default.svc:5000/proj/app@{}",
             digest('a')
-        ))
+        ), Role::Image)
         .ok()
         .flatten(),
         Some(format!("{NEW}/app@{}", digest('b')))
@@ -88,19 +89,19 @@ fn maps_tags_digests_and_aliases() {
         m.map(&format!(
             "docker-registry.rahti.csc.fi/proj/app:v1@{}",
             digest('a')
-        ))
+        ), Role::Image)
         .ok()
         .flatten(),
         Some(format!("{NEW}/app:v1@{}", digest('b')))
     );
-    assert_eq!(m.map("quay.io/proj/app:v1"), Ok(None), "not the source");
-    assert_eq!(m.map("busybox"), Ok(None));
-    assert!(m.map("docker-registry.rahti.csc.fi/other/x:v1").is_err());
+    assert_eq!(m.map("quay.io/proj/app:v1", Role::Image), Ok(None), "not the source");
+    assert_eq!(m.map("busybox", Role::Image), Ok(None));
+    assert!(m.map("docker-registry.rahti.csc.fi/other/x:v1", Role::Image).is_err());
     assert!(m
         .map(&format!(
             "docker-registry.rahti.csc.fi/proj/app@{}",
             digest('c')
-        ))
+        ), Role::Image)
         .is_err());
 }
 
@@ -283,19 +284,20 @@ exclude_repositories = ["tmp"]
         source_digest: digest('a'),
         target_digest: digest('b'),
         format: crate::model::Format::Oci,
+        children: Vec::new(),
     };
     replay
         .done
         .insert(("proj/app:v1".into(), "proj-new/app:v1".into()), done);
     let m = Mapping::new(&plan, &replay);
     assert_eq!(
-        m.map("docker-registry.default.svc:5000/proj/app:v1")
+        m.map("docker-registry.default.svc:5000/proj/app:v1", Role::Image)
             .ok()
             .flatten(),
         Some("image-registry.apps.2.rahti.csc.fi/proj-new/app:v1".to_string())
     );
-    assert!(m.map("docker-registry.rahti.csc.fi/proj/tmp:v1").is_err());
-    assert!(m.map("docker-registry.rahti.csc.fi/other/app:v1").is_err());
+    assert!(m.map("docker-registry.rahti.csc.fi/proj/tmp:v1", Role::Image).is_err());
+    assert!(m.map("docker-registry.rahti.csc.fi/other/app:v1", Role::Image).is_err());
 }
 
 #[test]

@@ -119,6 +119,7 @@ fn done_needs_same_source_format_and_target() {
         source_digest: read.top.digest.clone(),
         target_digest: digest('f'),
         format: Format::Oci,
+        children: Vec::new(),
     };
     let at = |d: Digest| TargetTag::At(d);
     let with = |format, target: &TargetTag| {
