@@ -143,12 +143,12 @@ pub fn rewrite(data: &[u8]) {
         digests: [(("p/app".to_string(), a), b)].into_iter().collect(),
         done_tags: ["p/app:v1".to_string()].into_iter().collect(),
     };
-    if let Ok((out, edits, _)) = rahti_migrate::rewrite::rewrite_text(text, &m) {
-        if edits.is_empty() {
-            assert_eq!(out, text);
+    if let Ok(r) = rahti_migrate::rewrite::rewrite_text(text, &m) {
+        if r.edits.is_empty() {
+            assert_eq!(r.text, text);
         }
         assert!(
-            rahti_migrate::rewrite::rewrite_text(&out, &m).is_ok(),
+            rahti_migrate::rewrite::rewrite_text(&r.text, &m).is_ok(),
             "the rewritten text does not parse"
         );
     }

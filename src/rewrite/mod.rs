@@ -74,7 +74,14 @@ pub enum Role {
 }
 
 /// Keys whose value is a repository without a tag.
-const REPOSITORY_KEYS: &[&str] = &["dockerImageRepository", "newName", "repository"];
+/// (`baseImage` is the prometheus-operator's, beside `version`.)
+const REPOSITORY_KEYS: &[&str] = &[
+    "dockerImageRepository",
+    "publicDockerImageRepository",
+    "newName",
+    "repository",
+    "baseImage",
+];
 
 impl Mapping {
     /// The mapping a plan and its journal give.
@@ -190,8 +197,8 @@ impl Mapping {
             }
             // A tag alone is rewritten only when it was migrated; so is a
             // bare image name, which means `latest`.
-            (None, t, Role::Image) => {
-                let t = t.unwrap_or("latest");
+            (None, Some(_), _) | (None, None, Role::Image) => {
+                let t = tag.unwrap_or("latest");
                 if !self.done_tags.contains(&format!("{repo}:{t}")) {
                     return Err(format!(
                         "the journal records no migrated {repo}:{t} (excluded by the plan, failed, or not run yet)"
@@ -402,19 +409,18 @@ fn role_of(tree: &Tree, s: &yaml::Scalar) -> Role {
     if REPOSITORY_KEYS.contains(&key) {
         return Role::Repository;
     }
-    // kustomize `images[]`: `name` is the repository its `newName` or
-    // `newTag` replaces.
-    if key == "name" {
-        if let Some(p) = s.parent {
-            if ["newName", "newTag", "digest"]
-                .iter()
-                .any(|k| tree.get(p, k).is_some())
-            {
-                return Role::Repository;
-            }
-        }
+    // kustomize `images[]` (`name` beside `newName`/`newTag`), and an
+    // `image` beside its own `tag` (Helm values, Argo items): the tag is
+    // written apart, so the value is a repository.
+    let beside = |keys: &[&str]| {
+        s.parent
+            .is_some_and(|p| keys.iter().any(|k| tree.get(p, k).is_some()))
+    };
+    match key {
+        "name" if beside(&["newName", "newTag", "digest"]) => Role::Repository,
+        "image" if beside(&["tag"]) => Role::Repository,
+        _ => Role::Image,
     }
-    Role::Image
 }
 
 /// The namespace an object reference in mapping `map` names: its own
@@ -494,7 +500,11 @@ impl Collector<'_> {
             let at = s.raw.start + i;
             // Only the whole value takes the role its key gives; a
             // reference inside a longer string is an image.
-            let role = if reference == s.value { role } else { Role::Image };
+            let role = if reference == s.value {
+                role
+            } else {
+                Role::Image
+            };
             match self.m.map(reference, role) {
                 Ok(None) => {}
                 Ok(Some(new)) if s.flow || reference != s.value => {

@@ -50,7 +50,10 @@ fn mapping() -> Mapping {
 #[test]
 fn a_tag_not_migrated_is_reported_not_rewritten() {
     let m = mapping();
-    let e = m.map("docker-registry.rahti.csc.fi/proj/app:excluded", Role::Image);
+    let e = m.map(
+        "docker-registry.rahti.csc.fi/proj/app:excluded",
+        Role::Image,
+    );
     assert!(
         e.as_ref()
             .err()
@@ -77,31 +80,37 @@ fn maps_tags_digests_and_aliases() {
         Some(format!("{NEW}/app:v1").as_str())
     );
     assert_eq!(
-        m.map(&format!(
-            "docker-registry.default.svc:5000/proj/app@{}",
-            digest('a')
-        ), Role::Image)
+        m.map(
+            &format!("docker-registry.default.svc:5000/proj/app@{}", digest('a')),
+            Role::Image
+        )
         .ok()
         .flatten(),
         Some(format!("{NEW}/app@{}", digest('b')))
     );
     assert_eq!(
-        m.map(&format!(
-            "docker-registry.rahti.csc.fi/proj/app:v1@{}",
-            digest('a')
-        ), Role::Image)
+        m.map(
+            &format!("docker-registry.rahti.csc.fi/proj/app:v1@{}", digest('a')),
+            Role::Image
+        )
         .ok()
         .flatten(),
         Some(format!("{NEW}/app:v1@{}", digest('b')))
     );
-    assert_eq!(m.map("quay.io/proj/app:v1", Role::Image), Ok(None), "not the source");
+    assert_eq!(
+        m.map("quay.io/proj/app:v1", Role::Image),
+        Ok(None),
+        "not the source"
+    );
     assert_eq!(m.map("busybox", Role::Image), Ok(None));
-    assert!(m.map("docker-registry.rahti.csc.fi/other/x:v1", Role::Image).is_err());
     assert!(m
-        .map(&format!(
-            "docker-registry.rahti.csc.fi/proj/app@{}",
-            digest('c')
-        ), Role::Image)
+        .map("docker-registry.rahti.csc.fi/other/x:v1", Role::Image)
+        .is_err());
+    assert!(m
+        .map(
+            &format!("docker-registry.rahti.csc.fi/proj/app@{}", digest('c')),
+            Role::Image
+        )
         .is_err());
 }
 
@@ -296,8 +305,12 @@ exclude_repositories = ["tmp"]
             .flatten(),
         Some("image-registry.apps.2.rahti.csc.fi/proj-new/app:v1".to_string())
     );
-    assert!(m.map("docker-registry.rahti.csc.fi/proj/tmp:v1", Role::Image).is_err());
-    assert!(m.map("docker-registry.rahti.csc.fi/other/app:v1", Role::Image).is_err());
+    assert!(m
+        .map("docker-registry.rahti.csc.fi/proj/tmp:v1", Role::Image)
+        .is_err());
+    assert!(m
+        .map("docker-registry.rahti.csc.fi/other/app:v1", Role::Image)
+        .is_err());
 }
 
 #[test]
