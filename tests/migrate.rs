@@ -1217,8 +1217,31 @@ fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_ev
     // The digest map: one row per tag, with both full references.
     let map = cli(&["map", "--format", "json"], &plan);
     let rows: serde_json::Value = serde_json::from_slice(&map.stdout).expect("map json");
-    let rows = rows.as_array().cloned().unwrap_or_default();
+    let all = rows.as_array().cloned().unwrap_or_default();
+    // A row per tag, and a row per child manifest of a migrated index
+    // (named by digest, with its platform): each child exists under its
+    // digest in the source and its converted digest in the target.
+    let (children, rows): (Vec<_>, Vec<_>) = all.iter().partition(|r| r.get("platform").is_some());
     assert_eq!(rows.len(), p.tags.len());
+    assert!(!children.is_empty(), "the sample has a multi-platform tag");
+    for c in &children {
+        let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+        let (src, dst) = (field("source"), field("target"));
+        let (repo, d) = src
+            .split_once('/')
+            .and_then(|(_, r)| r.split_once('@'))
+            .expect("registry/repo@digest");
+        let (trepo, td) = dst
+            .split_once('/')
+            .and_then(|(_, r)| r.split_once('@'))
+            .expect("registry/repo@digest");
+        assert_eq!(d, field("source_digest"));
+        assert_eq!(td, field("target_digest"));
+        h.block_on(async {
+            h.r1.get_manifest(repo, d).await.expect("source child");
+            h.r2.get_manifest(trepo, td).await.expect("target child");
+        });
+    }
     for (repo, tag, digest) in &p.tags {
         let row = rows
             .iter()
@@ -1242,8 +1265,38 @@ fn verify_finds_a_missing_blob_a_moved_tag_and_a_changed_source_and_map_lists_ev
     let csv = cli(&["map"], &plan);
     assert_eq!(
         String::from_utf8_lossy(&csv.stdout).lines().count(),
-        p.tags.len() + 1
+        p.tags.len() + children.len() + 1
     );
+    // A journal whose index record names a child the index lacks:
+    // `child-missing`. Appending the true record again restores it.
+    let journal = plan.with_extension("journal");
+    let multi_v1 = format!("\"source\":\"{}/multi:v1\"", p.ns);
+    let line = journal_text(&plan)
+        .lines()
+        .rfind(|l| l.contains("\"kind\":\"done\"") && l.contains(&multi_v1))
+        .expect("multi:v1 done")
+        .to_string();
+    let mut planted: serde_json::Value = serde_json::from_str(&line).expect("record");
+    planted["children"][0]["target_digest"] = format!("sha256:{}", "0".repeat(64)).into();
+    let append = |l: &str| {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .expect("journal");
+        writeln!(f, "{l}").expect("append");
+    };
+    append(&planted.to_string());
+    let v = cli(&["verify", "--format", "json"], &plan);
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("verify json");
+    let codes: Vec<&str> = v["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["child-missing"], "{v}");
+    append(&line);
     // Break the target and move a source tag.
     let worker = format!("{}/worker", p.ns);
     let app = format!("{}/app", p.ns);

@@ -129,11 +129,14 @@ pub enum Command {
     },
     /// Point Kubernetes and OpenShift YAML at the target
     ///
-    /// Rewrites image references to the source registry (and its aliases)
-    /// in containers and DockerImage references: target registry and
-    /// repository, and for digests the migrated digest from the journal.
+    /// Rewrites every image reference to the source registry (and its
+    /// aliases), whatever key holds it: target registry and repository,
+    /// and for digests the migrated digest from the journal (index
+    /// children included); repository-only values and ImageStreamImage
+    /// names too. Only what the journal records as migrated is rewritten.
     /// Prints a unified diff unless --in-place. References that cannot be
-    /// mapped are listed (exit 1), never guessed.
+    /// mapped, and any other mention of the source registry left, are
+    /// listed as file:line (exit 1), never guessed.
     Rewrite {
         /// The plan file.
         plan: PathBuf,

@@ -22,7 +22,7 @@ pub struct Problem {
     pub source: String,
     /// `repo:tag` in the target.
     pub target: String,
-    /// Stable code: `tag-missing`, `tag-moved`, `manifest-missing`,
+    /// Stable code: `tag-missing`, `tag-moved`, `manifest-missing`, `child-missing`,
     /// `blob-missing`, `blob-size`, `digest-changed`, `source-changed`,
     /// `unreadable`, `not-migrated` (the journal records the tag as failed
     /// or unfinished).
@@ -186,11 +186,17 @@ impl Verifier<'_> {
         // The migrated image itself, by digest, whatever the tag says now.
         let mut manifests = 0;
         let mut todo = vec![done.target_digest.clone()];
+        let mut seen = std::collections::HashSet::new();
+        let mut walked = true;
         while let Some(d) = todo.pop() {
+            if !seen.insert(d.clone()) {
+                continue;
+            }
             let m = match self.target.manifest_get(repo, &d.to_string()).await {
                 Ok(m) => m,
                 Err(e) => {
                     say("manifest-missing", format!("manifest {d}: {}", short(&e)));
+                    walked = false;
                     continue;
                 }
             };
@@ -212,6 +218,23 @@ impl Verifier<'_> {
                     }
                     Err(e) => say("unreadable", format!("blob {blob}: {e}")),
                 }
+            }
+        }
+        // The children the journal recorded (what `map` and `rewrite`
+        // point pinned platform digests at) are the index's.
+        if walked {
+            for c in done
+                .children
+                .iter()
+                .filter(|c| !seen.contains(&c.target_digest))
+            {
+                say(
+                    "child-missing",
+                    format!(
+                        "the migrated index does not name the {} child {} the journal records",
+                        c.platform, c.target_digest
+                    ),
+                );
             }
         }
         (problems, manifests)
