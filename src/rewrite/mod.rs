@@ -363,16 +363,14 @@ fn host_mentions<'t>(text: &'t str, host: &'t str) -> impl Iterator<Item = usize
     text.match_indices(host).filter_map(move |(i, _)| {
         let before = i.checked_sub(1).and_then(|b| bytes.get(b)).copied();
         let after = bytes.get(i + host.len()).copied();
-        let whole = !before.is_some_and(host_byte)
-            && !after.is_some_and(|a| a.is_ascii_alphanumeric() || a == b'-')
-            && !(after == Some(b'.')
-                && bytes
-                    .get(i + host.len() + 1)
-                    .is_some_and(|c| c.is_ascii_alphanumeric()))
-            && !(after == Some(b':')
-                && bytes
-                    .get(i + host.len() + 1)
-                    .is_some_and(|c| c.is_ascii_digit()));
+        let next = bytes.get(i + host.len() + 1).copied();
+        // A longer host name (`x-host`, `host.example`) or another port
+        // (`host:5000` for a host named without one) is not this host.
+        let longer = before.is_some_and(host_byte)
+            || after.is_some_and(|a| a.is_ascii_alphanumeric() || a == b'-')
+            || (after == Some(b'.') && next.is_some_and(|c| c.is_ascii_alphanumeric()))
+            || (after == Some(b':') && next.is_some_and(|c| c.is_ascii_digit()));
+        let whole = !longer;
         whole.then_some(i)
     })
 }
@@ -475,7 +473,7 @@ impl Collector<'_> {
         let Some(raw) = self.text.get(s.raw.clone()) else {
             return;
         };
-        if self.m.source_hosts.iter().any(|h| *h == s.value) {
+        if self.m.source_hosts.contains(&s.value) {
             self.unmapped(
                 s.raw.start,
                 &s.value,
