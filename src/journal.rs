@@ -7,6 +7,7 @@
 
 use crate::model::{FailureKind, Format};
 use crate::oci::Digest;
+use crate::shard::{dir_of, shard_journals};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{BufRead, Seek, Write};
@@ -495,68 +496,6 @@ fn same_target(path: &Path, found: Option<&str>, expected: &str) -> Result<(), J
     }
 }
 
-/// One part of a sharded run: shard `index` (0-based) of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// Which part, 0-based (Kubernetes' `JOB_COMPLETION_INDEX`).
-    pub index: u32,
-    /// How many parts.
-    pub count: u32,
-}
-
-/// The journal of one shard: `<stem>.shard-I-of-N.<ext>` beside `base`.
-pub fn shard_path(base: &Path, shard: Shard) -> PathBuf {
-    let stem = base
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "migration".into());
-    let ext = base
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    base.with_file_name(format!(
-        "{stem}.shard-{}-of-{}{ext}",
-        shard.index, shard.count
-    ))
-}
-
-/// The shard journals beside `base` (any count), sorted.
-pub fn shard_journals(base: &Path) -> Vec<(PathBuf, Shard)> {
-    let dir = dir_of(base);
-    let stem = base
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let ext = base
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    let prefix = format!("{stem}.shard-");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(rest) = name
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(ext.as_str()))
-        else {
-            continue;
-        };
-        let Some((i, n)) = rest.split_once("-of-") else {
-            continue;
-        };
-        if let (Ok(index), Ok(count)) = (i.parse(), n.parse()) {
-            if index < count {
-                out.push((dir.join(&name), Shard { index, count }));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 /// What the journal at `base` and every shard journal beside it say
 /// together (read only): the whole of a sharded migration.
 pub fn read_all(base: &Path, target_registry: &str) -> Result<Replay, JournalError> {
@@ -617,13 +556,6 @@ impl Replay {
             }
         }
     }
-}
-
-/// The directory holding the file at `path` (`.` for a bare file name).
-pub fn dir_of(path: &Path) -> &Path {
-    path.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
 }
 
 /// fsyncs the directory holding `path`, so that a newly created entry is

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! In the code: [`plan`] validates the file (it reads nothing else);
-//! [`copy::credentials`] resolves passwords and auth files; [`expand`] lists
+//! [`session`] resolves passwords and auth files and connects ([`shard`]
+//! splits a run into parts); [`expand`] lists
 //! tags into jobs; [`copy::read`] reads each tag's manifest, selected index
 //! children and the configs a conversion needs; [`copy::image_plan`] decides,
 //! as a pure function of those reads, the journal and the target tag, what
@@ -44,3 +45,77 @@ pub mod plan;
 pub mod registry;
 pub mod report;
 pub mod rewrite;
+pub mod session;
+pub mod shard;
+
+/// The layout holds: modules depend only on modules below them, in this
+/// order (read from each file's `crate::` paths), so nothing reaches up.
+#[cfg(test)]
+mod layout {
+    /// Bottom first.
+    const LAYERS: &[&str] = &[
+        "gojson",
+        "oci",
+        "model",
+        "shard",
+        "convert",
+        "registry",
+        "lock",
+        "journal",
+        "openshift",
+        "plan",
+        "expand",
+        "session",
+        "copy",
+        "report",
+        "rewrite",
+        "cli",
+    ];
+
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn no_module_reaches_up() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        files(&src, &mut all);
+        let rank = |m: &str| LAYERS.iter().position(|l| *l == m);
+        let mut back = Vec::new();
+        for f in all {
+            let rel = f
+                .strip_prefix(&src)
+                .map(|r| r.to_path_buf())
+                .unwrap_or_default();
+            let first = rel.iter().next().map(|c| c.to_string_lossy().to_string());
+            let Some(module) = first.map(|m| m.trim_end_matches(".rs").to_string()) else {
+                continue;
+            };
+            let Some(from) = rank(&module) else { continue };
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            for (i, _) in text.match_indices("crate::") {
+                let name: String = text[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if let Some(to) = rank(&name) {
+                    if to > from {
+                        back.push(format!("{} -> {name}", rel.display()));
+                    }
+                }
+            }
+        }
+        back.sort();
+        back.dedup();
+        assert!(back.is_empty(), "modules reaching up: {back:#?}");
+        assert!(rank("cli").is_some());
+    }
+}

@@ -15,7 +15,7 @@
 //! process on this host, or that nobody touched for [`STALE_AFTER`] (a
 //! crashed pod on another node), is stale and removed.
 
-use crate::journal::Shard;
+use crate::shard::{dir_of, Shard};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -62,7 +62,7 @@ impl Drop for RunLock {
 }
 
 fn stem_of(journal: &Path) -> (PathBuf, String) {
-    let dir = crate::journal::dir_of(journal).to_path_buf();
+    let dir = dir_of(journal).to_path_buf();
     let stem = journal
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())

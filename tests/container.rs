@@ -210,7 +210,7 @@ fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
         .max_by_key(|i| {
             p.tags
                 .iter()
-                .filter(|(r, _, _)| rahti_migrate::copy::shard_of(r, n) == *i)
+                .filter(|(r, _, _)| rahti_migrate::shard::shard_of(r, n) == *i)
                 .count()
         })
         .unwrap_or(0);
@@ -253,7 +253,7 @@ fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
     let mine: Vec<&(String, String, String)> = p
         .tags
         .iter()
-        .filter(|(r, _, _)| rahti_migrate::copy::shard_of(r, n) == index)
+        .filter(|(r, _, _)| rahti_migrate::shard::shard_of(r, n) == index)
         .collect();
     for (repo, tag, _) in &p.tags {
         let done = text.contains(&format!("\"kind\":\"done\",\"source\":\"{repo}:{tag}\""));
@@ -262,7 +262,7 @@ fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
             done,
             is_mine,
             "{repo}:{tag} (part {}): {err}",
-            rahti_migrate::copy::shard_of(repo, n)
+            rahti_migrate::shard::shard_of(repo, n)
         );
         if is_mine {
             assert!(!h.target_digest(&format!("{repo}:{tag}")).is_empty());

@@ -31,7 +31,7 @@ fn checked_run(h: &Harness, plan: &Plan) -> RunSummary {
         .block_on(check::check(plan, 100_000_000, false))
         .unwrap_or_else(|e| panic!("{e}"));
     let s = h
-        .block_on(copy::run(plan, Events::none()))
+        .block_on(copy::run(plan, Default::default(), Events::none()))
         .unwrap_or_else(|e| panic!("{e}"));
     let failed: Vec<&str> = s.failed.iter().map(|f| f.source.as_str()).collect();
     for im in &before.images {
@@ -664,7 +664,7 @@ fn blobs_shared_by_schema1_and_schema2_images_are_read_and_uploaded_once() {
     h.target_via(&plan, &target);
     let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
     let s = h
-        .block_on(copy::run(&plan, Events::none()))
+        .block_on(copy::run(&plan, Default::default(), Events::none()))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     // Source: each blob GET at most once, whatever repository it came from.
@@ -856,7 +856,7 @@ fn every_format_over_one_corpus_with_signed_schema1_into_a_schema1_target() {
             );
         }
         let s = h
-            .block_on(copy::run(&plan, Events::none()))
+            .block_on(copy::run(&plan, Default::default(), Events::none()))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(s.failed.is_empty(), "{format}: {:?}", s.failed);
         assert_eq!(s.copied, repos.len(), "{format}");
@@ -894,7 +894,7 @@ fn every_format_over_one_corpus_with_signed_schema1_into_a_schema1_target() {
         // The re-run finds everything done and writes nothing.
         let before = target.requests().len();
         let again = h
-            .block_on(copy::run(&plan, Events::none()))
+            .block_on(copy::run(&plan, Default::default(), Events::none()))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(
             again.failed.is_empty(),

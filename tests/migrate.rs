@@ -42,7 +42,7 @@ fn project_plan(
 
 fn run_lib(h: &Harness, plan: &Path) -> RunSummary {
     let plan = Plan::load(plan).unwrap_or_else(|e| panic!("{e}"));
-    h.block_on(copy::run(&plan, Events::none()))
+    h.block_on(copy::run(&plan, Default::default(), Events::none()))
         .unwrap_or_else(|e| panic!("run: {e}"))
 }
 
@@ -551,8 +551,8 @@ fn lists_follow_link_pagination() {
         ..Default::default()
     });
     let plan = Plan::load(&plan).expect("plan");
-    let creds = copy::credentials(&plan).expect("credentials");
-    let (source, _) = copy::clients(&plan, creds).expect("clients");
+    let creds = rahti_migrate::session::credentials(&plan).expect("credentials");
+    let (source, _) = rahti_migrate::session::clients(&plan, creds).expect("clients");
     let got = h.block_on(source.catalog_paged(2)).expect("catalog");
     for r in &repos {
         assert!(got.contains(r), "{r} missing from the paged catalog");

@@ -164,7 +164,7 @@ fn migrate(h: &Harness, b: &Built, format: &str) -> RunSummary {
         ..Default::default()
     });
     let plan = Plan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
-    h.block_on(copy::run(&plan, Events::none()))
+    h.block_on(copy::run(&plan, Default::default(), Events::none()))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -253,14 +253,20 @@ pub async fn main(cli: Cli) -> i32 {
             reshard,
             ..
         } => {
-            let shard = match shard_of_args(shard.as_deref(), shards) {
+            let part = match crate::shard::from_args(shard.as_deref(), shards) {
                 Ok(s) => s,
                 Err(message) => {
                     eprintln!("error: {message}");
                     return EXIT_USAGE;
                 }
             };
-            run(&plan, concurrency, no_progress, shard, reshard).await
+            run(
+                &plan,
+                concurrency,
+                no_progress,
+                crate::shard::Sharding { part, reshard },
+            )
+            .await
         }
     }
 }
@@ -277,12 +283,12 @@ fn plan_with(path: &std::path::Path, concurrency: Option<u16>) -> Result<Plan, i
 /// The exit code and message of a run-level error: a plan problem found
 /// when credentials were resolved, or a journal another run holds, is a
 /// usage error (nothing was sent).
-fn run_error(e: &copy::RunError) -> i32 {
+fn run_error(e: &crate::session::RunError) -> i32 {
     eprintln!("error: {e}");
     match e {
-        copy::RunError::Plan(_) => EXIT_USAGE,
-        copy::RunError::Journal(j) => journal_exit(j),
-        copy::RunError::Shards(_) | copy::RunError::Locked(_) => EXIT_USAGE,
+        crate::session::RunError::Plan(_) => EXIT_USAGE,
+        crate::session::RunError::Journal(j) => journal_exit(j),
+        crate::session::RunError::Shards(_) | crate::session::RunError::Locked(_) => EXIT_USAGE,
         _ => EXIT_FAILED,
     }
 }
@@ -495,63 +501,22 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
     code
 }
 
-/// The part to migrate, from `--shard I/N`, or `--shards N` with
-/// `JOB_COMPLETION_INDEX` from the environment.
-fn shard_of_args(
-    shard: Option<&str>,
-    shards: Option<u32>,
-) -> Result<Option<journal::Shard>, String> {
-    let (index, count) = match (shard, shards) {
-        (Some(s), _) => {
-            let (i, n) = s
-                .split_once('/')
-                .ok_or_else(|| format!("--shard {s:?} is not I/N (e.g. 0/3)"))?;
-            let parse = |v: &str| {
-                v.trim()
-                    .parse::<u32>()
-                    .map_err(|_| format!("--shard {s:?} is not I/N (e.g. 0/3)"))
-            };
-            (parse(i)?, parse(n)?)
-        }
-        (None, Some(n)) => {
-            let i = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
-                "--shards needs JOB_COMPLETION_INDEX in the environment (set by a Kubernetes Indexed Job)".to_string()
-            })?;
-            let i = i
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| format!("JOB_COMPLETION_INDEX {i:?} is not a number"))?;
-            (i, n)
-        }
-        (None, None) => return Ok(None),
-    };
-    if count == 0 || index >= count {
-        return Err(format!(
-            "part {index} of {count} does not exist: parts are 0 to N-1"
-        ));
-    }
-    Ok(Some(journal::Shard { index, count }))
-}
-
 /// `run`: the copy, with progress, until done or Ctrl-C.
 async fn run(
     plan: &std::path::Path,
     concurrency: Option<u16>,
     no_progress: bool,
-    shard: Option<journal::Shard>,
-    reshard: bool,
+    sharding: crate::shard::Sharding,
 ) -> i32 {
-    let mut plan = match plan_with(plan, concurrency) {
+    let plan = match plan_with(plan, concurrency) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    plan.options.shard = shard;
-    plan.options.reshard = reshard;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let fancy = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let renderer = tokio::spawn(progress::render(rx, fancy));
     let result = tokio::select! {
-        r = copy::run(&plan, Events::new(tx)) => Some(r),
+        r = copy::run(&plan, sharding, Events::new(tx)) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
     };
     // The engine (and its event sender) is gone: the renderer ends.

@@ -166,7 +166,7 @@ pub struct PushStep {
 impl PushStep {
     /// True for a Docker schema 1 manifest (signed or not).
     pub fn is_schema1(&self) -> bool {
-        matches!(self.media_type, media::DOCKER_V1 | media::DOCKER_V1_SIGNED)
+        ManifestKind::from_media_type(self.media_type).is_some_and(ManifestKind::is_schema1)
     }
 }
 
@@ -268,14 +268,9 @@ pub fn selected_children<'m>(
 /// The config blob a single-image manifest's conversion reads, if any.
 pub fn config_to_read(format: Format, m: &Manifest) -> Option<&Descriptor> {
     let action = convert::decide(format, m.kind);
-    (action != Action::Keep && !m.kind.is_index() && !is_schema1(m.kind))
+    (action != Action::Keep && !m.kind.is_index() && !m.kind.is_schema1())
         .then_some(m.config.as_ref())
         .flatten()
-}
-
-/// True for Docker schema 1, signed or not.
-pub fn is_schema1(kind: ManifestKind) -> bool {
-    matches!(kind, ManifestKind::DockerV1 | ManifestKind::DockerV1Signed)
 }
 
 /// `os/arch[/variant]` of an entry, or `unknown`.
@@ -331,7 +326,7 @@ pub fn plan_image(
         layers: 0,
         bytes: 0,
     };
-    if is_schema1(top.kind) {
+    if top.kind.is_schema1() {
         plan.findings.push(finding(
             "schema1-manifest",
             Severity::Warning,
@@ -601,7 +596,7 @@ fn plan_single(
     findings: &mut Vec<Finding>,
 ) -> Single {
     let action = convert::decide(opts.format, m.kind);
-    let schema1 = is_schema1(m.kind);
+    let schema1 = m.kind.is_schema1();
     let mut s = Single {
         push: None,
         reason: None,
@@ -692,8 +687,8 @@ fn plan_single(
                 Severity::Blocker,
                 format!(
                     "{} is larger than the target's limit of {}",
-                    crate::report::human_bytes(s.bytes),
-                    crate::report::human_bytes(max)
+                    crate::model::human_bytes(s.bytes),
+                    crate::model::human_bytes(max)
                 ),
             ));
         }
@@ -815,7 +810,7 @@ fn layer_findings(m: &Manifest, findings: &mut Vec<Finding>) {
                 ),
             ));
         }
-        if !is_schema1(m.kind) && !media::LAYER_TYPES.contains(&l.media_type.as_str()) {
+        if !m.kind.is_schema1() && !media::LAYER_TYPES.contains(&l.media_type.as_str()) {
             findings.push(finding(
                 "unknown-media-type",
                 Severity::Blocker,

@@ -38,6 +38,24 @@ impl ManifestKind {
         }
     }
 
+    /// The kind a manifest media type names.
+    pub fn from_media_type(t: &str) -> Option<ManifestKind> {
+        match t {
+            media::OCI_MANIFEST => Some(ManifestKind::OciManifest),
+            media::OCI_INDEX => Some(ManifestKind::OciIndex),
+            media::DOCKER_MANIFEST => Some(ManifestKind::DockerV2),
+            media::DOCKER_LIST => Some(ManifestKind::DockerList),
+            media::DOCKER_V1_SIGNED => Some(ManifestKind::DockerV1Signed),
+            media::DOCKER_V1 => Some(ManifestKind::DockerV1),
+            _ => None,
+        }
+    }
+
+    /// True for Docker schema 1, signed or not: the one place that says so.
+    pub fn is_schema1(self) -> bool {
+        matches!(self, ManifestKind::DockerV1 | ManifestKind::DockerV1Signed)
+    }
+
     /// True for lists and indexes.
     pub fn is_index(self) -> bool {
         matches!(self, ManifestKind::DockerList | ManifestKind::OciIndex)
@@ -224,15 +242,7 @@ pub fn detect_kind(content_type: Option<&str>, raw: &[u8]) -> Result<ManifestKin
     let ct = content_type
         .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
         .unwrap_or_default();
-    let by_type = |t: &str| match t {
-        media::OCI_MANIFEST => Some(ManifestKind::OciManifest),
-        media::OCI_INDEX => Some(ManifestKind::OciIndex),
-        media::DOCKER_MANIFEST => Some(ManifestKind::DockerV2),
-        media::DOCKER_LIST => Some(ManifestKind::DockerList),
-        media::DOCKER_V1_SIGNED => Some(ManifestKind::DockerV1Signed),
-        media::DOCKER_V1 => Some(ManifestKind::DockerV1),
-        _ => None,
-    };
+    let by_type = ManifestKind::from_media_type;
     let probe: Probe = serde_json::from_slice(raw).map_err(|source| ManifestError::Json {
         kind: "a manifest",
         source,

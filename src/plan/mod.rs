@@ -211,12 +211,6 @@ pub struct Options {
     /// Create each missing target image stream before pushing into it
     /// (with `[target] api`).
     pub create_image_streams: bool,
-    /// The part of the plan this process migrates (`run --shard`); not a
-    /// plan key.
-    pub shard: Option<crate::journal::Shard>,
-    /// Reuse the records of shard journals written with another shard
-    /// count (`run --reshard`).
-    pub reshard: bool,
 }
 
 impl Options {
@@ -716,8 +710,6 @@ fn options(c: &mut Collector, path: &Path, dir: &Path, o: raw::Options) -> Optio
         platforms,
         chunk_size,
         create_image_streams: o.create_image_streams.unwrap_or(true),
-        shard: None,
-        reshard: false,
         transfer: crate::registry::TransferLimits {
             window: std::time::Duration::from_secs(stall as u64),
             min_rate,

@@ -17,12 +17,13 @@
 //! report's [`Lookups`] say which way each was decided.
 
 use crate::copy::image_plan::{self, finding, ImageOptions, ImagePlan, TargetTag};
-use crate::copy::{connect, read, RunError};
+use crate::copy::read;
 use crate::expand::{self, TagJob};
-use crate::journal::{self, Replay};
+use crate::journal::Replay;
 use crate::oci::{Digest, ManifestKind};
 use crate::plan::{ExternalImports, Plan};
 use crate::registry::{BlobStat, Client, RegistryError};
+use crate::session::{RunError, Session};
 use futures::StreamExt;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -522,15 +523,20 @@ pub async fn check(
     bandwidth_bits_per_second: u64,
     verify_source_blobs: bool,
 ) -> Result<CheckReport, RunError> {
-    let (source, target) = connect(plan).await?;
-    let (source_api, target_api) = crate::copy::apis(plan)?;
-    let replay = journal::read_all(&plan.options.journal, &plan.target.registry)?;
+    let session = Session::open(plan).await?;
+    let replay = Session::replay(plan)?;
     let expand::Expansion {
         jobs,
         failures,
         ignored,
         discovered,
-    } = expand::expand(plan, &source, source_api.as_ref()).await;
+    } = session.expand(plan).await;
+    let Session {
+        source,
+        target,
+        target_api,
+        ..
+    } = session;
     let mut tagged: HashMap<&str, usize> = HashMap::new();
     for j in jobs.iter().filter(|j| j.history.is_none()) {
         *tagged.entry(j.target_repo.as_ref()).or_default() += 1;

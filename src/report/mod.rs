@@ -187,21 +187,7 @@ pub fn status(base: &Path, target_registry: &str) -> Result<Status, JournalError
     Ok(b.finish())
 }
 
-/// Bytes as a short human figure (`1.5 MiB`).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use crate::model::human_bytes;
 
 /// `sha256:` and the first 12 hex digits, or `-`.
 pub fn short_digest(d: &Option<Digest>) -> String {

@@ -5,11 +5,11 @@
 //! source's; and the source tag has not moved since it was copied. Reads
 //! the journal and both registries; writes nothing.
 
-use crate::copy::{connect, RunError};
-use crate::journal::{self, DoneTag};
+use crate::journal::DoneTag;
 use crate::model::Format;
 use crate::oci::{Digest, Manifest};
 use crate::registry::{BlobStat, Client, RegistryError};
+use crate::session::{RunError, Session};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -63,11 +63,11 @@ struct Verifier<'a> {
 
 /// Verifies every tag the plan's journal records as done.
 pub async fn verify(plan: &crate::plan::Plan) -> Result<VerifyReport, RunError> {
-    let mut replay = journal::read_all(&plan.options.journal, &plan.target.registry)?;
+    let mut replay = Session::replay(plan)?;
     // Only what this plan could have copied is checked (see
     // `Plan::produces`).
     replay.retain_done(|s, t| plan.produces(s, t));
-    let (source, target) = connect(plan).await?;
+    let Session { source, target, .. } = Session::open(plan).await?;
     let v = Verifier {
         source: &source,
         target: &target,
