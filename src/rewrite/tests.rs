@@ -383,3 +383,17 @@ fn writes_go_through_a_link_to_its_file_never_through_a_planted_name() {
         .unwrap_or(0);
     assert_ne!(victim_mode, 0o640);
 }
+
+#[test]
+fn what_kubectl_reads_parses_and_parser_panics_are_errors() {
+    // A block scalar on the file's last line with no line break after it
+    // (libyaml-safer panics on it as given).
+    let text = "kind: ConfigMap\ndata:\n  run.sh: |\n    docker pull docker-registry.rahti.csc.fi/proj/app:v1";
+    let (out, edits, _) = rewrite(text);
+    assert_eq!(edits.len(), 1, "{out}");
+    assert!(out.ends_with(&format!("{NEW}/app:v1")), "{out}");
+    // A tag followed by `,` in a flow sequence: an error, not a crash.
+    // (The test fails by the panic if it is not caught.)
+    let e = rewrite_text("[[!a, b]]\n", &mapping()).err();
+    assert!(e.is_some_and(|e| e.message.contains("libyaml-safer")));
+}
