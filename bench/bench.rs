@@ -18,7 +18,9 @@
 //! BENCH_TAGS (default 2,000). BENCH_WORKLOADS picks workloads (default
 //! `1,2,3`).
 
-#[path = "../tests/support/mod.rs"]
+// The harness serves the tests too; this program uses part of it.
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 #[path = "many_tags.rs"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The figures of README's "Reliability" section: runs the fault and crash
-# suite (tests/faults.rs) against the local test registries, then every
+# suite (tests/it/faults.rs) against the local test registries, then every
 # fuzz target for FUZZ_SECONDS each (default 600; 0 skips fuzzing), and
 # prints the table.
 #   bench/reliability.sh            # FAULT_SEED=n replays one fault schedule
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/run --install-only >/dev/null
 log="$(mktemp)"
-cargo test --release --test faults -- --nocapture --test-threads=1 2>&1 | tee "$log" | grep -E "^test |RELIABILITY" || true
+cargo test --release --test it faults:: -- --nocapture --test-threads=1 2>&1 | tee "$log" | grep -E "^test |RELIABILITY" || true
 grep -q "test result: ok" "$log" || { echo "the fault suite failed; see $log" >&2; exit 1; }
 fuzz=()
 if [ "${FUZZ_SECONDS:-600}" != 0 ]; then
@@ -33,8 +33,8 @@ echo "| a schema 1 layer (no size) larger than max_blob_size / max_image_size | 
 bounds="$(mktemp)"
 {
   cargo test --release --lib -- lock:: spill:: index_ rewrite::tests 2>&1
-  cargo test --release --test projects a_cluster_api_listing 2>&1
-  cargo test --release --test migrate a_second_run 2>&1
+  cargo test --release --test it projects::a_cluster_api_listing 2>&1
+  cargo test --release --test it migrate::a_second_run 2>&1
 } | grep -E "^test .* ok$" >"$bounds" || true
 while IFS="|" read -r t what; do
   if grep -q "$t" "$bounds"; then r=passed; else r="FAILED or not run"; fi

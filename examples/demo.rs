@@ -5,7 +5,9 @@
 //!
 //! Run it with `bash examples/demo.sh` (which builds the binary first).
 
-#[path = "../tests/support/mod.rs"]
+// The harness serves the tests too; this program uses part of it.
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //! pod would run: the same arguments, `JOB_COMPLETION_INDEX`, the plan,
 //! tokens and journal volume mounted where the Job mounts them.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
@@ -16,7 +16,7 @@ use support::project::seed;
 use support::{harness, PlanOpts};
 use yaml_rust2::{Yaml, YamlLoader};
 
-const JOB: &str = include_str!("../examples/openshift/job.yaml");
+const JOB: &str = include_str!("../../examples/openshift/job.yaml");
 
 fn docs() -> Vec<Yaml> {
     YamlLoader::load_from_str(JOB).unwrap_or_else(|e| panic!("job.yaml: {e}"))

@@ -4,7 +4,7 @@
 //! catalog; external imports; the target project's quota and image
 //! streams; a project the token may not read.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use support::cli::cli;

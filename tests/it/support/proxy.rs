@@ -322,13 +322,6 @@ impl Proxy {
         lock(&self.state).redirected_auth.clone()
     }
 
-    /// Every bearer token used so far is refused from now on.
-    pub fn expire_tokens(&self) {
-        let mut s = lock(&self.state);
-        let seen: Vec<String> = s.seen_tokens.drain().collect();
-        s.expired.extend(seen);
-    }
-
     /// Requests seen whose method is `method` and path contains `path`,
     /// with the status answered.
     pub fn hits(&self, method: &str, path: &str) -> Vec<u16> {

@@ -70,13 +70,8 @@ pub struct TokenServer {
     pub addr: String,
     /// The same endpoint over TLS (the test CA's 127.0.0.1 certificate).
     pub tls_addr: String,
-    pub signer: Signer,
     /// username -> accepted passwords.
     pub users: Arc<Mutex<HashMap<String, Vec<String>>>>,
-    /// Tokens issued, by service.
-    pub issued: Arc<Mutex<HashMap<String, usize>>>,
-    /// Requests refused for bad credentials.
-    pub refused: Arc<AtomicUsize>,
 }
 
 impl TokenServer {
@@ -87,13 +82,6 @@ impl TokenServer {
     /// The realm over HTTPS, for the HTTPS registry.
     pub fn realm_tls(&self) -> String {
         format!("https://{}/token", self.tls_addr)
-    }
-
-    pub fn issued(&self, service: &str) -> usize {
-        self.issued
-            .lock()
-            .map(|m| m.get(service).copied().unwrap_or(0))
-            .unwrap_or(0)
     }
 
     pub fn set_passwords(&self, user: &str, passwords: &[&str]) {
@@ -129,10 +117,7 @@ impl TokenServer {
         Ok(TokenServer {
             addr,
             tls_addr,
-            signer,
             users,
-            issued,
-            refused,
         })
     }
 }

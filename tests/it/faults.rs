@@ -11,7 +11,7 @@
 //! Each test prints one `RELIABILITY` line with its figures; `bench/reliability.sh`
 //! collects them for the README.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `format = "oci"` (resp. `"docker"`) must push the digest that
 //! `skopeo copy --all -f oci` (resp. `-f v2s2`) pushes from the same source.
 
-mod support;
+use crate::support;
 
 use rahti_migrate::copy::{self, Events, RunSummary};
 use rahti_migrate::plan::Plan;

@@ -4,7 +4,7 @@
 //! all on 127.0.0.1 with free ports and temporary storage, started once.
 //! Tests use their own repository names (see [`Harness::unique`]).
 
-#![allow(dead_code)]
+
 
 pub mod certs;
 pub mod cli;
@@ -37,6 +37,7 @@ pub const R2_PASS: &str = "r2-secret-password";
 
 /// A binary built beside the running example
 /// (`target/<profile>/examples/x` -> `target/<profile>/<name>`).
+#[allow(dead_code)] // the demo's and the bench's, not the tests'
 pub fn sibling_binary(name: &str) -> PathBuf {
     let me = std::env::current_exe().unwrap_or_default();
     me.parent()

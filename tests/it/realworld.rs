@@ -7,7 +7,7 @@
 //! digest for digest with skopeo, and pulled back with `podman`, whose view
 //! of the config must be the one buildah built.
 
-mod support;
+use crate::support;
 
 use rahti_migrate::copy::{self, Events, RunSummary};
 use rahti_migrate::plan::Plan;

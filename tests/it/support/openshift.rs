@@ -62,7 +62,6 @@ struct State {
 #[derive(Clone)]
 pub struct Api {
     pub url: String,
-    token: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -105,13 +104,8 @@ impl Api {
         .await?;
         Ok(Api {
             url: format!("http://{addr}"),
-            token: token.to_string(),
             state,
         })
-    }
-
-    pub fn token(&self) -> &str {
-        &self.token
     }
 
     pub fn set_stream(&self, namespace: &str, name: &str, stream: Stream) {

@@ -2,7 +2,7 @@
 //! registries: a Rahti-1-like source and a Rahti-2-like target, with the
 //! fault proxy where a test needs faults (see `support`).
 
-mod support;
+use crate::support;
 
 use rahti_migrate::copy::{self, Events, RunSummary};
 use rahti_migrate::plan::Plan;

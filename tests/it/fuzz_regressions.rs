@@ -3,7 +3,7 @@
 //! (`fuzz/regressions/<target>/`), so each crash stays fixed. The fuzzers
 //! themselves run with `fuzz/run.sh` (cargo-fuzz, nightly).
 
-#[path = "../fuzz/src/checks.rs"]
+#[path = "../../fuzz/src/checks.rs"]
 #[allow(dead_code)]
 mod checks;
 

@@ -3,7 +3,7 @@
 //! check writes nothing; its predicted digests are what `run` pushes; the
 //! HTML report loads in a real headless browser.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
