@@ -4,8 +4,6 @@
 //! all on 127.0.0.1 with free ports and temporary storage, started once.
 //! Tests use their own repository names (see [`Harness::unique`]).
 
-
-
 pub mod certs;
 pub mod cli;
 pub mod containers;
