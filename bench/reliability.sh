@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The figures of README's "Reliability" section: runs the fault and crash
+# The figures of docs/reliability.md: runs the fault and crash
 # suite (tests/it/faults.rs) against the local test registries, then every
 # fuzz target for FUZZ_SECONDS each (default 600; 0 skips fuzzing), and
 # prints the table.

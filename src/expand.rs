@@ -147,7 +147,7 @@ pub struct Note {
     pub target: String,
     /// Stable code (see [`crate::openshift::StreamNote`], and `no-streams`,
     /// `alias-flattened`, `alias-recreated`, `alias-of-import`).
-    pub code: &'static str,
+    pub code: crate::model::FindingCode,
     /// A warning (else information).
     pub warning: bool,
     /// What it means.
@@ -216,7 +216,7 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
                         d.notes.push(Note {
                             source: p.source.clone(),
                             target: p.target.clone(),
-                            code: "no-streams",
+                            code: crate::model::FindingCode::NoStreams,
                             warning: true,
                             message: format!(
                                 "project {} has no image streams in the cluster API {}: is the project name or the API right?",
@@ -343,7 +343,7 @@ fn add_stream(
             spec.skip_tags.insert(tag.clone());
             notes.push(note(
                 Some(tag),
-                "alias-of-import",
+                crate::model::FindingCode::AliasOfImport,
                 false,
                 format!("{name}:{tag} follows the imported tag {name}:{of}; left out, as imports are (external_imports = \"skip\")"),
                 false,
@@ -358,7 +358,7 @@ fn add_stream(
             ));
             notes.push(note(
                 Some(tag),
-                "alias-recreated",
+                crate::model::FindingCode::AliasRecreated,
                 false,
                 format!("{name}:{tag} follows {name}:{of}; the target gets the same alias, after {of} is there"),
                 false,
@@ -366,7 +366,7 @@ fn add_stream(
         } else {
             notes.push(note(
                 Some(tag),
-                "alias-flattened",
+                crate::model::FindingCode::AliasFlattened,
                 false,
                 format!("{name}:{tag} follows {name}:{of}; without [target] api it is copied as an image of its own, and no longer follows {of} on the target"),
                 true,

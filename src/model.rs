@@ -157,6 +157,242 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// What `check` (and discovery) can say about an image: the one list of
+/// finding codes. Each has its name (the stable string in reports), its
+/// severity and what it means; `docs/reference.md` is checked against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingCode {
+    /// `schema1-manifest`: a Docker schema 1 image: deprecated; `oci`/`docker` convert it (its layers are read once for their diff_ids), `preserve` keeps it where the target accepts schema 1.
+    Schema1Manifest,
+    /// `config-fields-dropped`: the conversion drops config fields: a warning for fields that change how a container runs (`Healthcheck`, `OnBuild`, `Shell`, ...), information for build metadata.
+    ConfigFieldsDropped,
+    /// `digest-changes`: the target digest differs from the source's (a conversion); workloads pinned by digest need `rewrite`.
+    DigestChanges,
+    /// `multi-arch`: a multi-platform image: the platforms copied.
+    MultiArch,
+    /// `foreign-layer`: a layer served from elsewhere (`urls`): not copied; the target must be allowed to reference it.
+    ForeignLayer,
+    /// `non-distributable-layer`: a non-distributable layer media type.
+    NonDistributableLayer,
+    /// `missing-blob`: the source does not serve a blob the manifest names (in that repository).
+    MissingBlob,
+    /// `unknown-media-type`: a layer or artifact media type the conversion does not know.
+    UnknownMediaType,
+    /// `unsupported-compression`: zstd layers into `docker`, which cannot describe them.
+    UnsupportedCompression,
+    /// `conversion-error`: the manifest or config cannot be converted (the message says why).
+    ConversionError,
+    /// `image-too-large`: larger than `[target] max_image_size`.
+    ImageTooLarge,
+    /// `index-too-large`: an index naming more than 1,000 distinct child manifests (entries repeating a digest count once).
+    IndexTooLarge,
+    /// `too-many-repositories`: more target repositories than `[target] max_repositories`.
+    TooManyRepositories,
+    /// `repository-count-unknown`: the repository limit could not be checked: the catalog was refused.
+    RepositoryCountUnknown,
+    /// `quota-exceeded`: the bytes to transfer exceed the target project's image quota.
+    QuotaExceeded,
+    /// `quota-unknown`: the target's streams or quota could not be read, so the quota was not checked.
+    QuotaUnknown,
+    /// `target-project-missing`: the target project does not exist on the target cluster.
+    TargetProjectMissing,
+    /// `already-present`: the target tag already points at the predicted digest.
+    AlreadyPresent,
+    /// `source-error`: the source could not be read for this image.
+    SourceError,
+    /// `no-matching-platform`: no platform of the index matches `platforms`.
+    NoMatchingPlatform,
+    /// `platforms-filtered`: only some platforms are copied, so the index is rewritten and its digest changes.
+    PlatformsFiltered,
+    /// `signature-invalidated`: a cosign-style `sha256-<hex>.sig`/`.att`/`.sbom` tag (copied unchanged) names an image whose digest the conversion changes.
+    SignatureInvalidated,
+    /// `external-import`: an image stream tag imported from an external registry (`external_imports` says what happens).
+    ExternalImport,
+    /// `invalid-tag-name`: the source's tag list holds names that are no tags; those the plan does not select are skipped.
+    InvalidTagName,
+    /// `import-failed`: an image stream tag whose import failed: it has no image to copy.
+    ImportFailed,
+    /// `alias-missing`: an alias (`oc tag --alias`) of a tag that does not exist.
+    AliasMissing,
+    /// `alias-recreated`: an alias recreated on the target through the cluster API.
+    AliasRecreated,
+    /// `alias-flattened`: an alias copied as an image of its own (no target API to recreate it).
+    AliasFlattened,
+    /// `alias-of-import`: an alias of an imported tag.
+    AliasOfImport,
+    /// `reference-only`: a tag with reference policy only: no image in this registry.
+    ReferenceOnly,
+    /// `tracks-other-stream`: a tag that follows a tag of another stream.
+    TracksOtherStream,
+    /// `cross-namespace`: a tag whose image lives under another project.
+    CrossNamespace,
+    /// `empty-stream`: an image stream with no image to copy.
+    EmptyStream,
+    /// `stream-unreadable`: an image stream the cluster API returned in a form that could not be read.
+    StreamUnreadable,
+    /// `no-streams`: a project with no image streams.
+    NoStreams,
+}
+
+impl FindingCode {
+    /// Every code, in the order the reference lists them.
+    pub const ALL: &'static [FindingCode] = &[
+        FindingCode::Schema1Manifest,
+        FindingCode::ConfigFieldsDropped,
+        FindingCode::DigestChanges,
+        FindingCode::MultiArch,
+        FindingCode::ForeignLayer,
+        FindingCode::NonDistributableLayer,
+        FindingCode::MissingBlob,
+        FindingCode::UnknownMediaType,
+        FindingCode::UnsupportedCompression,
+        FindingCode::ConversionError,
+        FindingCode::ImageTooLarge,
+        FindingCode::IndexTooLarge,
+        FindingCode::TooManyRepositories,
+        FindingCode::RepositoryCountUnknown,
+        FindingCode::QuotaExceeded,
+        FindingCode::QuotaUnknown,
+        FindingCode::TargetProjectMissing,
+        FindingCode::AlreadyPresent,
+        FindingCode::SourceError,
+        FindingCode::NoMatchingPlatform,
+        FindingCode::PlatformsFiltered,
+        FindingCode::SignatureInvalidated,
+        FindingCode::ExternalImport,
+        FindingCode::InvalidTagName,
+        FindingCode::ImportFailed,
+        FindingCode::AliasMissing,
+        FindingCode::AliasRecreated,
+        FindingCode::AliasFlattened,
+        FindingCode::AliasOfImport,
+        FindingCode::ReferenceOnly,
+        FindingCode::TracksOtherStream,
+        FindingCode::CrossNamespace,
+        FindingCode::EmptyStream,
+        FindingCode::StreamUnreadable,
+        FindingCode::NoStreams,
+    ];
+
+    /// (name, severity, meaning).
+    fn entry(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+        FindingCode::Schema1Manifest => ("schema1-manifest", "warning", "a Docker schema 1 image: deprecated; `oci`/`docker` convert it (its layers are read once for their diff_ids), `preserve` keeps it where the target accepts schema 1"),
+        FindingCode::ConfigFieldsDropped => ("config-fields-dropped", "warning or information", "the conversion drops config fields: a warning for fields that change how a container runs (`Healthcheck`, `OnBuild`, `Shell`, ...), information for build metadata"),
+        FindingCode::DigestChanges => ("digest-changes", "information", "the target digest differs from the source's (a conversion); workloads pinned by digest need `rewrite`"),
+        FindingCode::MultiArch => ("multi-arch", "information", "a multi-platform image: the platforms copied"),
+        FindingCode::ForeignLayer => ("foreign-layer", "warning", "a layer served from elsewhere (`urls`): not copied; the target must be allowed to reference it"),
+        FindingCode::NonDistributableLayer => ("non-distributable-layer", "warning", "a non-distributable layer media type"),
+        FindingCode::MissingBlob => ("missing-blob", "blocker", "the source does not serve a blob the manifest names (in that repository)"),
+        FindingCode::UnknownMediaType => ("unknown-media-type", "blocker", "a layer or artifact media type the conversion does not know"),
+        FindingCode::UnsupportedCompression => ("unsupported-compression", "blocker", "zstd layers into `docker`, which cannot describe them"),
+        FindingCode::ConversionError => ("conversion-error", "blocker", "the manifest or config cannot be converted (the message says why)"),
+        FindingCode::ImageTooLarge => ("image-too-large", "blocker", "larger than `[target] max_image_size`"),
+        FindingCode::IndexTooLarge => ("index-too-large", "blocker", "an index naming more than 1,000 distinct child manifests (entries repeating a digest count once)"),
+        FindingCode::TooManyRepositories => ("too-many-repositories", "blocker", "more target repositories than `[target] max_repositories`"),
+        FindingCode::RepositoryCountUnknown => ("repository-count-unknown", "warning", "the repository limit could not be checked: the catalog was refused"),
+        FindingCode::QuotaExceeded => ("quota-exceeded", "blocker", "the bytes to transfer exceed the target project's image quota"),
+        FindingCode::QuotaUnknown => ("quota-unknown", "warning", "the target's streams or quota could not be read, so the quota was not checked"),
+        FindingCode::TargetProjectMissing => ("target-project-missing", "blocker", "the target project does not exist on the target cluster"),
+        FindingCode::AlreadyPresent => ("already-present", "information", "the target tag already points at the predicted digest"),
+        FindingCode::SourceError => ("source-error", "blocker", "the source could not be read for this image"),
+        FindingCode::NoMatchingPlatform => ("no-matching-platform", "blocker", "no platform of the index matches `platforms`"),
+        FindingCode::PlatformsFiltered => ("platforms-filtered", "warning", "only some platforms are copied, so the index is rewritten and its digest changes"),
+        FindingCode::SignatureInvalidated => ("signature-invalidated", "warning", "a cosign-style `sha256-<hex>.sig`/`.att`/`.sbom` tag (copied unchanged) names an image whose digest the conversion changes"),
+        FindingCode::ExternalImport => ("external-import", "information", "an image stream tag imported from an external registry (`external_imports` says what happens)"),
+        FindingCode::InvalidTagName => ("invalid-tag-name", "warning", "the source's tag list holds names that are no tags; those the plan does not select are skipped"),
+        FindingCode::ImportFailed => ("import-failed", "warning", "an image stream tag whose import failed: it has no image to copy"),
+        FindingCode::AliasMissing => ("alias-missing", "warning", "an alias (`oc tag --alias`) of a tag that does not exist"),
+        FindingCode::AliasRecreated => ("alias-recreated", "information", "an alias recreated on the target through the cluster API"),
+        FindingCode::AliasFlattened => ("alias-flattened", "information", "an alias copied as an image of its own (no target API to recreate it)"),
+        FindingCode::AliasOfImport => ("alias-of-import", "information", "an alias of an imported tag"),
+        FindingCode::ReferenceOnly => ("reference-only", "information", "a tag with reference policy only: no image in this registry"),
+        FindingCode::TracksOtherStream => ("tracks-other-stream", "information", "a tag that follows a tag of another stream"),
+        FindingCode::CrossNamespace => ("cross-namespace", "information", "a tag whose image lives under another project"),
+        FindingCode::EmptyStream => ("empty-stream", "information", "an image stream with no image to copy"),
+        FindingCode::StreamUnreadable => ("stream-unreadable", "warning", "an image stream the cluster API returned in a form that could not be read"),
+        FindingCode::NoStreams => ("no-streams", "warning", "a project with no image streams"),
+        }
+    }
+
+    /// The stable name, e.g. `missing-blob`.
+    pub fn as_str(self) -> &'static str {
+        self.entry().0
+    }
+
+    /// The severity it has (`blocker`, `warning`, `information`).
+    pub fn severity(self) -> &'static str {
+        self.entry().1
+    }
+
+    /// What it means.
+    pub fn doc(self) -> &'static str {
+        self.entry().2
+    }
+}
+
+impl std::fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for FindingCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FindingCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// The finding codes as the Markdown table `docs/reference.md` holds.
+pub fn finding_codes_table() -> String {
+    let mut out = String::from("| Code | Severity | Meaning |\n|---|---|---|\n");
+    for c in FindingCode::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.as_str(),
+            c.severity(),
+            c.doc()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod finding_code_tests {
+    use super::*;
+
+    /// `docs/reference.md` lists exactly the codes the code has, between
+    /// its markers. `REFERENCE_BLESS=1` rewrites that part.
+    #[test]
+    fn finding_codes_in_the_reference_are_the_codes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference.md");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let (start, end) = ("<!-- finding-codes -->\n", "<!-- /finding-codes -->");
+        let want = finding_codes_table();
+        let found = text
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(table, _)| table.to_string());
+        if found.as_deref() != Some(want.as_str()) && std::env::var("REFERENCE_BLESS").is_ok() {
+            if let (Some((head, rest)), true) = (text.split_once(start), found.is_some()) {
+                let tail = rest.split_once(end).map(|(_, t)| t).unwrap_or_default();
+                let _ = std::fs::write(&path, format!("{head}{start}{want}{end}{tail}"));
+                return;
+            }
+        }
+        assert_eq!(found.as_deref(), Some(want.as_str()), "docs/reference.md");
+        let names: std::collections::HashSet<&str> =
+            FindingCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), FindingCode::ALL.len(), "a name used twice");
+    }
+}
+
 #[cfg(test)]
 mod printable_tests {
     use super::printable;

@@ -101,7 +101,7 @@ pub struct StreamNote {
     /// Stable code (`import-failed`, `alias-missing`, `reference-only`,
     /// `cross-namespace`, `tracks-other-stream`, `empty-stream`,
     /// `stream-unreadable`).
-    pub code: &'static str,
+    pub code: crate::model::FindingCode,
     /// True for a warning, false for information.
     pub warning: bool,
     /// What it means.
@@ -699,7 +699,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
                 Some(ImageStream {
                     notes: vec![StreamNote {
                         tag: None,
-                        code: "stream-unreadable",
+                        code: crate::model::FindingCode::StreamUnreadable,
                         warning: true,
                         message: format!(
                             "image stream {name} could not be read ({}); it is left out",
@@ -739,12 +739,13 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
         name: name.clone(),
         ..ImageStream::default()
     };
-    let note = |tag: &str, code: &'static str, warning: bool, message: String| StreamNote {
-        tag: Some(tag.to_string()),
-        code,
-        warning,
-        message,
-    };
+    let note =
+        |tag: &str, code: crate::model::FindingCode, warning: bool, message: String| StreamNote {
+            tag: Some(tag.to_string()),
+            code,
+            warning,
+            message,
+        };
     // Status: which tags hold an image; failed imports.
     let mut with_image = std::collections::BTreeSet::new();
     for t in &raw.status.tags {
@@ -758,7 +759,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
         if let Some(c) = failed {
             s.notes.push(note(
                 &t.tag,
-                "import-failed",
+                crate::model::FindingCode::ImportFailed,
                 true,
                 format!(
                     "the last import of {name}:{} failed: {}{}",
@@ -825,7 +826,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
                     } else {
                         s.notes.push(note(
                             &t.name,
-                            "alias-missing",
+                            crate::model::FindingCode::AliasMissing,
                             true,
                             format!("{name}:{} follows {name}:{tag}, which does not exist; nothing to copy", t.name),
                         ));
@@ -834,7 +835,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
                 } else {
                     s.notes.push(note(
                         &t.name,
-                        "tracks-other-stream",
+                        crate::model::FindingCode::TracksOtherStream,
                         false,
                         format!(
                             "{name}:{} follows {}; it is copied as the image it has now, and no longer follows it on the target",
@@ -847,7 +848,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
             "ImageStreamTag" | "ImageStreamImage" => {
                 s.notes.push(note(
                     &t.name,
-                    "cross-namespace",
+                    crate::model::FindingCode::CrossNamespace,
                     false,
                     format!(
                         "{name}:{} was tagged from {}/{}; its image is copied from this stream",
@@ -874,7 +875,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
         if raw.spec.tags.iter().any(|st| &st.name == t && st.reference) {
             s.notes.push(note(
                 t,
-                "reference-only",
+                crate::model::FindingCode::ReferenceOnly,
                 false,
                 format!(
                     "{name}:{t} is a reference only (no bytes in the registry); it is not copied"
@@ -889,7 +890,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
     if s.tags.is_empty() && s.external.is_empty() && s.aliases.is_empty() {
         s.notes.push(StreamNote {
             tag: None,
-            code: "empty-stream",
+            code: crate::model::FindingCode::EmptyStream,
             warning: false,
             message: format!("image stream {name} has no image to copy"),
         });

@@ -78,10 +78,12 @@ fn lockmap<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The failure kind of a plan's blockers: conversion, unless the source
 /// itself is at fault.
 fn blocker_kind(plan: &ImagePlan) -> FailureKind {
-    if plan
-        .blockers()
-        .all(|f| matches!(f.code, "missing-blob" | "source-error"))
-    {
+    if plan.blockers().all(|f| {
+        matches!(
+            f.code,
+            crate::model::FindingCode::MissingBlob | crate::model::FindingCode::SourceError
+        )
+    }) {
         FailureKind::Source
     } else {
         FailureKind::Conversion

@@ -35,7 +35,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Finding {
     /// Stable code, e.g. `config-fields-dropped`.
-    pub code: &'static str,
+    pub code: crate::model::FindingCode,
     /// Severity.
     pub severity: Severity,
     /// What it means for this image (most are fixed text: no allocation
@@ -45,7 +45,7 @@ pub struct Finding {
 
 /// A finding.
 pub fn finding(
-    code: &'static str,
+    code: crate::model::FindingCode,
     severity: Severity,
     message: impl Into<std::borrow::Cow<'static, str>>,
 ) -> Finding {
@@ -328,7 +328,7 @@ pub fn plan_image(
     };
     if top.kind.is_schema1() {
         plan.findings.push(finding(
-            "schema1-manifest",
+            crate::model::FindingCode::Schema1Manifest,
             Severity::Warning,
             match action {
                 Action::Keep => "Docker schema 1 is deprecated; format = \"preserve\" copies it as it is, with the same digest, but many registries refuse schema 1 (use format = \"oci\" for this image if the target does)",
@@ -373,7 +373,7 @@ pub fn plan_image(
         }
         let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
         plan.findings.push(finding(
-            "config-fields-dropped",
+            crate::model::FindingCode::ConfigFieldsDropped,
             severity,
             format!(
                 "the {} conversion drops {what}: {}; set format = \"docker\" or \"preserve\" for this image to keep them",
@@ -385,12 +385,12 @@ pub fn plan_image(
     match &plan.target_digest {
         // Both digests are in the report's row (fixed text: one per tag).
         Some(d) if *d != top.digest => plan.findings.push(finding(
-            "digest-changes",
+            crate::model::FindingCode::DigestChanges,
             Severity::Info,
             "the digest changes (from source_digest to target_digest); update deployments that pin the old digest",
         )),
         None if action != Action::Keep => plan.findings.push(finding(
-            "digest-changes",
+            crate::model::FindingCode::DigestChanges,
             Severity::Info,
             format!(
                 "digest changes from {}; the new digest is known after the copy",
@@ -409,7 +409,7 @@ pub fn plan_image(
         if now == p {
             plan.action = PlanAction::AlreadyPresent;
             plan.findings.push(finding(
-                "already-present",
+                crate::model::FindingCode::AlreadyPresent,
                 Severity::Info,
                 format!("the target tag already points at {p}"),
             ));
@@ -430,7 +430,7 @@ fn plan_index(
     let all: Vec<String> = top.manifests.iter().map(platform_name).collect();
     plan.platforms = selected.iter().map(|(_, d)| platform_name(d)).collect();
     plan.findings.push(finding(
-        "multi-arch",
+        crate::model::FindingCode::MultiArch,
         Severity::Info,
         format!(
             "platforms found: {}; copied: {}",
@@ -440,7 +440,7 @@ fn plan_index(
     ));
     if selected.is_empty() {
         plan.findings.push(finding(
-            "no-matching-platform",
+            crate::model::FindingCode::NoMatchingPlatform,
             Severity::Blocker,
             "no platform of the index matches the platforms option",
         ));
@@ -448,7 +448,7 @@ fn plan_index(
     }
     if action == Action::Keep && selected.len() != top.manifests.len() {
         plan.findings.push(finding(
-            "platforms-filtered",
+            crate::model::FindingCode::PlatformsFiltered,
             Severity::Warning,
             format!(
                 "copying {} of {} platforms: the index is rewritten, so its digest changes",
@@ -460,7 +460,7 @@ fn plan_index(
     let distinct = distinct_children(&selected).len();
     if distinct > MAX_INDEX_CHILDREN {
         plan.findings.push(finding(
-            "index-too-large",
+            crate::model::FindingCode::IndexTooLarge,
             Severity::Blocker,
             format!(
                 "the index names {distinct} distinct child manifests; at most {MAX_INDEX_CHILDREN} are copied"
@@ -497,7 +497,7 @@ fn plan_index(
         };
         if child.kind.is_index() {
             plan.findings.push(finding(
-                "conversion-error",
+                crate::model::FindingCode::ConversionError,
                 Severity::Blocker,
                 format!(
                     "index entry {} is itself an index; nested indexes are not supported",
@@ -508,7 +508,7 @@ fn plan_index(
         }
         if child.digest_like(&d.digest) != d.digest {
             plan.findings.push(finding(
-                "source-error",
+                crate::model::FindingCode::SourceError,
                 Severity::Blocker,
                 format!("index entry {} was served as {}", d.digest, child.digest),
             ));
@@ -580,7 +580,7 @@ fn plan_index(
             });
         }
         Err(e) => plan.findings.push(finding(
-            "conversion-error",
+            crate::model::FindingCode::ConversionError,
             Severity::Blocker,
             e.to_string(),
         )),
@@ -632,7 +632,7 @@ fn plan_single(
                 .collect(),
             Err(e) => {
                 findings.push(finding(
-                    "conversion-error",
+                    crate::model::FindingCode::ConversionError,
                     Severity::Blocker,
                     format!("cannot convert to {}: {e}", opts.format.name()),
                 ));
@@ -652,7 +652,7 @@ fn plan_single(
             Some(Some(n)) => Some(*n),
             Some(None) => {
                 findings.push(finding(
-                    "missing-blob",
+                    crate::model::FindingCode::MissingBlob,
                     Severity::Blocker,
                     format!(
                         "the source does not serve blob {} that the manifest references",
@@ -683,7 +683,7 @@ fn plan_single(
     if let Some(max) = opts.max_image_size {
         if s.bytes > max {
             findings.push(finding(
-                "image-too-large",
+                crate::model::FindingCode::ImageTooLarge,
                 Severity::Blocker,
                 format!(
                     "{} is larger than the target's limit of {}",
@@ -736,7 +736,7 @@ fn plan_single(
         (_, false) => {
             let Some(config) = m.config.as_ref() else {
                 findings.push(finding(
-                    "conversion-error",
+                    crate::model::FindingCode::ConversionError,
                     Severity::Blocker,
                     "the manifest has no config",
                 ));
@@ -780,9 +780,11 @@ fn plan_single(
 /// The blocker a failed conversion is, named for its cause.
 fn conversion_blocker(e: &ConvertError, opts: &ImageOptions) -> Finding {
     let code = match e {
-        ConvertError::Compression { .. } => "unsupported-compression",
-        ConvertError::Layer { .. } | ConvertError::Artifact(_) => "unknown-media-type",
-        _ => "conversion-error",
+        ConvertError::Compression { .. } => crate::model::FindingCode::UnsupportedCompression,
+        ConvertError::Layer { .. } | ConvertError::Artifact(_) => {
+            crate::model::FindingCode::UnknownMediaType
+        }
+        _ => crate::model::FindingCode::ConversionError,
     };
     finding(
         code,
@@ -796,13 +798,13 @@ fn layer_findings(m: &Manifest, findings: &mut Vec<Finding>) {
     for l in &m.layers {
         if !l.urls.is_empty() {
             findings.push(finding(
-                "foreign-layer",
+                crate::model::FindingCode::ForeignLayer,
                 Severity::Warning,
                 format!("layer {} is served from {} and is not copied; the target must be allowed to reference it", l.digest, l.urls.join(", ")),
             ));
         } else if media::is_non_distributable(&l.media_type) {
             findings.push(finding(
-                "non-distributable-layer",
+                crate::model::FindingCode::NonDistributableLayer,
                 Severity::Warning,
                 format!(
                     "layer {} has the non-distributable type {} but no URLs; it is copied",
@@ -812,7 +814,7 @@ fn layer_findings(m: &Manifest, findings: &mut Vec<Finding>) {
         }
         if !m.kind.is_schema1() && !media::LAYER_TYPES.contains(&l.media_type.as_str()) {
             findings.push(finding(
-                "unknown-media-type",
+                crate::model::FindingCode::UnknownMediaType,
                 Severity::Blocker,
                 format!(
                     "layer {} has the unknown media type {:?}",

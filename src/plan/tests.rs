@@ -291,3 +291,34 @@ fn produces_only_the_copies_the_plan_makes() {
         assert!(!p.produces(s, t), "{s} -> {t}");
     }
 }
+
+/// Every key `migration.toml.example` (what `init` prints) shows, set or
+/// commented out, is documented in `docs/plan.md`; the example parses.
+#[test]
+fn every_key_of_the_example_is_in_docs_plan_md() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("migration.toml.example")).unwrap_or_default();
+    let docs = std::fs::read_to_string(root.join("docs/plan.md")).unwrap_or_default();
+    let mut keys: Vec<&str> = example
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start().trim_start_matches('#').trim_start();
+            let (k, _) = l.split_once('=')?;
+            let k = k.trim();
+            (!k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')).then_some(k)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert!(keys.len() > 20, "{keys:?}");
+    let missing: Vec<&&str> = keys
+        .iter()
+        .filter(|k| {
+            ![format!("`{k}`"), format!("] {k}`"), format!("`{k} ")]
+                .iter()
+                .any(|p| docs.contains(p.as_str()))
+        })
+        .collect();
+    assert!(missing.is_empty(), "not in docs/plan.md: {missing:?}");
+    Plan::parse(&root.join("migration.toml.example"), &example).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -343,7 +343,11 @@ impl Walk<'_> {
             }
             Err(e) => {
                 let mut r = ImageReport::new(job.source_ref(), job.target_ref());
-                r.add(finding("source-error", Severity::Blocker, e.to_string()));
+                r.add(finding(
+                    crate::model::FindingCode::SourceError,
+                    Severity::Blocker,
+                    e.to_string(),
+                ));
                 (r, None)
             }
         }
@@ -628,13 +632,17 @@ pub async fn check(
     for i in ignored {
         let mut r = ImageReport::new(i.source_repo.clone(), i.target_repo.clone());
         r.action = CheckAction::Skip;
-        r.add(finding("invalid-tag-name", Severity::Warning, i.message()));
+        r.add(finding(
+            crate::model::FindingCode::InvalidTagName,
+            Severity::Warning,
+            i.message(),
+        ));
         images.push(r);
     }
     for f in failures {
         let mut r = ImageReport::new(f.source_repo.clone(), f.target_repo.clone());
         r.add(finding(
-            "source-error",
+            crate::model::FindingCode::SourceError,
             Severity::Blocker,
             format!("listing tags: {}", f.error),
         ));
@@ -790,7 +798,7 @@ fn external_import(from: &str, mode: ExternalImports) -> Finding {
         }
     };
     finding(
-        "external-import",
+        crate::model::FindingCode::ExternalImport,
         Severity::Info,
         format!(
             "imported into the project from {}; {what}",
@@ -838,7 +846,7 @@ fn signatures_invalidated(jobs: &[TagJob], images: &mut [ImageReport]) {
         };
         if let Some(im) = images.get_mut(i) {
             im.add(finding(
-                "signature-invalidated",
+                crate::model::FindingCode::SignatureInvalidated,
                 Severity::Warning,
                 format!(
                     "{} refers to {signed}, which the {format} conversion of {image} turns into {target}: it will not match the migrated image; set format = \"preserve\" for {} to keep it valid",
@@ -894,7 +902,7 @@ async fn target_projects(
         };
         for im in images.iter_mut().filter(|i| project(&i.target) == ns) {
             im.add(finding(
-                "target-project-missing",
+                crate::model::FindingCode::TargetProjectMissing,
                 Severity::Blocker,
                 why.clone(),
             ));
@@ -917,7 +925,7 @@ async fn stream_quotas(
             // Never skipped in silence: run may then fail on the quota.
             for im in images.iter_mut() {
                 im.add(finding(
-                    "quota-unknown",
+                    crate::model::FindingCode::QuotaUnknown,
                     Severity::Warning,
                     format!("the target project's image stream quota was not checked: {why}"),
                 ));
@@ -952,7 +960,7 @@ async fn stream_quotas(
             Err(e) => {
                 for im in images.iter_mut().filter(|i| in_ns(i)) {
                     im.add(finding(
-                        "repository-count-unknown",
+                        crate::model::FindingCode::RepositoryCountUnknown,
                         Severity::Warning,
                         format!("the quotas of {ns} could not be read ({e})"),
                     ));
@@ -983,7 +991,7 @@ async fn stream_quotas(
                     }
             }) {
                 im.add(finding(
-                    "quota-exceeded",
+                    crate::model::FindingCode::QuotaExceeded,
                     Severity::Blocker,
                     format!(
                         "project {ns} may hold {} {what} and has {}; the plan adds {adds} new ones",
@@ -1012,7 +1020,7 @@ fn repository_limit(
             // very problem the limit is there to find.
             for im in images.iter_mut() {
                 im.add(finding(
-                    "repository-count-unknown",
+                    crate::model::FindingCode::RepositoryCountUnknown,
                     Severity::Warning,
                     format!("the limit of {limit} repositories per project was not checked: {why}"),
                 ));
@@ -1042,7 +1050,7 @@ fn repository_limit(
                 project(repo) == *proj && new.contains(repo)
             }) {
                 im.add(finding(
-                    "too-many-repositories",
+                    crate::model::FindingCode::TooManyRepositories,
                     Severity::Blocker,
                     format!(
                         "project {proj} would hold {total} repositories ({} there now, {} new), over the limit of {limit}",

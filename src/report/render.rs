@@ -87,7 +87,7 @@ fn info_counts(r: &CheckReport) -> std::collections::BTreeMap<&'static str, usiz
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Info)
-            .map(|f| f.code)
+            .map(|f| f.code.as_str())
             .collect();
         codes.sort_unstable();
         codes.dedup();
@@ -334,7 +334,7 @@ fn chart(r: &CheckReport) -> String {
 fn finding_html(f: &Finding) -> String {
     format!(
         "<li class=\"{sev}\"><b>{sev}</b> <code>{}</code> {}</li>",
-        esc(f.code),
+        esc(f.code.as_str()),
         esc(&f.message),
         sev = severity(f.severity)
     )

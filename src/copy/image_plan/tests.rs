@@ -103,7 +103,7 @@ fn a_zstd_layer_blocks_docker_before_anything_moves() {
     let p = plan(&read, Format::Docker);
     assert_eq!(p.action, PlanAction::Blocked);
     assert!(p.manifests.is_empty());
-    let codes: Vec<&str> = p.blockers().map(|f| f.code).collect();
+    let codes: Vec<&str> = p.blockers().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, vec!["unsupported-compression"]);
     // Under oci it is kept as it is.
     let p = plan(&read, Format::Oci);
@@ -204,7 +204,7 @@ fn a_schema1_conversion_that_fails_whatever_the_diff_ids_blocks_before_any_read(
     let p = plan(&read, Format::Oci);
     assert_eq!(p.action, PlanAction::Blocked);
     assert!(!p.pending);
-    let codes: Vec<&str> = p.blockers().map(|f| f.code).collect();
+    let codes: Vec<&str> = p.blockers().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, vec!["conversion-error"]);
 }
 
@@ -295,6 +295,6 @@ fn an_index_with_too_many_distinct_children_is_blocked() {
     let index = index_of(&children.iter().collect::<Vec<_>>());
     let read = read_of(index, Vec::new(), &[&cfg]);
     let p = plan(&read, Format::Oci);
-    let codes: Vec<&str> = p.blockers().map(|f| f.code).collect();
+    let codes: Vec<&str> = p.blockers().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, vec!["index-too-large"]);
 }
