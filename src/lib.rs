@@ -47,6 +47,7 @@ pub mod report;
 pub mod rewrite;
 pub mod session;
 pub mod shard;
+pub mod sync;
 
 /// The layout holds: modules depend only on modules below them, in this
 /// order (read from each file's `crate::` paths), so nothing reaches up.

@@ -29,7 +29,7 @@ use tokio::sync::{OnceCell, Semaphore};
 const PROGRESS_STEP: u64 = 256 << 10;
 
 /// Once-only work, keyed.
-type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
+type Cells<K, T> = crate::sync::OnceMap<K, OnceCell<T>>;
 
 /// How blob transfers are made.
 #[derive(Debug, Clone)]
@@ -74,9 +74,7 @@ pub struct Blobs {
     facts_cells: Cells<Digest, LayerFacts>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 impl Blobs {
     /// Transfer state for a run. The journal's replay seeds which target
@@ -104,11 +102,11 @@ impl Blobs {
             limit: Semaphore::new(concurrency.max(1)),
             chunk_size: chunk_size.max(1),
             max_unsized,
-            first: Mutex::new(HashMap::new()),
+            first: Default::default(),
             in_repo: Mutex::new(Placement::default()),
             facts: Mutex::new(std::mem::take(&mut replay.facts)),
             diff_wanted: Mutex::new(Default::default()),
-            facts_cells: Mutex::new(HashMap::new()),
+            facts_cells: Default::default(),
         };
         {
             let mut m = lock(&blobs.in_repo);
@@ -205,10 +203,7 @@ impl Blobs {
         self.once_in_repo(target_repo, &desc.digest, || async {
             // The first repository to need a digest transfers it; the others
             // wait for it, then mount from there.
-            let first = lock(&self.first)
-                .entry(desc.digest.clone())
-                .or_default()
-                .clone();
+            let first = self.first.get(&desc.digest);
             let first_repo = *first
                 .get_or_try_init(|| async {
                     self.materialize(source_repo, target_repo, desc).await?;
@@ -216,15 +211,7 @@ impl Blobs {
                 })
                 .await?;
             // Later requests find the blob through `in_repo`.
-            {
-                let mut cells = lock(&self.first);
-                if cells
-                    .get(&desc.digest)
-                    .is_some_and(|c| Arc::ptr_eq(c, &first))
-                {
-                    cells.remove(&desc.digest);
-                }
-            }
+            self.first.remove_if_same(&desc.digest, &first);
             if first_repo != self.repo(target_repo) {
                 self.materialize(source_repo, target_repo, desc).await?;
             }
@@ -522,10 +509,7 @@ impl Blobs {
         if let Some(f) = known(digest) {
             return Ok(f);
         }
-        let cell = lock(&self.facts_cells)
-            .entry(digest.clone())
-            .or_default()
-            .clone();
+        let cell = self.facts_cells.get(digest);
         let f = cell
             .get_or_try_init(|| async {
                 match known(digest) {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 /// that references it is verified: distribution's storage rewrites a
 /// manifest's blob in place on every push, so a concurrent reader (an index
 /// push checking its children) can see it half-written.
-pub(super) type ManifestLocks = Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>;
+pub(super) type ManifestLocks = crate::sync::OnceMap<Digest, tokio::sync::Mutex<()>>;
 
 /// Manifest locks held; on drop they are released, and those nobody else
 /// holds or waits for leave the map (it would otherwise keep one lock per
@@ -37,11 +37,13 @@ struct Held<'a> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.guards.clear();
-        let mut m = lockmap(self.locks);
         for d in &self.digests {
             // Every holder and waiter has a clone: one count is the map's.
-            if m.get(d).is_some_and(|l| Arc::strong_count(l) == 1) {
-                m.remove(d);
+            if self
+                .locks
+                .with(|m| m.get(d).is_some_and(|l| Arc::strong_count(l) == 1))
+            {
+                self.locks.remove(d);
             }
         }
     }
@@ -69,10 +71,6 @@ pub(super) struct Ctx<'a> {
 pub(super) enum Outcome {
     Copied,
     Skipped,
-}
-
-fn lockmap<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The failure kind of a plan's blockers: conversion, unless the source
@@ -304,12 +302,7 @@ impl Ctx<'_> {
             .collect();
         ds.sort();
         ds.dedup();
-        let locks: Vec<Arc<tokio::sync::Mutex<()>>> = {
-            let mut m = lockmap(&self.manifest_locks);
-            ds.iter()
-                .map(|d| m.entry(d.clone()).or_default().clone())
-                .collect()
-        };
+        let locks = self.manifest_locks.get_all(&ds);
         let mut guards = Vec::new();
         for l in locks {
             guards.push(l.lock_owned().await);
@@ -359,7 +352,7 @@ impl Ctx<'_> {
     async fn push(&self, job: &TagJob, p: &PushStep, tag: Option<&str>) -> Result<(), CopyError> {
         let key = (job.target_repo.clone(), p.digest.clone());
         let _held = self.lock_all(p).await;
-        let known = lockmap(&self.pushed).contains(&key);
+        let known = crate::sync::lock(&self.pushed).contains(&key);
         if known && tag.is_none() {
             return Ok(());
         }
@@ -400,7 +393,7 @@ impl Ctx<'_> {
             // time); remembering each tagged image would cost memory per
             // tag for a repeated journal line saved now and then.
             if tag.is_none() {
-                lockmap(&self.pushed).insert(key);
+                crate::sync::lock(&self.pushed).insert(key);
             }
         }
         Ok(())

@@ -11,7 +11,7 @@ use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use tokio::sync::OnceCell;
 
 /// Largest config blob read for conversion (distribution refuses larger
@@ -31,7 +31,7 @@ const CONFIGS_KEPT: usize = 256 << 10;
 /// shared by tags further apart than that is read again.
 #[derive(Default)]
 pub struct Configs {
-    cells: Mutex<HashMap<Digest, Arc<OnceCell<Bytes>>>>,
+    cells: crate::sync::OnceMap<Digest, OnceCell<Bytes>>,
     /// Configs read, oldest first, with their sizes, and their total.
     kept: Mutex<(std::collections::VecDeque<(Digest, usize)>, usize)>,
 }
@@ -44,13 +44,7 @@ impl Configs {
         repo: &str,
         digest: &Digest,
     ) -> Result<Bytes, RegistryError> {
-        let cell = self
-            .cells
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(digest.clone())
-            .or_default()
-            .clone();
+        let cell = self.cells.get(digest);
         let mut first = false;
         let bytes = cell
             .get_or_try_init(|| {
@@ -67,7 +61,7 @@ impl Configs {
 
     /// Counts a config just read, forgetting the oldest past the budget.
     fn keep(&self, digest: &Digest, len: usize) {
-        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = crate::sync::lock(&self.kept);
         kept.0.push_back((digest.clone(), len));
         kept.1 += len;
         while kept.1 > CONFIGS_KEPT {
@@ -75,10 +69,7 @@ impl Configs {
                 break;
             };
             kept.1 -= n;
-            self.cells
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&old);
+            self.cells.remove(&old);
         }
     }
 }

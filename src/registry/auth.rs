@@ -10,7 +10,7 @@ use base64::Engine as _;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A password or token. Never printed.
@@ -397,7 +397,7 @@ pub struct Auth {
     /// Held while the password is read (at most one `password_command`).
     password_gate: tokio::sync::Mutex<()>,
     /// One gate per token key, held while that token is fetched.
-    fetch_gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    fetch_gates: crate::sync::OnceMap<String, tokio::sync::Mutex<()>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -426,12 +426,12 @@ impl Auth {
             limits,
             state: Mutex::new(State::default()),
             password_gate: tokio::sync::Mutex::new(()),
-            fetch_gates: Mutex::new(HashMap::new()),
+            fetch_gates: Default::default(),
         }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// The password (read once, and again after a renewal) with the
@@ -497,13 +497,7 @@ impl Auth {
                 if let Some(sent) = self.cached(&key) {
                     return Ok(sent);
                 }
-                let gate = self
-                    .fetch_gates
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(key.clone())
-                    .or_default()
-                    .clone();
+                let gate = self.fetch_gates.get(&key);
                 let _gate = gate.lock().await;
                 // Someone else may have fetched it while we waited.
                 if let Some(sent) = self.cached(&key) {
@@ -872,7 +866,7 @@ mod tests {
             }
         });
         let base = reqwest::Url::parse(&realm).unwrap_or_else(|e| panic!("{e}"));
-        let auth = Arc::new(Auth::new(
+        let auth = std::sync::Arc::new(Auth::new(
             "reg",
             &base,
             Credentials {

@@ -30,9 +30,7 @@ pub struct Gate {
     paused_until: Mutex<Option<Instant>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 impl Gate {
     /// A gate for `limits`.

@@ -206,11 +206,11 @@ pub fn parse_bandwidth(s: &str) -> Option<u64> {
 /// partial delete or a broken push), and `run` reads each blob from the
 /// repository that needs it. Keyed by the digest alone, the answer would
 /// depend on which repository's read asked first, and so would the report.
-type Heads = std::sync::Mutex<HashMap<(Arc<str>, Digest), Arc<OnceCell<BlobStat>>>>;
+type Heads = crate::sync::OnceMap<(Arc<str>, Digest), OnceCell<BlobStat>>;
 
 /// Each target repository's tags, listed once for the whole check (`None`
 /// when the listing failed: its tags are then looked up one by one).
-type Listings = std::sync::Mutex<HashMap<String, Arc<OnceCell<Option<HashSet<String>>>>>>;
+type Listings = crate::sync::OnceMap<String, OnceCell<Option<HashSet<String>>>>;
 
 struct Walk<'a> {
     plan: &'a Plan,
@@ -264,11 +264,7 @@ impl Walk<'_> {
         repo: &Arc<str>,
         digest: &Digest,
     ) -> Result<BlobStat, RegistryError> {
-        let cell = self
-            .heads
-            .lock()
-            .map(|mut h| h.entry((repo.clone(), digest.clone())).or_default().clone())
-            .unwrap_or_default();
+        let cell = self.heads.get(&(repo.clone(), digest.clone()));
         cell.get_or_try_init(|| self.source.blob_head(repo, digest))
             .await
             .copied()
@@ -280,11 +276,7 @@ impl Walk<'_> {
         if !self.listed.contains(repo) {
             return None;
         }
-        let cell = self
-            .listings
-            .lock()
-            .map(|mut l| l.entry(repo.to_string()).or_default().clone())
-            .ok()?;
+        let cell = self.listings.get(&repo.to_string());
         let tags = cell
             .get_or_init(|| async {
                 match self.target.tag_list(repo).await {
@@ -414,29 +406,21 @@ impl Walk<'_> {
     /// What the walk looked up, once it is over.
     fn lookups(&self, plans: &PlanBlobs) -> Lookups {
         let named: HashSet<&Digest> = plans.all.iter().map(|(d, _)| d).collect();
-        let (from_manifests, looked_up) = self
-            .heads
-            .lock()
-            .map(|h| {
-                let heads: HashSet<&Digest> = h.keys().map(|(_, d)| d).collect();
-                (
-                    named.iter().filter(|d| !heads.contains(**d)).count(),
-                    h.len(),
-                )
-            })
-            .unwrap_or((named.len(), 0));
+        let (from_manifests, looked_up) = self.heads.with(|h| {
+            let heads: HashSet<&Digest> = h.keys().map(|(_, d)| d).collect();
+            (
+                named.iter().filter(|d| !heads.contains(**d)).count(),
+                h.len(),
+            )
+        });
         Lookups {
             source_blobs_from_manifests: from_manifests,
             source_blobs_looked_up: looked_up,
-            target_repositories_listed: self
-                .listings
-                .lock()
-                .map(|l| {
-                    l.values()
-                        .filter(|c| matches!(c.get(), Some(Some(_))))
-                        .count()
-                })
-                .unwrap_or(0),
+            target_repositories_listed: self.listings.with(|l| {
+                l.values()
+                    .filter(|c| matches!(c.get(), Some(Some(_))))
+                    .count()
+            }),
             target_tags_looked_up: self.target_heads.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
