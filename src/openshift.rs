@@ -301,26 +301,11 @@ impl Api {
     /// A client for `ep`, authenticating with `credentials`' password as a
     /// bearer token.
     pub fn new(ep: &ApiEndpoint, credentials: Credentials) -> Result<Api, RegistryError> {
-        let setup = |message: String| RegistryError::Setup {
-            registry: ep.url.clone(),
-            message,
-        };
-        let mut b = reqwest::Client::builder()
-            .user_agent(concat!("rahti-migrate/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
+        let b = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(ca) = &ep.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| setup(format!("reading ca_file {}: {e}", ca.display())))?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| setup(format!("ca_file {} is not PEM: {e}", ca.display())))?
-            {
-                b = b.add_root_certificate(c);
-            }
-        }
         Ok(Api {
-            http: b.build().map_err(|e| setup(transport_message(&e)))?,
+            http: crate::registry::client::http_client(b, &ep.url, ep.ca_file.as_deref())?,
             base: ep.url.trim_end_matches('/').to_string(),
             credentials,
             token: tokio::sync::OnceCell::new(),
