@@ -12,8 +12,8 @@
 //! In the code: [`plan`] validates the file (it reads nothing else);
 //! [`session`] resolves passwords and auth files and connects ([`shard`]
 //! splits a run into parts); [`expand`] lists
-//! tags into jobs; [`copy::read`] reads each tag's manifest, selected index
-//! children and the configs a conversion needs; [`copy::image_plan`] decides,
+//! tags into jobs; [`image_plan::read`] reads each tag's manifest, selected index
+//! children and the configs a conversion needs; [`image_plan`] decides,
 //! as a pure function of those reads, the journal and the target tag, what
 //! happens to the image (action, blobs, manifests in push order, predicted
 //! digest, findings). `run` ([`copy::run`]) executes that plan through the
@@ -36,6 +36,7 @@ pub mod convert;
 pub mod copy;
 pub mod expand;
 pub mod gojson;
+pub mod image_plan;
 pub mod journal;
 pub mod lock;
 pub mod model;

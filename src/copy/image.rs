@@ -9,9 +9,9 @@
 
 use super::blob::Blobs;
 use super::error::{BlobError, CopyError};
-use super::image_plan::{self, ImageOptions, ImagePlan, PlanAction, PushStep, Severity, TargetTag};
 use super::{Event, Events};
 use crate::expand::TagJob;
+use crate::image_plan::{self, ImageOptions, ImagePlan, PlanAction, PushStep, Severity, TargetTag};
 use crate::journal::{Journal, Record, Replay};
 use crate::model::FailureKind;
 use crate::oci::{Digest, Manifest};
@@ -61,7 +61,7 @@ pub(super) struct Ctx<'a> {
     /// (repo, digest) of manifests pushed by digest in this run.
     pub pushed: Mutex<HashSet<(Arc<str>, Digest)>>,
     /// Config blobs read in this run.
-    pub configs: super::read::Configs,
+    pub configs: crate::image_plan::read::Configs,
     /// Push history images to their tag (the run orders them oldest
     /// first), not only by digest: OpenShift 4 adds only pushes to a tag
     /// to a stream's history.
@@ -148,7 +148,7 @@ impl Ctx<'_> {
             self.events.send(Event::ImageSkipped { source: image });
             return Ok(Outcome::Skipped);
         }
-        let read = super::read::read_rest(
+        let read = crate::image_plan::read::read_rest(
             &self.source,
             &self.configs,
             &job.source_repo,

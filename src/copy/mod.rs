@@ -21,9 +21,7 @@ pub mod diffid;
 pub mod error;
 pub mod events;
 mod image;
-pub mod image_plan;
 mod placement;
-pub mod read;
 mod spill;
 mod streams;
 

@@ -16,9 +16,9 @@
 //! the plan is listed once, and only the tags it lists are looked up. The
 //! report's [`Lookups`] say which way each was decided.
 
-use crate::copy::image_plan::{self, finding, ImageOptions, ImagePlan, TargetTag};
-use crate::copy::read;
 use crate::expand::{self, TagJob};
+use crate::image_plan::read;
+use crate::image_plan::{self, finding, ImageOptions, ImagePlan, TargetTag};
 use crate::journal::Replay;
 use crate::oci::{Digest, ManifestKind};
 use crate::plan::{ExternalImports, Plan};
@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-pub use crate::copy::image_plan::{Finding, PlanAction as CheckAction, Severity};
+pub use crate::image_plan::{Finding, PlanAction as CheckAction, Severity};
 
 /// One tag in the report.
 #[derive(Debug, Clone, Serialize)]

@@ -2,9 +2,7 @@
 //! selected children of an index and the configs a conversion reads. Shared
 //! by `run` and `check`, so both plan from the same reads.
 
-use super::image_plan::{
-    config_to_read, distinct_children, selected_children, SourceRead, MAX_INDEX_CHILDREN,
-};
+use super::{config_to_read, distinct_children, selected_children, SourceRead, MAX_INDEX_CHILDREN};
 use crate::model::{Format, Platforms};
 use crate::oci::{Digest, Manifest};
 use crate::registry::{Client, RegistryError};

@@ -151,7 +151,7 @@ fn done_needs_same_source_format_and_target() {
 
 #[test]
 fn schema1_is_pending_until_the_diff_ids_are_known() {
-    let raw = include_str!("../../../tests/golden/c1.schema1-manifest.json").to_string();
+    let raw = include_str!("../../tests/golden/c1.schema1-manifest.json").to_string();
     let read = read_of(parse(media::DOCKER_V1, raw), vec![], &[]);
     let p = plan(&read, Format::Oci);
     assert!(p.pending && p.manifests.is_empty() && p.target_digest.is_none());
@@ -189,7 +189,7 @@ fn schema1_is_pending_until_the_diff_ids_are_known() {
     assert_eq!(p.manifests.len(), 1);
     assert_eq!(p.configs.len(), 1);
     assert_eq!(p.bytes, 208);
-    let golden = include_bytes!("../../../tests/golden/c1.oci-manifest.json");
+    let golden = include_bytes!("../../tests/golden/c1.oci-manifest.json");
     assert_eq!(p.manifests[0].raw.as_ref(), golden.as_slice());
 }
 
@@ -198,7 +198,7 @@ fn a_schema1_conversion_that_fails_whatever_the_diff_ids_blocks_before_any_read(
     // Built by Docker 1.6: skopeo refuses it, and so do we, before a layer
     // is read for its diff_id.
     let raw =
-        include_str!("../../../tests/golden/c1.schema1-manifest.json").replace("18.09.7", "1.6.0");
+        include_str!("../../tests/golden/c1.schema1-manifest.json").replace("18.09.7", "1.6.0");
     assert!(raw.contains("1.6.0"), "fixture edited");
     let read = read_of(parse(media::DOCKER_V1, raw), vec![], &[]);
     let p = plan(&read, Format::Oci);
