@@ -11,9 +11,9 @@
 //! alone, with a kind (`error`); a journal failure stops the run.
 //!
 //! `run` reads as its phases: the lock and the journals
-//! ([`open_journal`]), the session, what to copy ([`discover`]), what the
-//! target needs first ([`prepare_target`]), every tag's manifest
-//! ([`read_tops`]), the copies ([`copy_all`]), and aliases last.
+//! (`open_journal`), the session, what to copy (`discover`), what the
+//! target needs first (`prepare_target`), every tag's manifest
+//! (`read_tops`), the copies (`copy_all`), and aliases last.
 
 pub mod blob;
 mod chunked;
