@@ -33,6 +33,24 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell)
+    ///
+    /// For example `rahti-migrate completions bash >
+    /// /etc/bash_completion.d/rahti-migrate`, or for zsh into a directory
+    /// of `$fpath` as `_rahti-migrate`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from the same definitions
+    ///
+    /// `rahti-migrate man > rahti-migrate.1`, and one page per subcommand:
+    /// `rahti-migrate man run > rahti-migrate-run.1`.
+    Man {
+        /// A subcommand, for its own page.
+        subcommand: Option<String>,
+    },
     /// Copy every image of the plan; resumes from the journal.
     Run {
         /// The plan file (migration.toml).
@@ -199,6 +217,12 @@ pub async fn main(cli: Cli) -> i32 {
             print!("{STARTER_PLAN}");
             EXIT_OK
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "rahti-migrate", &mut std::io::stdout());
+            EXIT_OK
+        }
+        Command::Man { subcommand } => man(subcommand.as_deref()),
         Command::Status { plan, format } => status(&plan, format),
         Command::Verify { plan, format } => verify(&plan, format).await,
         Command::Map { plan, format } => map(&plan, format),
@@ -499,6 +523,34 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
         if in_place { "rewritten" } else { "to rewrite" }
     );
     code
+}
+
+/// `man [SUBCOMMAND]`: the man page of the command (section 1), or of one
+/// subcommand (`rahti-migrate-run(1)`, as git names its pages), on stdout.
+fn man(sub: Option<&str>) -> i32 {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let page = match sub {
+        None => clap_mangen::Man::new(cmd),
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(c) => clap_mangen::Man::new(c.clone().bin_name(format!("rahti-migrate {name}")))
+                .title(format!("rahti-migrate-{name}")),
+            None => {
+                eprintln!("error: no subcommand {name:?}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let mut out = Vec::new();
+    match page
+        .render(&mut out)
+        .and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &out))
+    {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: writing the man page: {e}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// `run`: the copy, with progress, until done or Ctrl-C.

@@ -6,6 +6,7 @@
 mod support;
 
 mod check;
+mod cli;
 mod container;
 mod convert;
 mod faults;
