@@ -52,8 +52,11 @@ impl Session {
     /// Resolves credentials, connects to both registries and builds the
     /// cluster API clients.
     pub async fn open(plan: &Plan) -> Result<Session, RunError> {
-        let (source, target) = connect(plan).await?;
-        let (source_api, target_api) = apis(plan)?;
+        // Resolved once: a credential helper or password command runs once
+        // for both the registry and its cluster API.
+        let creds = credentials(plan).map_err(RunError::Plan)?;
+        let (source_api, target_api) = apis(plan, &creds)?;
+        let (source, target) = connect_with(plan, creds).await?;
         Ok(Session {
             source,
             target,
@@ -92,8 +95,9 @@ pub fn credentials(plan: &Plan) -> Result<(Credentials, Credentials), crate::pla
 /// each with its registry's credentials.
 pub fn apis(
     plan: &Plan,
+    creds: &(Credentials, Credentials),
 ) -> Result<(Option<crate::openshift::Api>, Option<crate::openshift::Api>), RunError> {
-    let (sc, tc) = credentials(plan).map_err(RunError::Plan)?;
+    let (sc, tc) = creds.clone();
     let mk = |role, ep: &Option<crate::openshift::ApiEndpoint>, c: Credentials| match ep {
         None => Ok(None),
         Some(ep) => crate::openshift::Api::new(
@@ -146,7 +150,14 @@ pub fn clients(
 /// Resolves credentials, builds the clients and pings both registries
 /// (which also learns how each wants to be authenticated).
 pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
-    let creds = credentials(plan).map_err(RunError::Plan)?;
+    connect_with(plan, credentials(plan).map_err(RunError::Plan)?).await
+}
+
+/// [`connect`] with credentials already resolved.
+async fn connect_with(
+    plan: &Plan,
+    creds: (Credentials, Credentials),
+) -> Result<(Arc<Client>, Arc<Client>), RunError> {
     let (source, target) = clients(plan, creds)?;
     for (role, c) in [("source", &source), ("target", &target)] {
         c.ping().await.map_err(|e| RunError::Registry {

@@ -175,8 +175,11 @@ pub fn resolve(ep: &super::Endpoint) -> Credentials {
 }
 
 /// Looks `registry` up in the auth files skopeo and podman use:
-/// `${XDG_RUNTIME_DIR}/containers/auth.json`, then `~/.docker/config.json`
-/// (or `$DOCKER_CONFIG/config.json`). Credential helpers are not supported.
+/// `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`, then
+/// `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`). In each, as
+/// Docker and containers/image read them: a `credHelpers` entry for the
+/// registry, else its `auths` entry, else the `credsStore` helper; the
+/// first file that gives credentials wins.
 pub fn from_auth_files(registry: &str) -> Option<Credentials> {
     let mut files: Vec<PathBuf> = Vec::new();
     if let Ok(p) = std::env::var("REGISTRY_AUTH_FILE") {
@@ -193,20 +196,42 @@ pub fn from_auth_files(registry: &str) -> Option<Credentials> {
     files.iter().find_map(|f| lookup_auth_file(f, registry))
 }
 
-/// Finds `registry` in one auth file (`{"auths": {host: {"auth": b64}}}`).
+/// The host an auth file key names (`https://host/v1/` -> `host`).
+fn key_host(k: &str) -> &str {
+    k.trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+}
+
+/// Finds `registry` in one auth file: `credHelpers`, `auths` (`{"auth":
+/// b64(user:password)}`), `credsStore`.
 pub fn lookup_auth_file(path: &Path, registry: &str) -> Option<Credentials> {
     let text = std::fs::read(path).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    let auths = v.get("auths")?.as_object()?;
-    let entry = auths.iter().find_map(|(k, e)| {
-        let host = k
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap_or("");
-        (host == registry).then_some(e)
-    })?;
+    let helper_for = v
+        .get("credHelpers")
+        .and_then(|h| h.as_object())
+        .and_then(|h| h.iter().find(|(k, _)| key_host(k) == registry))
+        .and_then(|(_, name)| name.as_str());
+    if let Some(name) = helper_for {
+        return credential_helper(name, registry, HELPER_TIMEOUT);
+    }
+    let entry = v
+        .get("auths")
+        .and_then(|a| a.as_object())
+        .and_then(|a| a.iter().find(|(k, _)| key_host(k) == registry))
+        .map(|(_, e)| e);
+    if let Some(c) = entry.and_then(auths_entry) {
+        return Some(c);
+    }
+    let store = v.get("credsStore").and_then(|s| s.as_str())?;
+    credential_helper(store, registry, HELPER_TIMEOUT)
+}
+
+/// An `auths` entry's credentials.
+fn auths_entry(entry: &serde_json::Value) -> Option<Credentials> {
     let b64 = entry.get("auth")?.as_str()?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
@@ -214,6 +239,111 @@ pub fn lookup_auth_file(path: &Path, registry: &str) -> Option<Credentials> {
     Some(Credentials {
         username: Some(user.to_string()),
         password: PasswordSource::Static(Secret::new(pass)),
+    })
+}
+
+/// How long a credential helper may run before it is killed.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most a credential helper may print (its JSON is a few hundred
+/// bytes).
+const HELPER_OUTPUT_LIMIT: usize = 64 << 10;
+
+/// Asks `docker-credential-<name> get` for `registry`'s credentials, as
+/// Docker and skopeo do: the host on standard input, `{"Username",
+/// "Secret"}` on standard output. A helper that is missing, fails (no
+/// credentials stored), prints too much or runs past `timeout` gives none
+/// and a warning naming the helper; what it prints is never logged. A
+/// helper name must be a plain word (it becomes a program name).
+pub fn credential_helper(name: &str, registry: &str, timeout: Duration) -> Option<Credentials> {
+    let warn = |why: &str| {
+        tracing::warn!(helper = name, registry, "credential helper: {why}");
+        None
+    };
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return warn("not a helper name");
+    }
+    run_helper(&format!("docker-credential-{name}"), registry, timeout)
+}
+
+/// Runs one credential helper program (see [`credential_helper`]).
+fn run_helper(program: &str, registry: &str, timeout: Duration) -> Option<Credentials> {
+    use std::io::{Read as _, Write as _};
+    let warn = |why: &str| {
+        tracing::warn!(helper = program, registry, "credential helper: {why}");
+        None
+    };
+    let mut child = match std::process::Command::new(program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return warn(&format!("cannot run {program}: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    // The output is read on a thread while this one keeps the deadline.
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            let _ = s.take(HELPER_OUTPUT_LIMIT as u64 + 1).read_to_end(&mut out);
+        }
+        out
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return warn(&format!(
+                    "{program} did not finish within {} s; stopped",
+                    timeout.as_secs()
+                ));
+            }
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        return warn(&format!("{program} has no credentials for it ({status})"));
+    }
+    if out.len() > HELPER_OUTPUT_LIMIT {
+        return warn(&format!(
+            "{program} printed more than {HELPER_OUTPUT_LIMIT} bytes"
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let Ok(r) = serde_json::from_slice::<Reply>(&out) else {
+        return warn(&format!("{program} printed no credentials JSON"));
+    };
+    if r.secret.is_empty() {
+        return warn(&format!("{program} gave an empty secret"));
+    }
+    // `<token>` marks an identity token (an OAuth refresh token). It is
+    // sent as the password with no username; the refresh-token exchange
+    // some registries want instead is not implemented.
+    Some(Credentials {
+        username: Some(r.username).filter(|u| !u.is_empty() && u != "<token>"),
+        password: PasswordSource::Static(Secret::new(r.secret)),
     })
 }
 
@@ -735,6 +865,96 @@ impl Auth {
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(unix)]
+    fn helper_script(dir: &Path, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        p.display().to_string()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn credential_helpers_give_credentials_or_none_within_bounds() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let d = dir.path();
+        // The host arrives on stdin; the reply names it back.
+        let ok = helper_script(
+            d,
+            "ok",
+            r#"read host; [ "$1" = get ] || exit 3; printf '{"ServerURL":"%s","Username":"bob","Secret":"s3cret-%s"}' "$host" "$host""#,
+        );
+        let c = run_helper(&ok, "reg.example:5000", Duration::from_secs(5));
+        assert_eq!(
+            c,
+            Some(Credentials {
+                username: Some("bob".into()),
+                password: PasswordSource::Static(Secret::new("s3cret-reg.example:5000")),
+            })
+        );
+        let token = helper_script(
+            d,
+            "token",
+            r#"printf '{"Username":"<token>","Secret":"refresh"}'"#,
+        );
+        let c = run_helper(&token, "r", Duration::from_secs(5));
+        assert_eq!(
+            c.and_then(|c| c.username),
+            None,
+            "an identity token has no username"
+        );
+        let missing = helper_script(
+            d,
+            "missing",
+            "echo 'credentials not found in native keychain'; exit 1",
+        );
+        assert_eq!(run_helper(&missing, "r", Duration::from_secs(5)), None);
+        let flood = helper_script(d, "flood", "head -c 200000 /dev/zero");
+        assert_eq!(run_helper(&flood, "r", Duration::from_secs(5)), None);
+        let started = std::time::Instant::now();
+        let hang = helper_script(d, "hang", "exec sleep 30");
+        assert_eq!(run_helper(&hang, "r", Duration::from_millis(300)), None);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "killed at the deadline"
+        );
+        assert_eq!(
+            run_helper(
+                &d.join("nope").display().to_string(),
+                "r",
+                Duration::from_secs(1)
+            ),
+            None
+        );
+        assert_eq!(
+            credential_helper("../evil", "r", Duration::from_secs(1)),
+            None,
+            "not a plain name"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_auth_file_entry_for_the_registry_comes_before_credsstore() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let f = dir.path().join("config.json");
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:pw");
+        std::fs::write(
+            &f,
+            format!(r#"{{"auths":{{"reg.example":{{"auth":"{auth}"}}}},"credsStore":"rahti-test-nonexistent"}}"#),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            lookup_auth_file(&f, "reg.example").and_then(|c| c.username),
+            Some("alice".into())
+        );
+        // Another registry falls through to the store, which is not
+        // installed: none.
+        assert_eq!(lookup_auth_file(&f, "other.example"), None);
+    }
     use super::*;
 
     #[test]

@@ -170,3 +170,78 @@ fn anonymous_source_and_basic_auth_target() {
     });
     assert_eq!(got, Some(d));
 }
+
+/// With no password in the plan, `credHelpers` in the Docker config names
+/// a `docker-credential-<name>` program on PATH: it is asked for the
+/// source's credentials (the host on stdin) and the migration runs with
+/// them; the secret it prints reaches no output, even at trace level.
+#[cfg(unix)]
+#[test]
+fn a_credential_helper_on_path_supplies_the_source_password() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let h = harness();
+    let p = seed(h, "helper");
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin_dir = dir.path().join("bin");
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&bin_dir).expect("bin");
+    std::fs::create_dir_all(&docker).expect("docker");
+    let asked = dir.path().join("asked");
+    let helper = bin_dir.join("docker-credential-rahti-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread host\necho \"$1 $host\" >> '{}'\nprintf '{{\"Username\":\"{}\",\"Secret\":\"{}\"}}'\n",
+            asked.display(),
+            support::R1_USER,
+            support::R1_PASS
+        ),
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{}},"credHelpers":{{"{}":"rahti-test"}}}}"#,
+            h.rahti1.addr
+        ),
+    )
+    .expect("config");
+    let imgs = images_toml(&p);
+    let plan = h.plan(
+        dir.path(),
+        PlanOpts {
+            source_auth: Some(""),
+            images: &imgs,
+            options: "format = \"preserve\"",
+            ..Default::default()
+        },
+    );
+    // Nothing of the user's own configuration may interfere.
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&plan)
+        .env("PATH", path)
+        .env("DOCKER_CONFIG", &docker)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("RAHTI_MIGRATE_LOG", "trace")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_migrated(h, &p);
+    let asked = std::fs::read_to_string(&asked).unwrap_or_default();
+    assert_eq!(
+        asked.trim(),
+        format!("get {}", h.rahti1.addr),
+        "asked once, for the source host"
+    );
+    assert_no_secrets(&stderr);
+    assert_no_secrets(&String::from_utf8_lossy(&out.stdout));
+}
