@@ -136,6 +136,9 @@ pub struct Discovered {
     /// Earlier images of discovered tags (`history = N`): (index of the
     /// entry in `specs`, tag, digest), newest first per tag.
     pub history: Vec<(usize, String, Digest)>,
+    /// The digest each discovered tag points at now, from its image
+    /// stream: (source repository, tag) -> digest.
+    pub current: std::collections::HashMap<(String, String), Digest>,
 }
 
 /// Something discovery found about a tag, a stream or a project.
@@ -172,6 +175,7 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
         notes: Vec::new(),
         modes: Default::default(),
         history: Vec::new(),
+        current: Default::default(),
     };
     let mut own_hosts = vec![plan.source.registry.clone()];
     own_hosts.extend(plan.source_aliases.iter().cloned());
@@ -383,6 +387,11 @@ fn add_stream(
         return false;
     }
     d.modes.insert(spec.source.clone(), p.external_imports);
+    for (tag, digest) in stream.current {
+        if spec.wants_tag(&tag) {
+            d.current.insert((spec.source.clone(), tag), digest);
+        }
+    }
     for (tag, earlier) in stream.history {
         if spec.wants_tag(&tag) {
             for digest in earlier.into_iter().take(p.history as usize) {

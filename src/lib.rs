@@ -45,6 +45,7 @@ pub mod openshift;
 pub mod plan;
 pub mod registry;
 pub mod report;
+pub mod resync;
 pub mod rewrite;
 pub mod session;
 pub mod shard;

@@ -70,6 +70,9 @@ pub struct ImageStream {
     /// Earlier images of each tag (`status.tags[].items[1..]`), newest
     /// first.
     pub history: Vec<(String, Vec<crate::oci::Digest>)>,
+    /// The image each tag points at now (`status.tags[].items[0].image`),
+    /// for tags that have one: what a re-sync compares with the journal.
+    pub current: Vec<(String, crate::oci::Digest)>,
 }
 
 /// A tag imported from another registry, with what it means: recreated
@@ -881,6 +884,12 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
         });
     }
     // Digests that do not parse are dropped: nothing builds a URL from them.
+    s.current = raw
+        .status
+        .tags
+        .iter()
+        .filter_map(|t| Some((t.tag.clone(), t.items.first()?.image.parse().ok()?)))
+        .collect();
     s.history = raw
         .status
         .tags

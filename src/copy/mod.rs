@@ -50,9 +50,33 @@ pub async fn run(plan: &Plan, sharding: Sharding, events: Events) -> Result<RunS
     let (journal, journal_path, mut replay) = open_journal(plan, sharding)?;
     let session = Session::open(plan).await?;
     let journal = Arc::new(journal);
-    let work = discover(plan, &session, sharding.part, &events).await;
+    let mut work = discover(plan, &session, sharding.part, &events).await;
+    let current = std::mem::take(&mut work.expansion.discovered.current);
     let (jobs, aliases, stream_failures) =
         prepare_target(plan, &session, work, &journal, &events).await?;
+    // On OpenShift, tags the image streams show unchanged since they were
+    // copied are done without a registry request each.
+    let unchanged = crate::resync::unchanged(
+        &session,
+        &jobs,
+        &current,
+        &replay,
+        plan.options.metadata_in_flight(),
+    )
+    .await;
+    let jobs: Vec<TagJob> = jobs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, j)| match unchanged.done.contains_key(&i) {
+            true => {
+                events.send(Event::ImageSkipped {
+                    source: j.source_ref(),
+                });
+                None
+            }
+            false => Some(j),
+        })
+        .collect();
     let blobs = Arc::new(blob::Blobs::new(
         session.source.clone(),
         session.target.clone(),

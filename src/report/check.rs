@@ -504,6 +504,19 @@ fn project(repo: &str) -> &str {
     repo.split('/').next().unwrap_or(repo)
 }
 
+/// The row of a tag `resync` found unchanged and still in the target:
+/// done, with the journal's digests, nothing read.
+fn unchanged_row(job: &TagJob, replay: &Replay, target_digest: &Digest) -> ImageReport {
+    let mut r = ImageReport::new(job.source_ref(), job.target_ref());
+    r.action = CheckAction::Done;
+    r.source_digest = replay
+        .done
+        .get(&(job.source_ref(), job.target_ref()))
+        .map(|d| d.source_digest.clone());
+    r.target_digest = Some(target_digest.clone());
+    r
+}
+
 /// Runs the check: reads only. `verify_source_blobs` looks up every
 /// source blob, also those a manifest just read gives with their size.
 pub async fn check(
@@ -519,6 +532,16 @@ pub async fn check(
         ignored,
         discovered,
     } = session.expand(plan).await;
+    // What the image streams show unchanged since it was copied: done,
+    // without reads (as `run` skips it).
+    let unchanged = crate::resync::unchanged(
+        &session,
+        &jobs,
+        &discovered.current,
+        &replay,
+        plan.options.metadata_in_flight(),
+    )
+    .await;
     let Session {
         source,
         target,
@@ -548,8 +571,15 @@ pub async fn check(
         finding_lists: Default::default(),
     };
     // In plan order, whatever order the reads finish in.
-    let mut rows = futures::stream::iter(jobs.iter().map(|j| walk.tag(j)))
-        .buffered(plan.options.metadata_in_flight());
+    let walk = &walk;
+    let unchanged = &unchanged;
+    let mut rows = futures::stream::iter(jobs.iter().enumerate().map(|(i, j)| async move {
+        match unchanged.done.get(&i) {
+            Some(target_digest) => (unchanged_row(j, walk.replay, target_digest), None),
+            None => walk.tag(j).await,
+        }
+    }))
+    .buffered(plan.options.metadata_in_flight());
     let mut images: Vec<ImageReport> = Vec::with_capacity(jobs.len());
     let mut plans = PlanBlobs::with_rows(jobs.len());
     while let Some((row, kept)) = rows.next().await {

@@ -848,3 +848,226 @@ fn pages_over_the_byte_cap_are_read_with_fewer_items() {
         "{limits:?}"
     );
 }
+
+/// The requests a proxy saw after the first `from`.
+fn since(proxy: &support::proxy::Proxy, from: usize) -> Vec<support::proxy::Seen> {
+    proxy.requests().into_iter().skip(from).collect()
+}
+
+fn manifest_requests(seen: &[support::proxy::Seen]) -> usize {
+    seen.iter()
+        .filter(|r| r.path.contains("/manifests/"))
+        .count()
+}
+
+fn run_stderr(plan: &Path) -> String {
+    let out = cli(&["run", "--no-progress"], plan);
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{e}");
+    e
+}
+
+/// A re-sync of an unchanged project through the cluster API: every tag's
+/// digest comes from its image stream, so neither registry is asked for a
+/// manifest; without a target API, one tag listing per target repository
+/// confirms the tags. `check` takes the same shortcut. A tag moved in the
+/// source (its stream shows another digest) is copied, and only it.
+#[test]
+fn an_unchanged_project_resyncs_with_requests_per_repository() {
+    let h = harness();
+    let p = seed(h, "resync");
+    let source = h.proxy_r1();
+    let target = h.proxy_r2();
+    let api = h
+        .block_on(Api::start(support::R1_PASS))
+        .unwrap_or_else(|e| panic!("{e}"));
+    streams_of(&api, &p);
+    let project = format!("[[projects]]\nsource = \"{}\"\n", p.ns);
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        source_addr: Some(&source.addr),
+        images: &project,
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
+    h.target_via(&plan, &target);
+    let text = std::fs::read_to_string(&plan).expect("plan");
+    let text = text.replacen(
+        "[source]\n",
+        &format!("[source]\napi = \"{}\"\n", api.url),
+        1,
+    );
+    std::fs::write(&plan, text).expect("plan");
+    let first = run_stderr(&plan);
+    assert!(
+        first.contains(&format!("{} copied", p.tags.len())),
+        "{first}"
+    );
+
+    let (s0, t0) = (source.requests().len(), target.requests().len());
+    let again = run_stderr(&plan);
+    assert!(
+        again.contains(&format!("0 copied, {} already done", p.tags.len())),
+        "{again}"
+    );
+    let (s, t) = (since(&source, s0), since(&target, t0));
+    assert_eq!(
+        manifest_requests(&s),
+        0,
+        "source manifests read: {:?}",
+        s.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    assert_eq!(manifest_requests(&t), 0, "target manifests looked up");
+    let repos: std::collections::BTreeSet<&str> =
+        p.tags.iter().map(|(r, _, _)| r.as_str()).collect();
+    let listings = t.iter().filter(|r| r.path.ends_with("/tags/list")).count();
+    assert_eq!(
+        listings,
+        repos.len(),
+        "one tag listing per target repository"
+    );
+    // Sign-in only besides: far below one request per tag.
+    assert!(
+        s.len() + t.len() <= repos.len() + 8,
+        "{} requests for {} tags",
+        s.len() + t.len(),
+        p.tags.len()
+    );
+
+    // `check` says the same without reading manifests.
+    let (s0, t0) = (source.requests().len(), target.requests().len());
+    let out = cli(&["check", "--format", "json"], &plan);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check json");
+    let actions: Vec<&str> = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    assert!(
+        actions.len() == p.tags.len() && actions.iter().all(|a| *a == "done"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        manifest_requests(&since(&source, s0)) + manifest_requests(&since(&target, t0)),
+        0
+    );
+
+    // app:v2 moves to v1's image in the source, and its stream says so.
+    let app = format!("{}/app", p.ns);
+    let v1 = p
+        .tags
+        .iter()
+        .find(|(r, t, _)| *r == app && t == "v1")
+        .map(|x| x.2.clone())
+        .expect("v1");
+    h.block_on(async {
+        let m = h.r1.get_manifest(&app, "v1").await.expect("v1");
+        h.r1.manifest(&app, "v2", &m.content_type, &m.body)
+            .await
+            .expect("move v2");
+    });
+    let mut stream = app_stream(&p);
+    for (tag, digests) in &mut stream.tags {
+        if tag == "v2" {
+            *digests = vec![v1.clone()];
+        }
+    }
+    api.set_stream(&p.ns, "app", stream);
+    let s0 = source.requests().len();
+    let moved = run_stderr(&plan);
+    assert!(
+        moved.contains(&format!("1 copied, {} already done", p.tags.len() - 1)),
+        "{moved}"
+    );
+    let read: Vec<String> = since(&source, s0)
+        .into_iter()
+        .filter(|r| r.path.contains("/manifests/"))
+        .map(|r| r.path)
+        .collect();
+    assert!(
+        !read.is_empty() && read.iter().all(|p| p.ends_with("/manifests/v2")),
+        "{read:?}"
+    );
+    assert_eq!(
+        h.target_digest(&format!("{app}:v2")),
+        h.target_digest(&format!("{app}:v1"))
+    );
+}
+
+/// With a target API, the target's image streams confirm what was pushed:
+/// no tag listing at all. A target stream whose tag shows another digest
+/// sends that tag down the normal path (its target tag looked up).
+#[test]
+fn a_target_api_confirms_pushed_tags_from_its_image_streams() {
+    let h = harness();
+    let p = seed(h, "resynct");
+    let project = format!("[[projects]]\nsource = \"{}\"\n", p.ns);
+    let s = setup(h, &p, &project, true);
+    run_stderr(&s.plan);
+    // What OpenShift does on a push: the target stream's tag points at
+    // the pushed image.
+    let mut by_repo: std::collections::BTreeMap<String, Vec<(String, Vec<String>)>> =
+        Default::default();
+    for (repo, tag, _) in &p.tags {
+        let d = h.target_digest(&format!("{repo}:{tag}"));
+        by_repo
+            .entry(repo.clone())
+            .or_default()
+            .push((tag.clone(), vec![d]));
+    }
+    let set = |by_repo: &std::collections::BTreeMap<String, Vec<(String, Vec<String>)>>| {
+        for (repo, tags) in by_repo {
+            let name = repo.rsplit('/').next().unwrap_or(repo);
+            s.target_api.set_stream(
+                &p.ns,
+                name,
+                Stream {
+                    tags: tags.clone(),
+                    ..Stream::default()
+                },
+            );
+        }
+    };
+    set(&by_repo);
+    let t0 = s.target.requests().len();
+    let again = run_stderr(&s.plan);
+    assert!(
+        again.contains(&format!("0 copied, {} already done", p.tags.len())),
+        "{again}"
+    );
+    let t = since(&s.target, t0);
+    assert_eq!(manifest_requests(&t), 0, "target manifests looked up");
+    assert_eq!(
+        t.iter().filter(|r| r.path.ends_with("/tags/list")).count(),
+        0,
+        "no listing"
+    );
+    // One tag's stream disagrees: that tag alone is looked up.
+    let app = format!("{}/app", p.ns);
+    if let Some(tags) = by_repo.get_mut(&app) {
+        for (tag, d) in tags.iter_mut() {
+            if tag == "v1" {
+                *d = vec![format!("sha256:{}", "0".repeat(64))];
+            }
+        }
+    }
+    set(&by_repo);
+    let t0 = s.target.requests().len();
+    let third = run_stderr(&s.plan);
+    assert!(
+        third.contains(&format!("0 copied, {} already done", p.tags.len())),
+        "{third}"
+    );
+    let looked: Vec<String> = since(&s.target, t0)
+        .into_iter()
+        .filter(|r| r.path.contains("/manifests/"))
+        .map(|r| r.path)
+        .collect();
+    assert!(
+        !looked.is_empty()
+            && looked
+                .iter()
+                .all(|p| p.ends_with(&format!("{}/manifests/v1", "app"))),
+        "{looked:?}"
+    );
+}

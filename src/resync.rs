@@ -1,0 +1,148 @@
+//! Re-syncs that cost requests per repository, not per tag, on OpenShift.
+//! Between `expand` and the first manifest read, `run` and `check` ask
+//! here which tags are already done: discovery read every tag's current
+//! digest from its image stream (`status.tags[].items[0].image`), so a tag
+//! whose digest is the one the journal recorded as copied, in the same
+//! format, has not changed in the source. It is done without a registry
+//! request when the target still shows what was pushed: with `[target]
+//! api`, the target image stream's tag points at the recorded target
+//! digest (one stream listing per target project); without, the target's
+//! tag list of the repository (one listing per repository) still holds
+//! the tag. Everything else takes the normal path (manifest read, target
+//! tag lookup). `verify` reads every digest; this only decides what to
+//! skip.
+
+use crate::expand::TagJob;
+use crate::journal::Replay;
+use crate::oci::Digest;
+use crate::session::Session;
+use futures::StreamExt;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// What the shortcut found: for each job judged done, its target digest.
+#[derive(Debug, Default)]
+pub struct Unchanged {
+    /// Job index -> the target digest the journal recorded.
+    pub done: HashMap<usize, Digest>,
+    /// Requests it made: target stream listings (pages) or tag listings.
+    pub requests: usize,
+}
+
+/// The jobs (by index) whose source is unchanged since the journal
+/// recorded them done and whose target still shows it. `current` is
+/// discovery's (source repository, tag) -> digest; empty without
+/// `[source] api`, and then nothing is judged here.
+pub async fn unchanged(
+    session: &Session,
+    jobs: &[TagJob],
+    current: &HashMap<(String, String), Digest>,
+    replay: &Replay,
+    in_flight: usize,
+) -> Unchanged {
+    let mut out = Unchanged::default();
+    // Tags (not history images) whose stream digest is the journal's.
+    let candidates: Vec<(usize, &Digest)> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.history.is_none())
+        .filter_map(|(i, j)| {
+            let now = current.get(&(j.source_repo.to_string(), j.tag.to_string()))?;
+            let done = replay.done.get(&(j.source_ref(), j.target_ref()))?;
+            (done.source_digest == *now && done.format == j.format)
+                .then_some((i, &done.target_digest))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return out;
+    }
+    let repos: BTreeSet<&str> = candidates
+        .iter()
+        .filter_map(|(i, _)| jobs.get(*i).map(|j| j.target_repo.as_ref()))
+        .collect();
+    let shown: Shown = match &session.target_api {
+        Some(api) => target_streams(api, &repos, &mut out.requests).await,
+        None => target_tags(session, &repos, in_flight, &mut out.requests).await,
+    };
+    for (i, target_digest) in candidates {
+        let Some(j) = jobs.get(i) else { continue };
+        let key = (j.target_repo.to_string(), j.tag.to_string());
+        let ok = match &shown {
+            Shown::Digests(d) => d.get(&key) == Some(target_digest),
+            Shown::Tags(t) => t.contains(&key),
+        };
+        if ok {
+            out.done.insert(i, target_digest.clone());
+        }
+    }
+    out
+}
+
+/// What the target shows for the candidates' repositories.
+enum Shown {
+    /// (repository, tag) -> digest, from the target's image streams.
+    Digests(HashMap<(String, String), Digest>),
+    /// (repository, tag) present in the repositories' tag lists.
+    Tags(HashSet<(String, String)>),
+}
+
+/// The target projects' image streams: each tag's current digest. A
+/// project whose streams cannot be read shows nothing (its tags take the
+/// normal path).
+async fn target_streams(
+    api: &crate::openshift::Api,
+    repos: &BTreeSet<&str>,
+    requests: &mut usize,
+) -> Shown {
+    let namespaces: BTreeSet<&str> = repos
+        .iter()
+        .filter_map(|r| r.split_once('/'))
+        .map(|(ns, _)| ns)
+        .collect();
+    let mut digests = HashMap::new();
+    for ns in namespaces {
+        *requests += 1;
+        match api.image_streams(ns, &[]).await {
+            Ok(streams) => {
+                for s in streams {
+                    let repo = format!("{ns}/{}", s.name);
+                    if !repos.contains(repo.as_str()) {
+                        continue;
+                    }
+                    for (tag, d) in s.current {
+                        digests.insert((repo.clone(), tag), d);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(namespace = ns, error = %e, "cannot read the target's image streams; its tags are looked up one by one")
+            }
+        }
+    }
+    Shown::Digests(digests)
+}
+
+/// The target repositories' tag lists. A repository whose list cannot be
+/// read shows nothing.
+async fn target_tags(
+    session: &Session,
+    repos: &BTreeSet<&str>,
+    in_flight: usize,
+    requests: &mut usize,
+) -> Shown {
+    *requests += repos.len();
+    let target = &session.target;
+    let lists: Vec<(String, Vec<String>)> = futures::stream::iter(
+        repos
+            .iter()
+            .map(|r| async move { (r.to_string(), target.tag_list(r).await.unwrap_or_default()) }),
+    )
+    .buffer_unordered(in_flight.max(1))
+    .collect()
+    .await;
+    Shown::Tags(
+        lists
+            .into_iter()
+            .flat_map(|(r, tags)| tags.into_iter().map(move |t| (r.clone(), t)))
+            .collect(),
+    )
+}
