@@ -26,6 +26,12 @@ const TARGET_FIRST_RUN_AT_LATENCY: f64 = 0.2;
 const TARGET_RERUN_REQUESTS: f64 = 2.0;
 const TARGET_CHECK_REQUESTS: f64 = 3.5;
 const TARGET_MIB_PER_1000_TAGS: f64 = 1.0;
+/// Requests per tag of a re-run of an unchanged project through the
+/// cluster API (registries and the API stand-in together).
+const TARGET_API_RERUN_REQUESTS: f64 = 0.05;
+/// Share of tags moved in the source before the API re-run that must
+/// transfer exactly those.
+const MOVED_SHARE: f64 = 0.01;
 /// Fresh migrations per memory figure (the median is printed): peak RSS
 /// moves by up to 0.4 MiB from one to the next.
 const MEMORY_RUNS: usize = 5;
@@ -191,8 +197,9 @@ fn skopeo_sync(
         .collect()
 }
 
-/// Seeds `tags` images over REPOS repositories of `ns`.
-fn seed(h: &support::Harness, ns: &str, tags: usize) {
+/// Seeds `tags` images over REPOS repositories of `ns`; returns each
+/// (repository, tag, digest).
+fn seed(h: &support::Harness, ns: &str, tags: usize) -> Vec<(String, String, String)> {
     let base = layer(7, 2048);
     let started = Instant::now();
     let jobs = (0..tags).map(|i| {
@@ -211,16 +218,15 @@ fn seed(h: &support::Harness, ns: &str, tags: usize) {
                     break;
                 }
             }
-            last
+            last.map(|(d, _)| (repo, format!("v{i}"), d))
         }
     });
-    let failed = h.block_on(async {
-        futures::stream::iter(jobs)
-            .buffer_unordered(16)
-            .filter_map(|r| futures::future::ready(r.err()))
-            .collect::<Vec<String>>()
-            .await
+    let results: Vec<Result<(String, String, String), String>> = h.block_on(async {
+        futures::stream::iter(jobs).buffer_unordered(16).collect().await
     });
+    let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
+    let failed: Vec<String> = failed.into_iter().filter_map(|r| r.err()).collect();
+    let seeded: Vec<(String, String, String)> = ok.into_iter().filter_map(|r| r.ok()).collect();
     if let Some(e) = failed.first() {
         eprintln!("seeding: {} images failed, first: {e}", failed.len());
         std::process::exit(1);
@@ -229,6 +235,107 @@ fn seed(h: &support::Harness, ns: &str, tags: usize) {
         "  seeded {tags} tags in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    seeded
+}
+
+/// The cluster API's view of the seeded tags: one image stream per
+/// repository, each tag at its digest.
+fn set_streams(api: &support::openshift::Api, ns: &str, seeded: &[(String, String, String)]) {
+    let mut by_repo: std::collections::BTreeMap<&str, Vec<(String, Vec<String>)>> =
+        Default::default();
+    for (repo, tag, d) in seeded {
+        by_repo
+            .entry(repo.rsplit('/').next().unwrap_or(repo))
+            .or_default()
+            .push((tag.clone(), vec![d.clone()]));
+    }
+    for (name, tags) in by_repo {
+        api.set_stream(
+            ns,
+            name,
+            support::openshift::Stream {
+                tags,
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// A re-sync through the cluster API stand-in (`[[projects]]` with
+/// `[source] api`): the first run, a re-run of the unchanged project
+/// (registry and API requests counted together), and a re-run after
+/// `MOVED_SHARE` of the tags moved in the source (and in their streams),
+/// which must copy exactly those. Returns the unchanged re-run.
+fn api_resync(
+    h: &support::Harness,
+    work: &Path,
+    ns: &str,
+    seeded: &mut [(String, String, String)],
+) -> Sample {
+    let tags = seeded.len();
+    let api = match h.block_on(support::openshift::Api::start(support::R1_PASS)) {
+        Ok(a) => a,
+        Err(e) => {
+            println!("  the API stand-in did not start: {e}");
+            return Sample::skipped();
+        }
+    };
+    set_streams(&api, ns, seeded);
+    let dir = work.join("api");
+    let _ = std::fs::create_dir_all(&dir);
+    let p = h.plan(
+        &dir,
+        PlanOpts {
+            images: &format!("[[projects]]\nsource = \"{ns}\"\ntarget = \"{ns}-api\"\n"),
+            options: "format = \"oci\"",
+            ..Default::default()
+        },
+    );
+    let text = std::fs::read_to_string(&p).unwrap_or_default();
+    let _ = std::fs::write(
+        &p,
+        text.replacen("[source]\n", &format!("[source]\napi = \"{}\"\n", api.url), 1),
+    );
+    let first = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
+    row("run, through the API", &first, tags);
+    let api_before = api.log().len();
+    let mut again = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
+    again.requests += api.log().len() - api_before;
+    row("run again, through the API", &again, tags);
+    // Move a share of the tags: each to the image of the tag after it.
+    let moved = ((tags as f64 * MOVED_SHARE).ceil() as usize).max(1);
+    let step = (tags / moved).max(1);
+    let mut changed = 0;
+    for k in 0..moved {
+        let i = (k * step) % tags;
+        let j = (i + REPOS) % tags; // same repository, another tag
+        let (repo, tag) = (seeded[i].0.clone(), seeded[i].1.clone());
+        let from = seeded[j].1.clone();
+        let ok = h.block_on(async {
+            let m = h.r1.get_manifest(&repo, &from).await.ok_or("no manifest")?;
+            h.r1.manifest(&repo, &tag, &m.content_type, &m.body).await
+        });
+        if let Ok(d) = ok {
+            seeded[i].2 = d;
+            changed += 1;
+        }
+    }
+    set_streams(&api, ns, seeded);
+    let out = Command::new(super::binary())
+        .args(["run", "--no-progress"])
+        .arg(&p)
+        .output();
+    let copied = out
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stderr).to_string())
+        .and_then(|e| {
+            e.lines()
+                .find(|l| l.contains(" copied, "))
+                .and_then(|l| l.split(' ').next().map(str::to_string))
+        })
+        .unwrap_or_default();
+    println!("  moved {changed} of {tags} tags in the source: the re-run copied {copied}");
+    again
 }
 
 /// A plan migrating `repos` repositories of `ns` into `{ns}-{name}`, in
@@ -290,7 +397,7 @@ pub fn run(h: &support::Harness, work: &Path) {
         .unwrap_or(20);
     let ns = h.unique("tags");
     println!("\nworkload 3: {tags} small tags in {REPOS} repositories -> OCI");
-    seed(h, &ns, tags);
+    let mut seeded = seed(h, &ns, tags);
     let (src, dst) = (h.rahti1.addr.as_str(), h.rahti2.addr.as_str());
 
     // Loopback.
@@ -299,6 +406,8 @@ pub fn run(h: &support::Harness, work: &Path) {
     let (check, first, rerun) = check_run_rerun(h, &p, tags);
     let status = sample(h, vec![ours(&["status"], &p)]);
     row("rahti-migrate status", &status, tags);
+    // Last among the loopback runs: it moves some source tags.
+    let api_rerun = api_resync(h, work, &ns, &mut seeded);
     let sk = sample_each(
         h,
         skopeo_sync(h, src, dst, true, &ns, &format!("{ns}-sk")),
@@ -388,6 +497,12 @@ pub fn run(h: &support::Harness, work: &Path) {
         verdict(r, TARGET_RERUN_REQUESTS),
         per_tag(worst),
         worst.per_run,
+        per_tag(&sk2)
+    );
+    let r = per_tag(&api_rerun);
+    println!(
+        "    re-run through the cluster API:          {r:5.3} requests/tag ({} <= {TARGET_API_RERUN_REQUESTS}, registries and API; skopeo sync again: {:.2})",
+        verdict(r, TARGET_API_RERUN_REQUESTS),
         per_tag(&sk2)
     );
     let r = per_tag(&check).max(per_tag(&lcheck));
