@@ -222,7 +222,10 @@ fn seed(h: &support::Harness, ns: &str, tags: usize) -> Vec<(String, String, Str
         }
     });
     let results: Vec<Result<(String, String, String), String>> = h.block_on(async {
-        futures::stream::iter(jobs).buffer_unordered(16).collect().await
+        futures::stream::iter(jobs)
+            .buffer_unordered(16)
+            .collect()
+            .await
     });
     let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
     let failed: Vec<String> = failed.into_iter().filter_map(|r| r.err()).collect();
@@ -294,7 +297,11 @@ fn api_resync(
     let text = std::fs::read_to_string(&p).unwrap_or_default();
     let _ = std::fs::write(
         &p,
-        text.replacen("[source]\n", &format!("[source]\napi = \"{}\"\n", api.url), 1),
+        text.replacen(
+            "[source]\n",
+            &format!("[source]\napi = \"{}\"\n", api.url),
+            1,
+        ),
     );
     let first = sample(h, vec![ours(&["run", "--no-progress"], &p)]);
     row("run, through the API", &first, tags);

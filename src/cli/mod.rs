@@ -58,9 +58,14 @@ pub enum Command {
         /// Blob transfers in flight (overrides [options] concurrency).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: Option<u16>,
-        /// Plain log lines instead of progress bars.
-        #[arg(long)]
+        /// Plain log lines instead of progress bars (`--progress plain`).
+        #[arg(long, conflicts_with = "progress")]
         no_progress: bool,
+        /// How progress is shown: `auto` (bars on a terminal, plain lines
+        /// otherwise), `plain`, or `json` (one JSON object per event on
+        /// stderr, for programs; see docs/reference.md).
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: progress::Progress,
         /// Change nothing: print the `check` report instead.
         #[arg(long)]
         dry_run: bool,
@@ -271,6 +276,7 @@ pub async fn main(cli: Cli) -> i32 {
             plan,
             concurrency,
             no_progress,
+            progress,
             dry_run: false,
             shard,
             shards,
@@ -284,10 +290,14 @@ pub async fn main(cli: Cli) -> i32 {
                     return EXIT_USAGE;
                 }
             };
+            let mode = match no_progress {
+                true => progress::Progress::Plain,
+                false => progress,
+            };
             run(
                 &plan,
                 concurrency,
-                no_progress,
+                mode,
                 crate::shard::Sharding { part, reshard },
             )
             .await
@@ -557,7 +567,7 @@ fn man(sub: Option<&str>) -> i32 {
 async fn run(
     plan: &std::path::Path,
     concurrency: Option<u16>,
-    no_progress: bool,
+    mode: progress::Progress,
     sharding: crate::shard::Sharding,
 ) -> i32 {
     let plan = match plan_with(plan, concurrency) {
@@ -565,8 +575,7 @@ async fn run(
         Err(code) => return code,
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let fancy = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let renderer = tokio::spawn(progress::render(rx, fancy));
+    let renderer = tokio::spawn(progress::render(rx, mode));
     let result = tokio::select! {
         r = copy::run(&plan, sharding, Events::new(tx)) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
@@ -579,6 +588,16 @@ async fn run(
             EXIT_INTERRUPTED
         }
         Some(Err(e)) => run_error(&e),
+        // A program reading JSON lines gets the summary as one more.
+        Some(Ok(summary)) if mode == progress::Progress::Json => {
+            let mut v = serde_json::to_value(&summary).unwrap_or_default();
+            v["event"] = "summary".into();
+            eprintln!("{v}");
+            match summary.failed.is_empty() {
+                true => EXIT_OK,
+                false => EXIT_FAILED,
+            }
+        }
         Some(Ok(summary)) => print_summary(&summary),
     }
 }

@@ -1,6 +1,7 @@
 //! Renders engine events: indicatif bars on a terminal (images done/total,
-//! bytes with rate and ETA, one line per active transfer), plain log lines
-//! otherwise.
+//! bytes with rate and ETA, one line per active transfer naming its image
+//! and layer), plain log lines otherwise, or JSON lines for a program
+//! (`--progress json`).
 
 use crate::copy::Event;
 use crate::model::printable;
@@ -9,13 +10,126 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// Bars on a terminal, plain lines otherwise.
+    Auto,
+    /// Plain log lines.
+    Plain,
+    /// One JSON object per event on stderr.
+    Json,
+}
+
 /// Consumes events until the engine drops its sender.
-pub async fn render(mut rx: UnboundedReceiver<Event>, fancy: bool) {
-    if fancy {
-        render_bars(&mut rx).await
-    } else {
-        render_lines(&mut rx).await
+pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Progress) {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match mode {
+        Progress::Json => render_json(&mut rx, &mut std::io::stderr()).await,
+        Progress::Auto if terminal => render_bars(&mut rx).await,
+        _ => render_lines(&mut rx).await,
     }
+}
+
+/// Which image (and which of its blobs) each blob digest was first wanted
+/// by: the image whose transfer it is.
+#[derive(Default)]
+struct Owners(HashMap<Digest, (String, usize, usize)>);
+
+impl Owners {
+    fn note(&mut self, e: &Event) {
+        if let Event::BlobWanted {
+            image,
+            digest,
+            layer,
+            layers,
+        } = e
+        {
+            self.0
+                .entry(digest.clone())
+                .or_insert_with(|| (image.clone(), *layer, *layers));
+        }
+    }
+
+    /// `proj/app:v2 layer 3/7`, or the short digest.
+    fn label(&self, d: &Digest) -> String {
+        match self.0.get(d) {
+            Some((image, 0, _)) => format!("{} config", printable(image)),
+            Some((image, i, n)) => format!("{} layer {i}/{n}", printable(image)),
+            None => d.hex()[..12].to_string(),
+        }
+    }
+}
+
+/// How often totals are written in JSON mode.
+const TOTALS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// JSON lines: every event but the per-chunk `blob_bytes` (totals carry the
+/// bytes), blob events with their image, `blob_done` with seconds and
+/// rate, and a `totals` object every few seconds and at the end.
+pub async fn render_json(rx: &mut UnboundedReceiver<Event>, out: &mut impl std::io::Write) {
+    let mut owners = Owners::default();
+    let mut started: HashMap<Digest, std::time::Instant> = HashMap::new();
+    let mut summary = crate::copy::RunSummary::default();
+    let (mut total, mut moved) = (0usize, 0u64);
+    let mut tick = tokio::time::interval(TOTALS_EVERY);
+    tick.tick().await;
+    let mut line = |v: serde_json::Value| {
+        let _ = writeln!(out, "{v}");
+    };
+    loop {
+        let e = tokio::select! {
+            e = rx.recv() => e,
+            _ = tick.tick() => {
+                line(totals(&summary, total, moved));
+                continue;
+            }
+        };
+        let Some(e) = e else { break };
+        summary.apply(&e);
+        owners.note(&e);
+        let mut v = serde_json::to_value(&e).unwrap_or_default();
+        match &e {
+            Event::Expanded { tags, .. } => total = *tags,
+            Event::BlobBytes { bytes, .. } => {
+                moved = moved.saturating_add(*bytes);
+                continue;
+            }
+            Event::BlobStarted { digest, .. } => {
+                started.insert(digest.clone(), std::time::Instant::now());
+                v["image"] = owners.label(digest).into();
+            }
+            Event::BlobDone { digest, size, .. } => {
+                v["image"] = owners.label(digest).into();
+                if let Some(t) = started.remove(digest) {
+                    let secs = t.elapsed().as_secs_f64();
+                    v["seconds"] = ((secs * 1000.0).round() / 1000.0).into();
+                    if secs > 0.0 {
+                        v["bytes_per_second"] = ((*size as f64 / secs) as u64).into();
+                    }
+                }
+            }
+            _ => {}
+        }
+        line(v);
+    }
+    line(totals(&summary, total, moved));
+}
+
+/// The `totals` object: images done, skipped, failed and planned; blobs
+/// and bytes moved.
+fn totals(s: &crate::copy::RunSummary, total: usize, moved: u64) -> serde_json::Value {
+    serde_json::json!({
+        "event": "totals",
+        "images": total,
+        "copied": s.copied,
+        "skipped": s.skipped,
+        "failed": s.failed.len(),
+        "blobs_uploaded": s.blobs_uploaded,
+        "blobs_mounted": s.blobs_mounted,
+        "blobs_skipped": s.blobs_skipped,
+        "bytes_streamed": moved,
+    })
 }
 
 async fn render_lines(rx: &mut UnboundedReceiver<Event>) {
@@ -73,7 +187,9 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
         "{bytes}/{total_bytes} {bytes_per_sec} eta {eta} [{bar:30}]",
     ));
     let mut active: HashMap<Digest, ProgressBar> = HashMap::new();
+    let mut owners = Owners::default();
     while let Some(e) = rx.recv().await {
+        owners.note(&e);
         match e {
             Event::Expanded { tags, .. } => images.set_length(tags as u64),
             Event::ImageSkipped { source } => {
@@ -109,7 +225,7 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
                 }
                 let b = multi.add(ProgressBar::new(size.unwrap_or(0)));
                 b.set_style(style("  {msg} {bytes}/{total_bytes}"));
-                b.set_message(digest.hex()[..12].to_string());
+                b.set_message(owners.label(&digest));
                 active.insert(digest, b);
             }
             Event::BlobBytes { digest, bytes: n } => {
@@ -124,7 +240,7 @@ async fn render_bars(rx: &mut UnboundedReceiver<Event>) {
                     multi.remove(&b);
                 }
             }
-            Event::ImageStarted { .. } => {}
+            Event::ImageStarted { .. } | Event::BlobWanted { .. } => {}
         }
     }
     for (_, b) in active {

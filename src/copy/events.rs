@@ -8,8 +8,11 @@ use crate::oci::Digest;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// Something the engine did, for progress displays and logs.
-#[derive(Debug, Clone)]
+/// Something the engine did, for progress displays and logs. Serialized
+/// (`run --progress json`) as one object per event with its kind in
+/// `event` (`image_done`, `blob_started`, ...) and the fields below.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The plan was expanded.
     Expanded {
@@ -82,6 +85,19 @@ pub enum Event {
         source: String,
         /// What to know.
         message: String,
+    },
+    /// An image needs a blob (sent before it is made present): which
+    /// image a transfer belongs to, for displays.
+    BlobWanted {
+        /// `repo:tag` in the source.
+        image: String,
+        /// The blob.
+        digest: Digest,
+        /// Its place among the image's blobs, 1-based; 0 for a config
+        /// written from memory (a converted one).
+        layer: usize,
+        /// How many blobs the image has.
+        layers: usize,
     },
     /// A blob started streaming.
     BlobStarted {

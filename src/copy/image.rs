@@ -214,6 +214,12 @@ impl Ctx<'_> {
             }
         }
         for (d, bytes) in &plan.configs {
+            self.events.send(Event::BlobWanted {
+                image: image.clone(),
+                digest: d.clone(),
+                layer: 0,
+                layers: plan.blobs.len(),
+            });
             self.blobs
                 .ensure_bytes(&job.target_repo, d, bytes.clone())
                 .await
@@ -277,7 +283,14 @@ impl Ctx<'_> {
     async fn ensure_blobs(&self, job: &TagJob, plan: &ImagePlan) -> Result<(), CopyError> {
         let image = job.source_ref();
         let image = &image;
-        futures::future::try_join_all(plan.blobs.iter().map(|b| async move {
+        let layers = plan.blobs.len();
+        futures::future::try_join_all(plan.blobs.iter().enumerate().map(|(i, b)| async move {
+            self.events.send(Event::BlobWanted {
+                image: image.clone(),
+                digest: b.desc.digest.clone(),
+                layer: i + 1,
+                layers,
+            });
             let r = if b.diff_id {
                 self.blobs
                     .layer_facts(&job.source_repo, &job.target_repo, &b.desc.digest)

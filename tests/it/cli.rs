@@ -80,3 +80,72 @@ fn man_pages_render_for_the_command_and_each_subcommand() {
         );
     }
 }
+
+/// `run --progress json`: every line on stderr is one JSON object; each
+/// tag is reported done with its digests, each transfer names its image
+/// and layer and ends with a rate, totals come along, and the summary is
+/// the last line. A second run reports each tag skipped.
+#[test]
+fn progress_json_is_one_object_per_line_naming_images() {
+    use crate::support::{harness, project::seed, PlanOpts};
+    let h = harness();
+    let p = seed(h, "pjson");
+    let images: String = {
+        let mut repos: Vec<&str> = p.tags.iter().map(|(r, _, _)| r.as_str()).collect();
+        repos.dedup();
+        repos
+            .iter()
+            .map(|r| format!("[[images]]\nsource = \"{r}\"\n"))
+            .collect()
+    };
+    let (_dir, plan) = h.temp_plan(PlanOpts {
+        images: &images,
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let o = bin().args(args).arg(&plan).output().expect("run");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    let ev = lines(&["run", "--progress", "json"]);
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        ev.iter().filter(|v| v["event"] == kind).collect()
+    };
+    assert_eq!(of("expanded").len(), 1);
+    let done = of("image_done");
+    assert_eq!(done.len(), p.tags.len());
+    assert!(done.iter().all(|d| d["target_digest"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("sha256:"))));
+    let blobs = of("blob_done");
+    assert!(!blobs.is_empty());
+    for b in &blobs {
+        let image = b["image"].as_str().unwrap_or_default();
+        assert!(
+            image.starts_with(&format!("{}/", p.ns))
+                && (image.contains(" layer ") || image.ends_with(" config")),
+            "{b}"
+        );
+    }
+    assert!(
+        blobs
+            .iter()
+            .any(|b| b["bytes_per_second"].as_u64().is_some()),
+        "a rate"
+    );
+    assert!(of("blob_bytes").is_empty(), "chunks are carried by totals");
+    assert!(!of("totals").is_empty());
+    let last = ev.last().expect("lines");
+    assert_eq!(last["event"], "summary");
+    assert_eq!(last["copied"].as_u64(), Some(p.tags.len() as u64));
+    let again = lines(&["run", "--progress", "json"]);
+    let skipped = again
+        .iter()
+        .filter(|v| v["event"] == "image_skipped")
+        .count();
+    assert_eq!(skipped, p.tags.len());
+}
