@@ -315,9 +315,15 @@ fn api_resync(
     let mut changed = 0;
     for k in 0..moved {
         let i = (k * step) % tags;
-        let j = (i + REPOS) % tags; // same repository, another tag
         let (repo, tag) = (seeded[i].0.clone(), seeded[i].1.clone());
-        let from = seeded[j].1.clone();
+        // Another tag of the same repository.
+        let Some(from) = seeded
+            .iter()
+            .find(|(r, t, _)| *r == repo && *t != tag)
+            .map(|x| x.1.clone())
+        else {
+            continue;
+        };
         let ok = h.block_on(async {
             let m = h.r1.get_manifest(&repo, &from).await.ok_or("no manifest")?;
             h.r1.manifest(&repo, &tag, &m.content_type, &m.body).await

@@ -138,29 +138,38 @@ fn image_context(dir: &Path) {
     .expect("Containerfile");
 }
 
-#[test]
-fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
-    let h = harness();
-    let p = seed(h, "pod");
-    let work = tempfile::tempdir().expect("tmp");
-    let ctx = work.path().join("ctx");
+/// The image built like the Containerfile's, pushed into the test registry
+/// and pulled from there as a cluster would: its local id.
+fn pulled_image(h: &support::Harness, ns: &str, work: &Path) -> String {
+    let ctx = work.join("ctx");
     image_context(&ctx);
-    let mut b = tool("buildah", work.path());
+    let mut b = tool("buildah", work);
     b.args(["bud", "-t", "localhost/rahti-migrate:test", "-f"])
         .arg(ctx.join("Containerfile"))
         .arg(&ctx);
     ok(b);
-    // Into the test registry, and from there into the pod.
-    let image = format!("{}/{}/rahti-migrate:test", h.rahti1.addr, p.ns);
+    let image = format!("{}/{ns}/rahti-migrate:test", h.rahti1.addr);
     let creds = format!("{}:{}", support::R1_USER, support::R1_PASS);
-    let mut push = tool("buildah", work.path());
+    let mut push = tool("buildah", work);
     push.args(["push", "--tls-verify=false", "--creds", &creds])
         .arg("localhost/rahti-migrate:test")
         .arg(format!("docker://{image}"));
     ok(push);
-    // The pod's files: the plan (ConfigMap), the tokens (Secret), the
-    // journal volume (PVC), as the Job mounts them.
-    let pod = work.path().join("pod");
+    let mut pull = tool("podman", work);
+    pull.args(["pull", "--quiet", "--tls-verify=false", "--creds", &creds])
+        .arg(format!("docker://{image}"));
+    ok(pull).trim().to_string()
+}
+
+/// The pod's files: the plan (ConfigMap), the tokens (Secret), the journal
+/// volume (PVC), as the Job and the CronJob mount them, for the project's
+/// repositories.
+fn pod_files(
+    h: &support::Harness,
+    p: &support::project::Project,
+    work: &Path,
+) -> std::path::PathBuf {
+    let pod = work.join("pod");
     for d in ["plan", "secrets", "journal"] {
         std::fs::create_dir_all(pod.join(d)).expect("mkdir");
     }
@@ -201,24 +210,19 @@ fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
         c.args(["-R", "a+rwX"]).arg(&pod);
         c
     });
-    let docs = docs();
-    let mut args = job_args(&docs);
-    let at = args.iter().position(|a| a == "--shards").expect("--shards");
-    let n: u32 = args[at + 1].parse().expect("N");
-    // The part with the most of this project's tags.
-    let index = (0..n)
-        .max_by_key(|i| {
-            p.tags
-                .iter()
-                .filter(|(r, _, _)| rahti_migrate::shard::shard_of(r, n) == *i)
-                .count()
-        })
-        .unwrap_or(0);
-    let mut pull = tool("podman", work.path());
-    pull.args(["pull", "--quiet", "--tls-verify=false", "--creds", &creds])
-        .arg(format!("docker://{image}"));
-    let id = ok(pull).trim().to_string();
-    let mut run = tool("podman", work.path());
+    pod
+}
+
+/// Runs the image as a pod's container: `args`, `env`, the three volumes
+/// mounted where the manifests mount them.
+fn in_pod(
+    work: &Path,
+    id: &str,
+    pod: &Path,
+    env: &[String],
+    args: &[String],
+) -> std::process::Output {
+    let mut run = tool("podman", work);
     run.args([
         "run",
         "--rm",
@@ -233,16 +237,46 @@ fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
         "--ulimit",
         "nproc=1024:1024",
     ])
-    .args(["--network", "host"])
-    .args(["--env", &format!("JOB_COMPLETION_INDEX={index}")]);
+    .args(["--network", "host"]);
+    for e in env {
+        run.args(["--env", e]);
+    }
     for (d, ro) in [("plan", ":ro"), ("secrets", ":ro"), ("journal", "")] {
         run.arg("-v")
             .arg(format!("{}:/{d}{ro}", pod.join(d).display()));
     }
-    run.arg(&id);
-    args.retain(|a| !a.is_empty());
-    run.args(&args);
-    let out = run.output().expect("podman run");
+    run.arg(id);
+    run.args(args.iter().filter(|a| !a.is_empty()));
+    run.output().expect("podman run")
+}
+
+#[test]
+fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
+    let h = harness();
+    let p = seed(h, "pod");
+    let work = tempfile::tempdir().expect("tmp");
+    let id = pulled_image(h, &p.ns, work.path());
+    let pod = pod_files(h, &p, work.path());
+    let docs = docs();
+    let args = job_args(&docs);
+    let at = args.iter().position(|a| a == "--shards").expect("--shards");
+    let n: u32 = args[at + 1].parse().expect("N");
+    // The part with the most of this project's tags.
+    let index = (0..n)
+        .max_by_key(|i| {
+            p.tags
+                .iter()
+                .filter(|(r, _, _)| rahti_migrate::shard::shard_of(r, n) == *i)
+                .count()
+        })
+        .unwrap_or(0);
+    let out = in_pod(
+        work.path(),
+        &id,
+        &pod,
+        &[format!("JOB_COMPLETION_INDEX={index}")],
+        &args,
+    );
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "the pod failed: {err}");
     // Part 0 of N wrote its own journal on the volume, with only its
@@ -271,5 +305,97 @@ fn the_image_runs_a_part_of_the_plan_as_the_job_would() {
     eprintln!(
         "part {index} of {n} copied {} tags in a podman container",
         mine.len()
+    );
+}
+
+const CRONJOB: &str = include_str!("../../examples/openshift/cronjob.yaml");
+
+/// A container's args in the CronJob's pod (`initContainers` or
+/// `containers`).
+fn cron_args(pod: &Yaml, list: &str) -> Vec<String> {
+    pod[list][0]["args"]
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The CronJob: never two syncs at once, the sync (an init container)
+/// before the verify, both on the plan, tokens and journal volume of the
+/// Job's manifests. Its pod run twice with podman as the cluster would:
+/// the first sync copies the project and verifies it, the second copies
+/// nothing and verifies again.
+#[test]
+fn the_cronjob_syncs_then_verifies_and_a_second_run_is_a_no_op() {
+    let docs = YamlLoader::load_from_str(CRONJOB).unwrap_or_else(|e| panic!("cronjob.yaml: {e}"));
+    let cron = &of_kind(&docs, "CronJob")["spec"];
+    assert_eq!(cron["concurrencyPolicy"].as_str(), Some("Forbid"));
+    assert!(cron["schedule"]
+        .as_str()
+        .is_some_and(|s| s.split_whitespace().count() == 5));
+    let pod = &cron["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    let sync = cron_args(pod, "initContainers");
+    let verify = cron_args(pod, "containers");
+    assert_eq!(sync.first().map(String::as_str), Some("run"));
+    assert_eq!(verify.first().map(String::as_str), Some("verify"));
+    let job_plan = job_args(&self::docs()).last().cloned().expect("plan");
+    assert_eq!(sync.last(), Some(&job_plan), "the Job's plan");
+    assert_eq!(verify.last(), Some(&job_plan), "the Job's plan");
+    // The same ConfigMap, Secret and volume claim as job.yaml.
+    let job_docs = self::docs();
+    let names = |pod: &Yaml| -> Vec<String> {
+        pod["volumes"]
+            .as_vec()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                [
+                    &v["configMap"]["name"],
+                    &v["secret"]["secretName"],
+                    &v["persistentVolumeClaim"]["claimName"],
+                ]
+                .iter()
+                .find_map(|n| n.as_str())
+                .unwrap_or("")
+                .to_string()
+            })
+            .collect()
+    };
+    let mut a = names(pod);
+    let mut b = names(&of_kind(&job_docs, "Job")["spec"]["template"]["spec"]);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+
+    let h = harness();
+    let p = seed(h, "cron");
+    let work = tempfile::tempdir().expect("tmp");
+    let id = pulled_image(h, &p.ns, work.path());
+    let pod_dir = pod_files(h, &p, work.path());
+    let mut copied = Vec::new();
+    for round in 0..2 {
+        let out = in_pod(work.path(), &id, &pod_dir, &[], &sync);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "sync {round}: {err}");
+        let summary: serde_json::Value = err
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["event"] == "summary")
+            .unwrap_or_else(|| panic!("no summary: {err}"));
+        copied.push(summary["copied"].as_u64().unwrap_or(u64::MAX));
+        let out = in_pod(work.path(), &id, &pod_dir, &[], &verify);
+        assert!(
+            out.status.success(),
+            "verify {round}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        copied,
+        [p.tags.len() as u64, 0],
+        "the second sync copies nothing"
     );
 }
