@@ -123,9 +123,10 @@ pub enum Command {
     Status {
         /// The plan file.
         plan: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
+        /// Output format: a table, JSON, or one HTML page for a project
+        /// owner (`> status.html`).
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
     },
     /// Prove that what the journal records as done is in the target
     /// (reads only)
@@ -197,6 +198,17 @@ pub enum ReportFormat {
 }
 
 /// Output formats of `status`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    /// A table.
+    Text,
+    /// JSON with stable keys.
+    Json,
+    /// One self-contained HTML page.
+    Html,
+}
+
+/// Output formats of `verify`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     /// A table.
@@ -360,7 +372,7 @@ fn plan_and_journal(path: &std::path::Path) -> Result<(Plan, journal::Replay), i
 }
 
 /// `status`: what the journal says, offline.
-fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
+fn status(plan: &std::path::Path, format: StatusFormat) -> i32 {
     let plan = match load_plan(plan) {
         Ok(p) => p,
         Err(code) => return code,
@@ -373,8 +385,9 @@ fn status(plan: &std::path::Path, format: OutputFormat) -> i32 {
         }
     };
     match format {
-        OutputFormat::Text => print!("{}", report::render_status_text(&s)),
-        OutputFormat::Json => {
+        StatusFormat::Text => print!("{}", report::render_status_text(&s)),
+        StatusFormat::Html => print!("{}", report::render::status_html(&s)),
+        StatusFormat::Json => {
             if !print_json(&s) {
                 return EXIT_FAILED;
             }

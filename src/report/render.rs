@@ -472,6 +472,104 @@ pub fn html(r: &CheckReport) -> String {
     )
 }
 
+/// `status --format html`: one self-contained page of where the migration
+/// stands, in the check report's style: totals, done/failed/pending per
+/// project and repository, the failures with their kind and message, and
+/// every tag in a table that sorts and filters by state.
+pub fn status_html(s: &super::Status) -> String {
+    use super::State;
+    let t = &s.totals;
+    let card = |label: &str, value: String| {
+        format!(
+            "<div class=\"card\">{}<b>{}</b></div>",
+            esc(label),
+            esc(&value)
+        )
+    };
+    let cards = [
+        card("done", t.done.to_string()),
+        card("failed", t.failed.to_string()),
+        card("pending", t.pending.to_string()),
+        card("bytes moved", human_bytes(t.bytes_uploaded)),
+        card("blobs uploaded", t.blobs_uploaded.to_string()),
+        card("blobs mounted", t.blobs_mounted.to_string()),
+        card("blobs already there", t.blobs_skipped.to_string()),
+    ]
+    .join("");
+    // Per repository, grouped by project (the repository's first part).
+    let mut repos: std::collections::BTreeMap<&str, [usize; 3]> = Default::default();
+    for i in &s.images {
+        let repo = crate::expand::repo_of(&i.source);
+        let c = repos.entry(repo).or_default();
+        c[match i.state {
+            State::Done => 0,
+            State::Failed => 1,
+            State::Pending => 2,
+        }] += 1;
+    }
+    let mut by_project = String::new();
+    let mut last = "";
+    for (repo, [d, f, p]) in &repos {
+        let project = repo.split('/').next().unwrap_or(repo);
+        if project != last {
+            let [pd, pf, pp] = repos
+                .iter()
+                .filter(|(r, _)| r.split('/').next() == Some(project))
+                .fold([0, 0, 0], |a, (_, c)| {
+                    [a[0] + c[0], a[1] + c[1], a[2] + c[2]]
+                });
+            by_project.push_str(&format!(
+                "<tr class=\"project\"><th>{}</th><td class=\"num\">{pd}</td><td class=\"num\">{pf}</td><td class=\"num\">{pp}</td></tr>",
+                esc(project)
+            ));
+            last = project;
+        }
+        by_project.push_str(&format!(
+            "<tr><td>{}</td><td class=\"num\">{d}</td><td class=\"num\">{f}</td><td class=\"num\">{p}</td></tr>",
+            esc(repo)
+        ));
+    }
+    let failures: String = s
+        .images
+        .iter()
+        .filter(|i| i.state == State::Failed)
+        .map(|i| {
+            format!(
+                "<li><b>{}</b> ({} error): {}</li>",
+                esc(&i.source),
+                i.error_kind.map_or("unknown", |k| k.name()),
+                esc(i.error.as_deref().unwrap_or(""))
+            )
+        })
+        .collect();
+    let failures = match failures.is_empty() {
+        true => "<p>None.</p>".to_string(),
+        false => format!("<ul class=\"failures\">{failures}</ul>"),
+    };
+    let rows: String = s
+        .images
+        .iter()
+        .map(|i| {
+            let state = match i.state {
+                State::Done => "done",
+                State::Failed => "failed",
+                State::Pending => "pending",
+            };
+            format!(
+                "<tr data-severity=\"{state}\"><td><span class=\"act {state}\">{state}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(&i.source),
+                esc(&i.target),
+                esc(&i.target_digest.as_ref().map(|d| d.to_string()).unwrap_or_default()),
+                esc(i.error.as_deref().unwrap_or("")),
+            )
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rahti-migrate status</title><style>{STYLE}.act.failed{{background:#fde0e4}}.act.pending{{background:#fff1d6}}tr.project th{{background:#f3f6f9}}</style></head><body>\n<h1>rahti-migrate status</h1>\n<div class=\"cards\">{cards}</div>\n<h2>Failures</h2>\n{failures}\n<h2>Projects and repositories</h2>\n<table id=\"repositories\"><thead><tr><th>Repository</th><th>Done</th><th>Failed</th><th>Pending</th></tr></thead><tbody>{by_project}</tbody></table>\n<h2>Images</h2>\n<div class=\"controls\"><label>Filter <input id=\"filter\" type=\"search\" placeholder=\"image, digest, error\"></label><label>State <select id=\"severity\"><option value=\"all\">all</option><option value=\"done\">done</option><option value=\"failed\">failed</option><option value=\"pending\">pending</option></select></label><span><span id=\"shown\">{n}</span> of {n} shown</span></div>\n<table id=\"images\"><thead><tr><th>State</th><th>Source</th><th>Target</th><th>Target digest</th><th>Error</th></tr></thead><tbody>\n{rows}</tbody></table>\n<pre id=\"errors\"></pre>\n<script>{SCRIPT}</script>\n</body></html>\n",
+        n = s.images.len(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

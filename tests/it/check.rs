@@ -826,3 +826,83 @@ fn a_blob_missing_from_one_repository_is_reported_there_at_any_concurrency() {
         }
     }
 }
+
+/// `status --format html`: one page a project owner can open. It loads in
+/// headless Chromium without script errors; the totals, each project and
+/// repository, the failure with its kind and message, and every tag are
+/// there; the state filter's script ran.
+#[test]
+fn the_status_page_loads_in_a_browser_with_failures_and_repositories() {
+    let h = harness();
+    let p = crate::support::project::seed(h, "statushtml");
+    let mut images: String = {
+        let mut repos: Vec<&str> = p.tags.iter().map(|(r, _, _)| r.as_str()).collect();
+        repos.dedup();
+        repos
+            .iter()
+            .map(|r| format!("[[images]]\nsource = \"{r}\"\n"))
+            .collect()
+    };
+    // A repository that does not exist: its listing fails.
+    images.push_str(&format!("[[images]]\nsource = \"{}/gone\"\n", p.ns));
+    let (dir, plan) = h.temp_plan(PlanOpts {
+        images: &images,
+        options: "format = \"oci\"",
+        ..Default::default()
+    });
+    let run = cli(&["run", "--no-progress"], &plan);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = cli(&["status", "--format", "html"], &plan);
+    assert_eq!(out.status.code(), Some(1), "a failure: exit 1");
+    let page = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        page.contains(&format!("<b>{}/gone</b> (source error)", p.ns)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<tr class=\"project\"><th>{}</th><td class=\"num\">{}</td><td class=\"num\">1</td>",
+            p.ns,
+            p.tags.len()
+        )),
+        "{page}"
+    );
+    let html = dir.path().join("status.html");
+    std::fs::write(&html, &page).expect("write");
+    let Some(browser) = chromium() else {
+        panic!("chromium is not installed (.ci/run installs it)");
+    };
+    let dom = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium");
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom_text.contains("<pre id=\"errors\"></pre>"),
+        "script errors: {dom_text}"
+    );
+    assert!(!String::from_utf8_lossy(&dom.stderr).contains("Uncaught"));
+    let rows = p.tags.len() + 1;
+    assert_eq!(dom_text.matches("<tr data-severity").count(), rows);
+    assert!(
+        dom_text.contains(&format!("<span id=\"shown\">{rows}</span>")),
+        "the script ran"
+    );
+}
