@@ -70,7 +70,7 @@ pub struct ImageReport {
 
 impl ImageReport {
     /// A report for a tag about which nothing is known yet.
-    fn new(source: String, target: String) -> Self {
+    pub(crate) fn new(source: String, target: String) -> Self {
         ImageReport {
             source,
             source_digest: None,
@@ -89,7 +89,7 @@ impl ImageReport {
     }
 
     /// Adds a finding.
-    fn add(&mut self, f: Finding) {
+    pub(crate) fn add(&mut self, f: Finding) {
         let mut all = self.findings.to_vec();
         all.push(f);
         self.findings = all.into();

@@ -585,3 +585,186 @@ mod tests {
         assert_eq!(md_code("a/b:`t`\u{1b}\u{202e}"), "a/b: t \\u{1b}\\u{202e}");
     }
 }
+
+/// Snapshots of every rendering of `check` and `status` over one fixed
+/// report, in `tests/golden/snapshots/`: a wording or layout change shows
+/// up as a diff of those files. `GOLDEN_BLESS=1` writes missing ones
+/// (delete the ones a change affects, bless, review the diff).
+#[cfg(test)]
+mod snapshots {
+    use super::super::check::{CheckAction, Lookups, RepoBytes, Summary};
+    use super::*;
+    use crate::image_plan::finding;
+    use crate::model::FindingCode;
+    use std::sync::Arc;
+
+    fn digest(c: char) -> crate::oci::Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn image(source: &str, action: CheckAction, findings: Vec<Finding>) -> ImageReport {
+        let mut i = ImageReport::new(source.into(), source.replace("proj/", "proj-new/"));
+        i.action = action;
+        i.source_digest = Some(digest('a'));
+        i.source_kind = Some(ManifestKind::DockerV2);
+        i.target_kind = Some(ManifestKind::OciManifest);
+        i.target_digest = Some(digest('b'));
+        i.layers = 3;
+        i.bytes = 52_428_800;
+        i.bytes_to_transfer = 10_485_760;
+        for f in findings {
+            i.add(f);
+        }
+        i
+    }
+
+    fn report() -> CheckReport {
+        let mut blocked = image(
+            "proj/db:13",
+            CheckAction::Blocked,
+            vec![finding(
+                FindingCode::ImageTooLarge,
+                Severity::Blocker,
+                "the image is 6.0 GiB; the target accepts at most 5.0 GiB",
+            )],
+        );
+        blocked.target_digest = None;
+        blocked.target_digest_reason = Some("blocked".into());
+        blocked.bytes_to_transfer = 0;
+        let mut done = image("proj/app:v1", CheckAction::Done, vec![]);
+        done.bytes_to_transfer = 0;
+        let mut s1 = image(
+            "proj/old:1.0",
+            CheckAction::Convert,
+            vec![
+                finding(
+                    FindingCode::Schema1Manifest,
+                    Severity::Warning,
+                    "Docker schema 1 is deprecated",
+                ),
+                finding(
+                    FindingCode::DigestChanges,
+                    Severity::Info,
+                    "the target digest differs from the source's",
+                ),
+            ],
+        );
+        s1.source_kind = Some(ManifestKind::DockerV1Signed);
+        s1.platforms = Arc::from(["linux/amd64".to_string()]);
+        let images = vec![
+            image(
+                "proj/app:v2",
+                CheckAction::Convert,
+                vec![finding(
+                    FindingCode::DigestChanges,
+                    Severity::Info,
+                    "the target digest differs from the source's",
+                )],
+            ),
+            done,
+            s1,
+            blocked,
+        ];
+        let mut by_action = std::collections::BTreeMap::new();
+        for i in &images {
+            *by_action.entry(i.action.name().to_string()).or_insert(0) += 1;
+        }
+        CheckReport {
+            summary: Summary {
+                images: images.len(),
+                by_action,
+                by_source_kind: [
+                    ("docker-v1-signed".to_string(), 1),
+                    ("docker-v2".to_string(), 3),
+                ]
+                .into_iter()
+                .collect(),
+                unique_blobs_to_transfer: 4,
+                bytes_to_transfer: 20_971_520,
+                bytes_already_present: 52_428_800,
+                blockers: 1,
+                warnings: 1,
+                bandwidth_bits_per_second: 100_000_000,
+                estimated_transfer_seconds: 1.68,
+                repositories: vec![RepoBytes {
+                    repository: "proj-new/app".into(),
+                    bytes: 104_857_600,
+                    bytes_to_transfer: 10_485_760,
+                }],
+                lookups: Lookups {
+                    source_blobs_from_manifests: 9,
+                    source_blobs_looked_up: 3,
+                    target_repositories_listed: 1,
+                    target_tags_looked_up: 2,
+                },
+                assumptions: vec![super::super::check::ASSUMED_WRITES],
+            },
+            images,
+        }
+    }
+
+    fn status() -> super::super::Status {
+        use crate::journal::Record;
+        let mut b = super::super::StatusBuilder::default();
+        let d = digest;
+        b.add(Record::Done {
+            source: "proj/app:v1".into(),
+            source_digest: d('a'),
+            target: "proj-new/app:v1".into(),
+            target_digest: d('b'),
+            format: crate::model::Format::Oci,
+            children: Vec::new(),
+        });
+        b.add(Record::Planned {
+            source: "proj/app:v2".into(),
+            source_digest: d('c'),
+            target: "proj-new/app:v2".into(),
+            format: crate::model::Format::Oci,
+        });
+        b.add(Record::Failed {
+            source: "proj/db:13".into(),
+            source_digest: Some(d('e')),
+            target: "proj-new/db:13".into(),
+            error: "target registry refused the manifest: 413".into(),
+            error_kind: Some(crate::model::FailureKind::Target),
+        });
+        b.add(Record::Blob {
+            repo: "proj-new/app".into(),
+            digest: d('f'),
+            size: 1_048_576,
+            how: crate::journal::BlobHow::Uploaded,
+        });
+        b.finish()
+    }
+
+    fn snapshot(name: &str, got: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/snapshots")
+            .join(name);
+        if !path.exists() && std::env::var("GOLDEN_BLESS").is_ok() {
+            let _ = std::fs::create_dir_all(path.parent().unwrap_or(&path));
+            let _ = std::fs::write(&path, got);
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(got, want, "{} differs", path.display());
+    }
+
+    #[test]
+    fn check_and_status_render_as_their_snapshots() {
+        let r = report();
+        snapshot("check.txt", &text(&r, false, false));
+        snapshot("check-verbose.txt", &text(&r, false, true));
+        snapshot("check.md", &markdown(&r, false));
+        let mut json = Vec::new();
+        json_to(&r, &mut json).unwrap_or_else(|e| panic!("{e}"));
+        snapshot("check.json", &String::from_utf8_lossy(&json));
+        let s = status();
+        snapshot("status.txt", &super::super::render_status_text(&s));
+        let mut json = Vec::new();
+        json_to(&s, &mut json).unwrap_or_else(|e| panic!("{e}"));
+        snapshot("status.json", &String::from_utf8_lossy(&json));
+        snapshot("status.html", &status_html(&s));
+    }
+}
