@@ -118,6 +118,11 @@ pub enum Command {
         /// JSON and HTML always list them.
         #[arg(long, short)]
         verbose: bool,
+        /// `json`: one JSON object per image as it is planned on stderr
+        /// (`image_checked`), and the summary last; the report itself is
+        /// unchanged.
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: progress::Progress,
     },
     /// Show what the journal says: done, failed, pending.
     Status {
@@ -256,6 +261,7 @@ pub async fn main(cli: Cli) -> i32 {
             concurrency,
             verify_source_blobs,
             verbose,
+            progress,
         } => {
             let how = CheckHow {
                 format,
@@ -264,6 +270,7 @@ pub async fn main(cli: Cli) -> i32 {
                 concurrency,
                 verify_source_blobs,
                 verbose,
+                json_progress: progress == progress::Progress::Json,
             };
             check(&plan, how).await
         }
@@ -281,6 +288,7 @@ pub async fn main(cli: Cli) -> i32 {
                 concurrency,
                 verify_source_blobs: false,
                 verbose: false,
+                json_progress: false,
             };
             check(&plan, how).await
         }
@@ -678,6 +686,8 @@ struct CheckHow<'a> {
     concurrency: Option<u16>,
     verify_source_blobs: bool,
     verbose: bool,
+    /// One JSON object per image planned on stderr, and the summary last.
+    json_progress: bool,
 }
 
 /// `check` (and `run --dry-run`): the compatibility report.
@@ -689,6 +699,7 @@ async fn check(plan: &std::path::Path, how: CheckHow<'_>) -> i32 {
         concurrency,
         verify_source_blobs,
         verbose,
+        json_progress,
     } = how;
     let plan = match plan_with(plan, concurrency) {
         Ok(p) => p,
@@ -700,10 +711,32 @@ async fn check(plan: &std::path::Path, how: CheckHow<'_>) -> i32 {
         );
         return EXIT_USAGE;
     };
-    let r = match report::check::check(&plan, bits, verify_source_blobs).await {
+    let on_row = |i: &report::check::ImageReport| {
+        if json_progress {
+            let count = |s| i.findings.iter().filter(|f| f.severity == s).count();
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "event": "image_checked",
+                    "source": i.source,
+                    "target": i.target,
+                    "action": i.action.name(),
+                    "target_digest": i.target_digest,
+                    "blockers": count(report::check::Severity::Blocker),
+                    "warnings": count(report::check::Severity::Warning),
+                })
+            );
+        }
+    };
+    let r = match report::check::check_with(&plan, bits, verify_source_blobs, &on_row).await {
         Ok(r) => r,
         Err(e) => return run_error(&e),
     };
+    if json_progress {
+        let mut v = serde_json::to_value(&r.summary).unwrap_or_default();
+        v["event"] = "summary".into();
+        eprintln!("{v}");
+    }
     let to_tty = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut out: Box<dyn std::io::Write> = match output {
         Some(path) => match std::fs::File::create(path) {

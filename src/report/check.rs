@@ -524,6 +524,23 @@ pub async fn check(
     bandwidth_bits_per_second: u64,
     verify_source_blobs: bool,
 ) -> Result<CheckReport, RunError> {
+    check_with(
+        plan,
+        bandwidth_bits_per_second,
+        verify_source_blobs,
+        &|_| {},
+    )
+    .await
+}
+
+/// [`check`], calling `on_row` with each image's row as it is planned (in
+/// plan order), for progress displays.
+pub async fn check_with(
+    plan: &Plan,
+    bandwidth_bits_per_second: u64,
+    verify_source_blobs: bool,
+    on_row: &(dyn Fn(&ImageReport) + Sync),
+) -> Result<CheckReport, RunError> {
     let session = Session::open(plan).await?;
     let replay = Session::replay(plan)?;
     let expand::Expansion {
@@ -583,6 +600,7 @@ pub async fn check(
     let mut images: Vec<ImageReport> = Vec::with_capacity(jobs.len());
     let mut plans = PlanBlobs::with_rows(jobs.len());
     while let Some((row, kept)) = rows.next().await {
+        on_row(&row);
         images.push(row);
         plans.push(kept);
     }

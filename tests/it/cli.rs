@@ -148,4 +148,13 @@ fn progress_json_is_one_object_per_line_naming_images() {
         .filter(|v| v["event"] == "image_skipped")
         .count();
     assert_eq!(skipped, p.tags.len());
+    // `check` too: a line per image planned, the summary last.
+    let checked = lines(&["check", "--format", "json", "--progress", "json"]);
+    let rows: Vec<&serde_json::Value> = checked
+        .iter()
+        .filter(|v| v["event"] == "image_checked")
+        .collect();
+    assert_eq!(rows.len(), p.tags.len());
+    assert!(rows.iter().all(|r| r["action"] == "done"), "{rows:?}");
+    assert_eq!(checked.last().map(|v| &v["event"]), Some(&"summary".into()));
 }
