@@ -23,6 +23,7 @@ pub mod events;
 mod image;
 mod placement;
 mod spill;
+mod stream;
 mod streams;
 
 pub use error::{BlobError, CopyError};
