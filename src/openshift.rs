@@ -7,7 +7,7 @@
 //! bodies capped, pages bounded.
 
 use crate::oci::reference::{valid_repository, valid_tag};
-use crate::registry::auth::Credentials;
+use crate::registry::credentials::Credentials;
 use crate::registry::error::{transport_message, DisplayUrl};
 use crate::registry::RegistryError;
 use serde::Deserialize;

@@ -86,8 +86,8 @@ impl Session {
 pub fn credentials(plan: &Plan) -> Result<(Credentials, Credentials), crate::plan::PlanError> {
     plan.preflight()?;
     Ok((
-        crate::registry::auth::resolve(&plan.source),
-        crate::registry::auth::resolve(&plan.target),
+        crate::registry::credentials::resolve(&plan.source),
+        crate::registry::credentials::resolve(&plan.target),
     ))
 }
 

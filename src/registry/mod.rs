@@ -3,12 +3,13 @@
 
 pub mod auth;
 pub mod client;
+pub mod credentials;
 pub mod error;
 pub mod gate;
 pub mod retry;
 
-pub use auth::{Credentials, PasswordSource, Secret};
 pub use client::{BlobStat, Client, Endpoint, MountResult, UploadSession};
+pub use credentials::{Credentials, PasswordSource, Secret};
 pub use error::DisplayUrl;
 pub use error::RegistryError;
 pub use gate::RequestLimits;

@@ -7,7 +7,8 @@
 //! `urls` every URL built or followed. [`http_client`] is shared with the
 //! cluster API client.
 
-use super::auth::{AfterUnauthorized, Auth, Credentials, Scope};
+use super::auth::{AfterUnauthorized, Auth, Scope};
+use super::credentials::Credentials;
 use super::error::{body_detail, transport_message, DisplayUrl, RegistryError};
 use super::retry::{
     is_transient_status, parse_retry_after, RateGuard, RetryPolicy, TransferLimits,
@@ -548,7 +549,7 @@ mod tests {
             ca_file: None,
             credentials: Credentials {
                 username: None,
-                password: super::super::auth::PasswordSource::None,
+                password: super::super::credentials::PasswordSource::None,
             },
             requests: Default::default(),
         };
