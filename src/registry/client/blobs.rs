@@ -12,7 +12,7 @@ impl Client {
             method: Method::HEAD,
             url: self.repo_url(repo, &format!("blobs/{digest}"))?,
             headers: HeaderMap::new(),
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let Some(resp) = self.head(req).await? else {
@@ -44,7 +44,7 @@ impl Client {
             method: Method::GET,
             url: self.repo_url(repo, &format!("blobs/{digest}"))?,
             headers,
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &self.policy).await?;
@@ -72,7 +72,7 @@ impl Client {
             method: Method::GET,
             url: self.repo_url(repo, &format!("blobs/{digest}"))?,
             headers: HeaderMap::new(),
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
@@ -93,7 +93,7 @@ impl Client {
             method: Method::GET,
             url: url.clone(),
             headers: HeaderMap::new(),
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         self.read_decoded(&req, limit, |_, body| {
@@ -131,7 +131,7 @@ impl Client {
             method: Method::GET,
             url: self.repo_url(repo, &format!("blobs/{digest}"))?,
             headers,
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;

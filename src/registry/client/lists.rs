@@ -24,7 +24,7 @@ impl Client {
                 method: Method::GET,
                 url,
                 headers: HeaderMap::new(),
-                body: None,
+                body: Body::None,
                 scopes,
             };
             let (link, items) = self

@@ -23,7 +23,7 @@ impl Client {
             method: Method::GET,
             url: url.clone(),
             headers: Self::accept_headers(),
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let by_digest = reference.parse::<Digest>().ok();
@@ -75,7 +75,7 @@ impl Client {
             method: Method::HEAD,
             url: self.manifest_url(repo, reference)?,
             headers: Self::accept_headers(),
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let Some(resp) = self.head(req).await? else {
@@ -142,7 +142,7 @@ impl Client {
             method: Method::PUT,
             url: self.manifest_url(repo, reference)?,
             headers,
-            body: Some(raw),
+            body: Body::Bytes(raw),
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, policy).await?;

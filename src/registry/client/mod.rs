@@ -116,8 +116,28 @@ struct Request<'a> {
     method: Method,
     url: String,
     headers: HeaderMap,
-    body: Option<Bytes>,
+    body: Body,
     scopes: &'a [Scope],
+}
+
+/// A request's body: none, bytes (sent again on a retry), or a stream,
+/// which can be sent once: a request with one is never retried here (a
+/// blob transfer is retried, or resumed, as a whole by its caller).
+enum Body {
+    None,
+    Bytes(Bytes),
+    Stream(std::sync::Mutex<Option<reqwest::Body>>),
+}
+
+impl Body {
+    /// The body for one attempt: `Err` when a stream was sent already.
+    fn for_attempt(&self) -> Result<Option<reqwest::Body>, ()> {
+        match self {
+            Body::None => Ok(None),
+            Body::Bytes(b) => Ok(Some(b.clone().into())),
+            Body::Stream(s) => crate::sync::lock(s).take().map(Some).ok_or(()),
+        }
+    }
 }
 
 impl Client {
@@ -217,6 +237,17 @@ impl Client {
                 true => self.auth.authorize(&self.http, req.scopes).await?,
                 false => Default::default(),
             };
+            // A stream goes once: what would send it again (a retry, a new
+            // token) ends the attempt instead.
+            let body = req.body.for_attempt().map_err(|()| RegistryError::Transport {
+                method: req.method.to_string(),
+                url: DisplayUrl::new(&req.url),
+                message: match auth_rounds > 0 {
+                    true => "the token expired during the upload".into(),
+                    false => "the upload's body cannot be sent again".into(),
+                },
+                retries,
+            })?;
             let slot = self.gate.enter().await;
             let mut rb = self
                 .http
@@ -225,8 +256,8 @@ impl Client {
             if let Some(h) = sent.header().and_then(super::auth::sensitive) {
                 rb = rb.header(AUTHORIZATION, h);
             }
-            if let Some(b) = &req.body {
-                rb = rb.body(b.clone());
+            if let Some(b) = body {
+                rb = rb.body(b);
             }
             let answer = rb.send().await;
             // In flight until the answer's head arrived; a body read later
@@ -367,7 +398,7 @@ impl Client {
                 method: Method::GET,
                 url: self.url("/v2/"),
                 headers: HeaderMap::new(),
-                body: None,
+                body: Body::None,
                 scopes: &[],
             },
             &[200],

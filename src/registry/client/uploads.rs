@@ -18,7 +18,7 @@ impl Client {
             method: Method::POST,
             url: self.repo_url(repo, &format!("blobs/uploads/?mount={digest}&from={from}"))?,
             headers: Self::empty_body(),
-            body: Some(Bytes::new()),
+            body: Body::Bytes(Bytes::new()),
             scopes: &scopes,
         };
         let resp = self.call(req, &[201, 202]).await?;
@@ -55,7 +55,7 @@ impl Client {
             method: Method::POST,
             url: self.repo_url(repo, "blobs/uploads/")?,
             headers: Self::empty_body(),
-            body: Some(Bytes::new()),
+            body: Body::Bytes(Bytes::new()),
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
@@ -86,11 +86,6 @@ impl Client {
         ok: &[u16],
     ) -> Result<Response, RegistryError> {
         let mut headers = HeaderMap::new();
-        let sent = match self.credentials_for(&url) {
-            true => self.auth.authorize(&self.http, scopes).await?,
-            false => Default::default(),
-        };
-        let _slot = self.gate.enter().await;
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
@@ -98,44 +93,16 @@ impl Client {
         if let Some(n) = size {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
         }
-        let mut rb = self
-            .http
-            .request(method.clone(), &url)
-            .headers(headers)
-            .body(body);
-        if let Some(h) = sent.header().and_then(crate::registry::auth::sensitive) {
-            rb = rb.header(AUTHORIZATION, h);
-        }
-        let resp = rb.send().await.map_err(|e| RegistryError::Transport {
-            method: method.to_string(),
-            url: DisplayUrl::new(&url),
-            message: transport_message(&e),
-            retries: 0,
-        })?;
-        if resp.status().as_u16() == 401 {
-            match self.after_401(&url, &resp, &sent).await {
-                AfterUnauthorized::Retry => {
-                    return Err(RegistryError::Transport {
-                        method: method.to_string(),
-                        url: DisplayUrl::new(&url),
-                        message: "token expired during the upload".into(),
-                        retries: 0,
-                    })
-                }
-                AfterUnauthorized::Refused(why) => return Err(self.refused(why)),
-                AfterUnauthorized::Fail => {}
-            }
-        } else {
-            self.auth.accepted(&sent).await;
-        }
         let req = Request {
             method,
             url,
-            headers: HeaderMap::new(),
-            body: None,
+            headers,
+            body: Body::Stream(std::sync::Mutex::new(Some(body))),
             scopes,
         };
-        self.expect(&req, resp, 0, ok).await
+        // The one request path, without retries: the stream goes once.
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
+        self.expect(&req, resp, retries, ok).await
     }
 
     /// Sends the whole blob in one `PUT` and commits it under `digest`, in
@@ -243,7 +210,7 @@ impl Client {
             method: Method::PATCH,
             url: session.location.clone(),
             headers,
-            body: Some(data),
+            body: Body::Bytes(data),
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
@@ -263,7 +230,7 @@ impl Client {
             method: Method::GET,
             url: session.location.clone(),
             headers: HeaderMap::new(),
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
@@ -299,7 +266,7 @@ impl Client {
             method: Method::PUT,
             url: Self::commit_url(session, digest),
             headers,
-            body: Some(Bytes::new()),
+            body: Body::Bytes(Bytes::new()),
             scopes: &scopes,
         };
         let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
@@ -314,7 +281,7 @@ impl Client {
             method: Method::DELETE,
             url: session.location.clone(),
             headers: HeaderMap::new(),
-            body: None,
+            body: Body::None,
             scopes: &scopes,
         };
         let r = match self.send(&req, &RetryPolicy::none()).await {
