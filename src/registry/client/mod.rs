@@ -239,15 +239,18 @@ impl Client {
             };
             // A stream goes once: what would send it again (a retry, a new
             // token) ends the attempt instead.
-            let body = req.body.for_attempt().map_err(|()| RegistryError::Transport {
-                method: req.method.to_string(),
-                url: DisplayUrl::new(&req.url),
-                message: match auth_rounds > 0 {
-                    true => "the token expired during the upload".into(),
-                    false => "the upload's body cannot be sent again".into(),
-                },
-                retries,
-            })?;
+            let body = req
+                .body
+                .for_attempt()
+                .map_err(|()| RegistryError::Transport {
+                    method: req.method.to_string(),
+                    url: DisplayUrl::new(&req.url),
+                    message: match auth_rounds > 0 {
+                        true => "the token expired during the upload".into(),
+                        false => "the upload's body cannot be sent again".into(),
+                    },
+                    retries,
+                })?;
             let slot = self.gate.enter().await;
             let mut rb = self
                 .http

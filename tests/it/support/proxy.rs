@@ -379,13 +379,24 @@ async fn handle(
     handle_inner(req, state.clone(), http, upstream, me).await
 }
 
-async fn handle_inner(
-    req: Request<hyper::body::Incoming>,
-    state: Arc<Mutex<State>>,
-    http: reqwest::Client,
-    upstream: String,
-    me: String,
-) -> Result<Response<Body>, BoxError> {
+/// What a request brought, read as it arrives (before any fault).
+struct Arrival {
+    method: String,
+    path: String,
+    /// Path and query forwarded upstream.
+    pq: String,
+    query: String,
+    auth: Option<String>,
+    /// A redirected (presigned) request: the credentials the redirect
+    /// would have carried upstream.
+    forward_auth: Option<String>,
+    arrived: Instant,
+    empty_body: bool,
+    has_length: bool,
+    start: u64,
+}
+
+fn arrival(req: &Request<hyper::body::Incoming>, state: &Mutex<State>) -> Arrival {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let mut pq = req
@@ -400,7 +411,7 @@ async fn handle_inner(
         .map(str::to_string);
     let mut forward_auth = None;
     if req.uri().query() == Some("_presigned=1") {
-        let mut s = lock(&state);
+        let mut s = lock(state);
         s.redirected_auth.push(auth.clone());
         forward_auth = s.presigned.get(&path).cloned().flatten();
         pq = path.clone();
@@ -412,100 +423,125 @@ async fn handle_inner(
             .get("range")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        lock(&state).ranges.push((path.clone(), range));
+        lock(state).ranges.push((path.clone(), range));
     }
-    let arrived = Instant::now();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let empty_body = req
-        .headers()
-        .get("content-length")
-        .is_some_and(|v| v.as_bytes() == b"0");
-    let has_length = req.headers().contains_key("content-length");
     let start = {
-        let mut s = lock(&state);
+        let mut s = lock(state);
         s.clock += 1;
         s.clock
     };
-    let (fault, expired, challenge) = {
-        let mut s = lock(&state);
-        let expired = auth
-            .as_ref()
-            .map(|a| s.expired.contains(a))
-            .unwrap_or(false);
-        if let Some(a) = auth.as_ref().filter(|a| a.starts_with("Bearer ")) {
-            if !expired {
-                s.seen_tokens.insert(a.clone());
-            }
-        }
-        let mut fault = if expired {
-            None
-        } else {
-            let rule = s.rules.iter_mut().find(|r| {
-                (!matches!(r.fault, Fault::CommitLost) || empty_body)
-                    && (!matches!(r.fault, Fault::BodyRefused(_)) || !empty_body)
-                    && (!matches!(r.fault, Fault::LengthRequired(_)) || !has_length)
-                    && r.remaining > 0
-                    && r.method.as_deref().map(|m| m == method).unwrap_or(true)
-                    && path.contains(&r.path)
-            });
-            match rule {
-                Some(r) if r.skip > 0 => {
-                    r.skip -= 1;
-                    None
-                }
-                Some(r) => {
-                    r.remaining -= 1;
-                    Some(r.fault.clone())
-                }
-                None => None,
-            }
-        };
-        if let (None, Some(sched)) = (&fault, s.schedule) {
-            let stable = stable_path(&path);
-            let n = s.asked.entry((method.clone(), stable.clone())).or_insert(0);
-            *n += 1;
-            let n = *n;
-            fault = sched.pick(&method, &stable, n);
-            if fault.is_some() {
-                s.injected += 1;
-            }
-        }
-        let mut expired = expired;
-        if let Some(Fault::ExpireTokens) = fault {
-            let seen: Vec<String> = s.seen_tokens.drain().collect();
-            s.expired.extend(seen);
-            expired = auth
-                .as_ref()
-                .map(|a| s.expired.contains(a))
-                .unwrap_or(false);
-            fault = None;
-        }
-        (fault, expired, s.challenge.clone())
-    };
-    let log = |code: u16| lock(&state).log.push((method.clone(), path.clone(), code));
-    if expired {
-        log(401);
-        return Ok(status_reply(401, None, challenge));
+    Arrival {
+        query: req.uri().query().unwrap_or("").to_string(),
+        empty_body: req
+            .headers()
+            .get("content-length")
+            .is_some_and(|v| v.as_bytes() == b"0"),
+        has_length: req.headers().contains_key("content-length"),
+        method,
+        path,
+        pq,
+        auth,
+        forward_auth,
+        arrived: Instant::now(),
+        start,
     }
-    match &fault {
+}
+
+/// The fault for this request (a rule, else the random schedule), whether
+/// its token has expired, and the last challenge seen (to answer 401).
+fn choose_fault(s: &mut State, a: &Arrival) -> (Option<Fault>, bool, Option<String>) {
+    let expired = a.auth.as_ref().is_some_and(|t| s.expired.contains(t));
+    if let Some(t) = a.auth.as_ref().filter(|t| t.starts_with("Bearer ")) {
+        if !expired {
+            s.seen_tokens.insert(t.clone());
+        }
+    }
+    let mut fault = if expired {
+        None
+    } else {
+        let rule = s.rules.iter_mut().find(|r| {
+            (!matches!(r.fault, Fault::CommitLost) || a.empty_body)
+                && (!matches!(r.fault, Fault::BodyRefused(_)) || !a.empty_body)
+                && (!matches!(r.fault, Fault::LengthRequired(_)) || !a.has_length)
+                && r.remaining > 0
+                && r.method.as_deref().map(|m| m == a.method).unwrap_or(true)
+                && a.path.contains(&r.path)
+        });
+        match rule {
+            Some(r) if r.skip > 0 => {
+                r.skip -= 1;
+                None
+            }
+            Some(r) => {
+                r.remaining -= 1;
+                Some(r.fault.clone())
+            }
+            None => None,
+        }
+    };
+    if let (None, Some(sched)) = (&fault, s.schedule) {
+        let stable = stable_path(&a.path);
+        let n = s
+            .asked
+            .entry((a.method.clone(), stable.clone()))
+            .or_insert(0);
+        *n += 1;
+        let n = *n;
+        fault = sched.pick(&a.method, &stable, n);
+        if fault.is_some() {
+            s.injected += 1;
+        }
+    }
+    let mut expired = expired;
+    if let Some(Fault::ExpireTokens) = fault {
+        let seen: Vec<String> = s.seen_tokens.drain().collect();
+        s.expired.extend(seen);
+        expired = a.auth.as_ref().is_some_and(|t| s.expired.contains(t));
+        fault = None;
+    }
+    (fault, expired, s.challenge.clone())
+}
+
+/// The faults answered without the registry (refusals, statuses, resets,
+/// redirects); a delay or a stall waits here and lets the request go on.
+async fn answer_locally(
+    fault: &Option<Fault>,
+    a: &Arrival,
+    state: &Mutex<State>,
+    me: &str,
+) -> Option<Result<Response<Body>, BoxError>> {
+    let log = |code: u16| {
+        lock(state)
+            .log
+            .push((a.method.clone(), a.path.clone(), code))
+    };
+    let redirect = |code: u16, location: String| {
+        log(code);
+        let mut r = status_reply(code, None, None);
+        if let Ok(v) = location.parse() {
+            r.headers_mut().insert("location", v);
+        }
+        r
+    };
+    match fault {
         Some(Fault::BodyRefused(code) | Fault::LengthRequired(code)) => {
             log(*code);
             let mut r = status_reply(*code, None, None);
-            *r.body_mut() = http_body_util::Full::new(Bytes::from_static(
+            *r.body_mut() = Full::new(Bytes::from_static(
                 b"feature not supported: missing content length",
             ))
             .map_err(|e| -> BoxError { Box::new(e) })
             .boxed();
-            return Ok(r);
+            Some(Ok(r))
         }
         Some(Fault::Status(code, ra)) => {
             log(*code);
-            lock(&state).faulted.push((arrived, Instant::now(), *code));
-            return Ok(status_reply(*code, *ra, None));
+            lock(state).faulted.push((a.arrived, Instant::now(), *code));
+            Some(Ok(status_reply(*code, *ra, None)))
         }
         Some(Fault::Reset) => {
             log(0);
-            return Err("injected reset".into());
+            Some(Err("injected reset".into()))
         }
         Some(Fault::TooManyUntilNow) => {
             log(429);
@@ -514,26 +550,22 @@ async fn handle_inner(
             if let Ok(v) = now.parse() {
                 r.headers_mut().insert("retry-after", v);
             }
-            return Ok(r);
+            Some(Ok(r))
         }
-        Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
         Some(Fault::RedirectTo(host)) => {
-            log(307);
-            lock(&state).presigned.insert(path.clone(), auth.clone());
+            lock(state).presigned.insert(a.path.clone(), a.auth.clone());
             let port = me.rsplit(':').next().unwrap_or("");
-            let mut r = status_reply(307, None, None);
-            if let Ok(v) = format!("http://{host}:{port}{path}?_presigned=1").parse() {
-                r.headers_mut().insert("location", v);
-            }
-            return Ok(r);
+            Some(Ok(redirect(
+                307,
+                format!("http://{host}:{port}{}?_presigned=1", a.path),
+            )))
         }
         Some(Fault::RedirectElsewhere(base)) => {
-            log(307);
-            let mut r = status_reply(307, None, None);
-            if let Ok(v) = format!("{base}{path}").parse() {
-                r.headers_mut().insert("location", v);
-            }
-            return Ok(r);
+            Some(Ok(redirect(307, format!("{base}{}", a.path))))
+        }
+        Some(Fault::Delay(d)) => {
+            tokio::time::sleep(*d).await;
+            None
         }
         Some(Fault::Stall(released)) => {
             log(999);
@@ -541,119 +573,120 @@ async fn handle_inner(
             while !released.load(Ordering::Relaxed) && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            None
         }
-        _ => {}
+        _ => None,
     }
-    let (parts, body) = req.into_parts();
-    let body = body.collect().await?.to_bytes();
-    let mut rb = http.request(parts.method.clone(), format!("{upstream}{pq}"));
-    for (k, v) in parts.headers.iter() {
-        if matches!(fault, Some(Fault::IgnoreRange)) && k == "range" {
-            continue;
-        }
-        if k != "host" && k != "connection" && k != "content-length" {
-            rb = rb.header(k, v);
-        }
+}
+
+/// Records an answered request; returns the client to kill when this is
+/// the write the kill point waits for.
+fn record(
+    state: &Mutex<State>,
+    a: &Arrival,
+    status: u16,
+    body: Option<Bytes>,
+) -> Option<Arc<std::sync::atomic::AtomicI32>> {
+    let is_write = matches!(a.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+    let mut s = lock(state);
+    s.clock += 1;
+    let end = s.clock;
+    s.seen.push(Seen {
+        at: a.arrived,
+        answered: Instant::now(),
+        start: a.start,
+        end,
+        method: a.method.clone(),
+        path: a.path.clone(),
+        query: a.query.clone(),
+        status,
+        body,
+    });
+    if is_write {
+        s.writes += 1;
     }
-    if let Some(a) = forward_auth {
-        rb = rb.header("authorization", a);
+    match &s.kill {
+        Some(k) if is_write && s.writes == k.writes => Some(k.pid.clone()),
+        _ => None,
     }
-    let manifest_put = method == "PUT" && path.contains("/manifests/");
-    let sent_body = manifest_put.then(|| body.clone());
-    let resp = rb.body(body).send().await?;
-    let status = resp.status().as_u16();
-    log(status);
-    let is_write = matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
-    let kill = {
-        let mut s = lock(&state);
-        s.clock += 1;
-        let end = s.clock;
-        s.seen.push(Seen {
-            at: arrived,
-            answered: Instant::now(),
-            start,
-            end,
-            method: method.clone(),
-            path: path.clone(),
-            query: query.clone(),
-            status,
-            body: sent_body,
-        });
-        if is_write {
-            s.writes += 1;
-        }
-        match &s.kill {
-            Some(k) if is_write && s.writes == k.writes => Some(k.pid.clone()),
-            _ => None,
-        }
+}
+
+/// SIGKILLs the client at its kill point.
+async fn kill_client(pid: Arc<std::sync::atomic::AtomicI32>) {
+    // The pid is set right after the spawn; wait for it if needed.
+    let until = Instant::now() + Duration::from_secs(10);
+    while pid.load(Ordering::SeqCst) == 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let p = pid.load(Ordering::SeqCst);
+    if p > 0 {
+        // SAFETY: kill(2) on the child process the test spawned.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+}
+
+/// The upstream answer's headers as the client sees them: locations
+/// pointed back at the proxy, and the header faults applied.
+fn response_headers(
+    fault: &Option<Fault>,
+    resp: &reqwest::Response,
+    upstream: &str,
+    me: &str,
+    state: &Mutex<State>,
+) -> hyper::http::response::Builder {
+    let mut out = Response::builder().status(resp.status().as_u16());
+    let here = |v: &hyper::header::HeaderValue| {
+        v.to_str()
+            .unwrap_or("")
+            .replace(upstream, &format!("http://{me}"))
     };
-    if matches!(fault, Some(Fault::CommitLost)) {
-        return Err("injected: the answer to a commit was lost".into());
-    }
-    if let Some(pid) = kill {
-        // The pid is set right after the spawn; wait for it if needed.
-        let until = Instant::now() + Duration::from_secs(10);
-        while pid.load(Ordering::SeqCst) == 0 && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let p = pid.load(Ordering::SeqCst);
-        if p > 0 {
-            // SAFETY: kill(2) on the child process the test spawned.
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-        return Err("killed the client".into());
-    }
-    let mut out = Response::builder().status(status);
     for (k, v) in resp.headers().iter() {
         if k == "transfer-encoding" || k == "connection" {
             continue;
         }
-        if let Some(Fault::RewriteHeader(name, from, to)) = &fault {
+        if let Some(Fault::RewriteHeader(name, from, to)) = fault {
             if k == *name {
-                let l = v
-                    .to_str()
-                    .unwrap_or("")
-                    .replace(&upstream, &format!("http://{me}"))
-                    .replace(from.as_str(), to);
-                out = out.header(k, l);
+                out = out.header(k, here(v).replace(from.as_str(), to));
                 continue;
             }
         }
         if k == "content-length" && matches!(fault, Some(Fault::Replace(..))) {
             continue;
         }
-        if matches!(&fault, Some(Fault::DropHeader(name)) if k == *name) {
+        if matches!(fault, Some(Fault::DropHeader(name)) if k == *name) {
             continue;
         }
         if k == "location" {
-            let l = v
-                .to_str()
-                .unwrap_or("")
-                .replace(&upstream, &format!("http://{me}"));
-            out = out.header(k, l);
+            out = out.header(k, here(v));
             continue;
         }
         if k == "www-authenticate" {
-            lock(&state).challenge = v.to_str().ok().map(str::to_string);
+            lock(state).challenge = v.to_str().ok().map(str::to_string);
         }
         out = out.header(k, v);
     }
-    let body: Body = match fault {
+    out
+}
+
+/// The upstream answer's body, with a body fault applied.
+async fn response_body(fault: Option<Fault>, resp: reqwest::Response) -> Result<Body, BoxError> {
+    let full = |b: Bytes| {
+        Full::new(b)
+            .map_err(|e| -> BoxError { Box::new(e) })
+            .boxed()
+    };
+    Ok(match fault {
         Some(Fault::Corrupt) => {
             let mut b = resp.bytes().await?.to_vec();
             if !b.is_empty() {
                 let i = b.len() / 2;
                 b[i] ^= 0xff;
             }
-            Full::new(Bytes::from(b))
-                .map_err(|e| -> BoxError { Box::new(e) })
-                .boxed()
+            full(Bytes::from(b))
         }
         Some(Fault::Replace(from, to)) => {
             let b = String::from_utf8_lossy(&resp.bytes().await?).replace(from.as_str(), &to);
-            Full::new(Bytes::from(b))
-                .map_err(|e| -> BoxError { Box::new(e) })
-                .boxed()
+            full(Bytes::from(b))
         }
         Some(Fault::Trickle(piece, every)) => {
             let b = resp.bytes().await?;
@@ -687,6 +720,60 @@ async fn handle_inner(
                 .map(|r| r.map(Frame::data).map_err(|e| -> BoxError { Box::new(e) }));
             BodyExt::boxed(StreamBody::new(s))
         }
+    })
+}
+
+/// One request through the proxy: what arrived, the fault chosen, an
+/// answer made here or the registry's, recorded, with header and body
+/// faults applied on the way back.
+async fn handle_inner(
+    req: Request<hyper::body::Incoming>,
+    state: Arc<Mutex<State>>,
+    http: reqwest::Client,
+    upstream: String,
+    me: String,
+) -> Result<Response<Body>, BoxError> {
+    let a = arrival(&req, &state);
+    let (fault, expired, challenge) = choose_fault(&mut lock(&state), &a);
+    let log = |code: u16| {
+        lock(&state)
+            .log
+            .push((a.method.clone(), a.path.clone(), code))
     };
-    Ok(out.body(body)?)
+    if expired {
+        log(401);
+        return Ok(status_reply(401, None, challenge));
+    }
+    if let Some(answer) = answer_locally(&fault, &a, &state, &me).await {
+        return answer;
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let mut rb = http.request(parts.method.clone(), format!("{upstream}{}", a.pq));
+    for (k, v) in parts.headers.iter() {
+        if matches!(fault, Some(Fault::IgnoreRange)) && k == "range" {
+            continue;
+        }
+        if k != "host" && k != "connection" && k != "content-length" {
+            rb = rb.header(k, v);
+        }
+    }
+    if let Some(t) = &a.forward_auth {
+        rb = rb.header("authorization", t);
+    }
+    let manifest_put = a.method == "PUT" && a.path.contains("/manifests/");
+    let sent_body = manifest_put.then(|| body.clone());
+    let resp = rb.body(body).send().await?;
+    let status = resp.status().as_u16();
+    log(status);
+    let kill = record(&state, &a, status, sent_body);
+    if matches!(fault, Some(Fault::CommitLost)) {
+        return Err("injected: the answer to a commit was lost".into());
+    }
+    if let Some(pid) = kill {
+        kill_client(pid).await;
+        return Err("killed the client".into());
+    }
+    let out = response_headers(&fault, &resp, &upstream, &me, &state);
+    Ok(out.body(response_body(fault, resp).await?)?)
 }
