@@ -524,28 +524,7 @@ pub async fn check_with(
         target_api,
         ..
     } = session;
-    let mut tagged: HashMap<&str, usize> = HashMap::new();
-    for j in jobs.iter().filter(|j| j.history.is_none()) {
-        *tagged.entry(j.target_repo.as_ref()).or_default() += 1;
-    }
-    let walk = Walk {
-        plan,
-        source: &source,
-        target: &target,
-        replay: &replay,
-        heads: Default::default(),
-        configs: Default::default(),
-        verify_source_blobs,
-        listed: tagged
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|(r, _)| r.to_string())
-            .collect(),
-        listings: Default::default(),
-        target_heads: Default::default(),
-        platform_lists: Default::default(),
-        finding_lists: Default::default(),
-    };
+    let walk = Walk::new(plan, &source, &target, &replay, verify_source_blobs, &jobs);
     // In plan order, whatever order the reads finish in.
     let walk = &walk;
     let unchanged = &unchanged;
@@ -567,6 +546,47 @@ pub async fn check_with(
     drop(rows);
     signatures_invalidated(&jobs, &mut images);
     let lookups = walk.lookups(&plans);
+    discovery_rows(&jobs, &discovered, ignored, failures, &mut images);
+    let targets: Vec<&str> = jobs.iter().map(|j| j.target_repo.as_ref()).collect();
+    let existing = existing_repositories(&target, target_api.as_ref(), &targets).await;
+    if let Some(limit) = plan.limits.max_repositories_per_project {
+        repository_limit(&existing, &targets, limit, &mut images);
+    }
+    if let Some(api) = &target_api {
+        target_projects(api, &targets, &mut images).await;
+        stream_quotas(api, &existing, &targets, &mut images).await;
+    }
+    let mut summary = Summary {
+        images: images.len(),
+        bandwidth_bits_per_second,
+        lookups,
+        assumptions: vec![ASSUMED_WRITES],
+        ..Summary::default()
+    };
+    attribute_bytes(
+        &target,
+        plan.options.metadata_in_flight(),
+        &jobs,
+        &plans,
+        &mut images,
+        &mut summary,
+    )
+    .await;
+    count(&mut summary, &images);
+    Ok(CheckReport { images, summary })
+}
+
+/// The rows discovery gives beside the tags' own: imports from other
+/// registries (a note on a copied tag, a row of its own when left out or
+/// referenced), stream notes, skipped invalid names, and listings that
+/// failed.
+fn discovery_rows(
+    jobs: &[TagJob],
+    discovered: &expand::Discovered,
+    ignored: Vec<expand::IgnoredNames>,
+    failures: Vec<expand::ExpandFailure>,
+    images: &mut Vec<ImageReport>,
+) {
     // Tags a project imported from another registry: noted on the copied
     // ones, listed (not copied) when the plan leaves them out or
     // references them.
@@ -639,33 +659,14 @@ pub async fn check_with(
         ));
         images.push(r);
     }
-    let targets: Vec<&str> = jobs.iter().map(|j| j.target_repo.as_ref()).collect();
-    let existing = existing_repositories(&target, target_api.as_ref(), &targets).await;
-    if let Some(limit) = plan.limits.max_repositories_per_project {
-        repository_limit(&existing, &targets, limit, &mut images);
-    }
-    if let Some(api) = &target_api {
-        target_projects(api, &targets, &mut images).await;
-        stream_quotas(api, &existing, &targets, &mut images).await;
-    }
-    let mut summary = Summary {
-        images: images.len(),
-        bandwidth_bits_per_second,
-        lookups,
-        assumptions: vec![ASSUMED_WRITES],
-        ..Summary::default()
-    };
-    attribute_bytes(
-        &target,
-        plan.options.metadata_in_flight(),
-        &jobs,
-        &plans,
-        &mut images,
-        &mut summary,
-    )
-    .await;
+}
+
+/// The summary's counts over the rows: by action and source kind,
+/// findings by severity, bytes per target repository and in all, and the
+/// transfer time at the summary's bandwidth.
+fn count(summary: &mut Summary, images: &[ImageReport]) {
     let mut repos: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for im in &images {
+    for im in images {
         *summary
             .by_action
             .entry(im.action.name().to_string())
@@ -702,8 +703,43 @@ pub async fn check_with(
         })
         .collect();
     summary.estimated_transfer_seconds =
-        summary.bytes_to_transfer as f64 * 8.0 / bandwidth_bits_per_second.max(1) as f64;
-    Ok(CheckReport { images, summary })
+        summary.bytes_to_transfer as f64 * 8.0 / summary.bandwidth_bits_per_second.max(1) as f64;
+}
+
+impl<'a> Walk<'a> {
+    /// The walk over `jobs`: repositories with more than one tag of the
+    /// plan are listed once instead of looking each tag up.
+    fn new(
+        plan: &'a Plan,
+        source: &'a Client,
+        target: &'a Client,
+        replay: &'a Replay,
+        verify_source_blobs: bool,
+        jobs: &[TagJob],
+    ) -> Walk<'a> {
+        let mut tagged: HashMap<&str, usize> = HashMap::new();
+        for j in jobs.iter().filter(|j| j.history.is_none()) {
+            *tagged.entry(j.target_repo.as_ref()).or_default() += 1;
+        }
+        Walk {
+            plan,
+            source,
+            target,
+            replay,
+            heads: Default::default(),
+            configs: Default::default(),
+            verify_source_blobs,
+            listed: tagged
+                .into_iter()
+                .filter(|(_, n)| *n > 1)
+                .map(|(r, _)| r.to_string())
+                .collect(),
+            listings: Default::default(),
+            target_heads: Default::default(),
+            platform_lists: Default::default(),
+            finding_lists: Default::default(),
+        }
+    }
 }
 
 mod attribution;
