@@ -431,16 +431,18 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
+/// A figure card of the HTML pages.
+fn card(label: &str, value: String) -> String {
+    format!(
+        "<div class=\"card\">{}<b>{}</b></div>",
+        esc(label),
+        esc(&value)
+    )
+}
+
 /// One self-contained HTML file.
 pub fn html(r: &CheckReport) -> String {
     let s = &r.summary;
-    let card = |label: &str, value: String| {
-        format!(
-            "<div class=\"card\">{}<b>{}</b></div>",
-            esc(label),
-            esc(&value)
-        )
-    };
     let cards = [
         card("images", s.images.to_string()),
         card("to transfer", human_bytes(s.bytes_to_transfer)),
@@ -479,13 +481,6 @@ pub fn html(r: &CheckReport) -> String {
 pub fn status_html(s: &super::Status) -> String {
     use super::State;
     let t = &s.totals;
-    let card = |label: &str, value: String| {
-        format!(
-            "<div class=\"card\">{}<b>{}</b></div>",
-            esc(label),
-            esc(&value)
-        )
-    };
     let cards = [
         card("done", t.done.to_string()),
         card("failed", t.failed.to_string()),
