@@ -474,24 +474,10 @@ pub fn html(r: &CheckReport) -> String {
     )
 }
 
-/// `status --format html`: one self-contained page of where the migration
-/// stands, in the check report's style: totals, done/failed/pending per
-/// project and repository, the failures with their kind and message, and
-/// every tag in a table that sorts and filters by state.
-pub fn status_html(s: &super::Status) -> String {
+/// The status page's rows per project (a heading row with its totals) and
+/// repository: done, failed, pending.
+fn project_rows(s: &super::Status) -> String {
     use super::State;
-    let t = &s.totals;
-    let cards = [
-        card("done", t.done.to_string()),
-        card("failed", t.failed.to_string()),
-        card("pending", t.pending.to_string()),
-        card("bytes moved", human_bytes(t.bytes_uploaded)),
-        card("blobs uploaded", t.blobs_uploaded.to_string()),
-        card("blobs mounted", t.blobs_mounted.to_string()),
-        card("blobs already there", t.blobs_skipped.to_string()),
-    ]
-    .join("");
-    // Per repository, grouped by project (the repository's first part).
     let mut repos: std::collections::BTreeMap<&str, [usize; 3]> = Default::default();
     for i in &s.images {
         let repo = crate::expand::repo_of(&i.source);
@@ -524,6 +510,27 @@ pub fn status_html(s: &super::Status) -> String {
             esc(repo)
         ));
     }
+    by_project
+}
+
+/// `status --format html`: one self-contained page of where the migration
+/// stands, in the check report's style: totals, done/failed/pending per
+/// project and repository, the failures with their kind and message, and
+/// every tag in a table that sorts and filters by state.
+pub fn status_html(s: &super::Status) -> String {
+    use super::State;
+    let t = &s.totals;
+    let cards = [
+        card("done", t.done.to_string()),
+        card("failed", t.failed.to_string()),
+        card("pending", t.pending.to_string()),
+        card("bytes moved", human_bytes(t.bytes_uploaded)),
+        card("blobs uploaded", t.blobs_uploaded.to_string()),
+        card("blobs mounted", t.blobs_mounted.to_string()),
+        card("blobs already there", t.blobs_skipped.to_string()),
+    ]
+    .join("");
+    let by_project = project_rows(s);
     let failures: String = s
         .images
         .iter()

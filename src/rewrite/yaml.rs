@@ -165,6 +165,58 @@ impl Builder<'_> {
         }
     }
 
+    /// A mapping or sequence starts: a node, attached to its parent, and
+    /// open until its end event.
+    fn open_collection(&mut self, map: bool) {
+        let (parent, slot) = self.place();
+        let node = self.tree.nodes.len();
+        self.tree.nodes.push(match map {
+            true => Node::Map {
+                parent,
+                entries: Vec::new(),
+            },
+            false => Node::Seq { parent },
+        });
+        self.attach(parent, slot, node);
+        self.open.push(Open {
+            node,
+            pending: None,
+        });
+    }
+
+    /// A scalar: a mapping's key (its text kept for the value after it),
+    /// or a value node with the byte range of what is written.
+    fn scalar(
+        &mut self,
+        value: String,
+        anchor: Option<String>,
+        tag: bool,
+        flow: bool,
+        marks: Range<usize>,
+    ) {
+        let (parent, slot) = self.place();
+        let key = match slot {
+            Slot::Key => {
+                if let Some(o) = self.open.last_mut() {
+                    o.pending = Some(Some(value));
+                }
+                return;
+            }
+            Slot::Value(ref k) => k.clone(),
+        };
+        let raw = self.raw_range(marks.start, marks.end, anchor.is_some(), tag);
+        let node = self.tree.nodes.len();
+        self.tree.nodes.push(Node::Scalar(Scalar {
+            parent,
+            key,
+            value,
+            raw,
+            flow,
+            anchor,
+        }));
+        self.attach(parent, slot, node);
+    }
+
     /// The bytes of a scalar after its properties (`&anchor`, `!tag`).
     fn raw_range(&self, start: usize, end: usize, anchor: bool, tag: bool) -> Range<usize> {
         let bytes = self.text.as_bytes();
@@ -258,20 +310,7 @@ pub fn read(text: &str) -> Result<Tree, YamlError> {
                         message: format!("nested deeper than {MAX_DEPTH} levels"),
                     });
                 }
-                let (parent, slot) = b.place();
-                let node = b.tree.nodes.len();
-                b.tree.nodes.push(match ev.data {
-                    EventData::MappingStart { .. } => Node::Map {
-                        parent,
-                        entries: Vec::new(),
-                    },
-                    _ => Node::Seq { parent },
-                });
-                b.attach(parent, slot, node);
-                b.open.push(Open {
-                    node,
-                    pending: None,
-                });
+                b.open_collection(matches!(ev.data, EventData::MappingStart { .. }));
             }
             EventData::MappingEnd | EventData::SequenceEnd => {
                 b.open.pop();
@@ -289,33 +328,14 @@ pub fn read(text: &str) -> Result<Tree, YamlError> {
                 style,
                 ..
             } => {
-                let (parent, slot) = b.place();
-                if let Slot::Key = slot {
-                    if let Some(o) = b.open.last_mut() {
-                        o.pending = Some(Some(value));
-                    }
-                    continue;
-                }
-                let raw = b.raw_range(start, end, anchor.is_some(), tag.is_some());
-                let key = match &slot {
-                    Slot::Value(k) => k.clone(),
-                    Slot::Key => None,
-                };
-                let node = b.tree.nodes.len();
-                b.tree.nodes.push(Node::Scalar(Scalar {
-                    parent,
-                    key,
-                    value,
-                    raw,
-                    flow: matches!(
-                        style,
-                        libyaml_safer::ScalarStyle::Plain
-                            | libyaml_safer::ScalarStyle::SingleQuoted
-                            | libyaml_safer::ScalarStyle::DoubleQuoted
-                    ),
-                    anchor,
-                }));
-                b.attach(parent, slot, node);
+                let flow = matches!(
+                    style,
+                    libyaml_safer::ScalarStyle::Plain
+                        | libyaml_safer::ScalarStyle::SingleQuoted
+                        | libyaml_safer::ScalarStyle::DoubleQuoted
+                );
+                let has_tag = tag.is_some();
+                b.scalar(value, anchor, has_tag, flow, start..end);
             }
             _ => {}
         }
