@@ -465,6 +465,40 @@ fn map(plan: &std::path::Path, format: MapFormat) -> i32 {
     EXIT_OK
 }
 
+/// A file's rewrite, planned: its path, its name as shown, its text and
+/// what rewriting it gives.
+type PlannedRewrite = (PathBuf, String, String, crate::rewrite::Rewritten);
+
+/// Reads and rewrites every file in memory, before any is written: a file
+/// that cannot be read or parsed is reported (the code is then 1) and
+/// leaves all of them as they were under `--in-place`.
+fn plan_rewrites(
+    files: Vec<PathBuf>,
+    mapping: &crate::rewrite::Mapping,
+) -> (Vec<PlannedRewrite>, i32) {
+    let mut code = EXIT_OK;
+    let mut planned = Vec::new();
+    for f in files {
+        let shown = f.display().to_string();
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {shown}: {e}");
+                code = EXIT_FAILED;
+                continue;
+            }
+        };
+        match crate::rewrite::rewrite_text(&text, mapping) {
+            Ok(r) => planned.push((f, shown, text, r)),
+            Err(e) => {
+                eprintln!("error: {shown}: not YAML: {e}");
+                code = EXIT_FAILED;
+            }
+        }
+    }
+    (planned, code)
+}
+
 /// `rewrite`: YAML pointed at the target, as a diff or in place.
 fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
     let (plan, replay) = match plan_and_journal(plan) {
@@ -479,28 +513,7 @@ fn rewrite(plan: &std::path::Path, paths: &[PathBuf], in_place: bool) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let mut code = EXIT_OK;
-    // Every file is read and planned before any is written: a file that
-    // cannot be read or parsed leaves all of them as they were.
-    let mut planned = Vec::new();
-    for f in files {
-        let shown = f.display().to_string();
-        let text = match std::fs::read_to_string(&f) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {shown}: {e}");
-                code = EXIT_FAILED;
-                continue;
-            }
-        };
-        match crate::rewrite::rewrite_text(&text, &mapping) {
-            Ok(r) => planned.push((f, shown, text, r)),
-            Err(e) => {
-                eprintln!("error: {shown}: not YAML: {e}");
-                code = EXIT_FAILED;
-            }
-        }
-    }
+    let (planned, mut code) = plan_rewrites(files, &mapping);
     if in_place && code != EXIT_OK {
         eprintln!("nothing written: every file must be readable YAML before any is changed");
         return code;
