@@ -179,6 +179,40 @@ fn main() {
         &["status", "--format", "json", "PLAN"],
         &plan,
     ) != 0;
+    // The page for a project owner, shell completions and the man page:
+    // written to files beside the report.
+    let status_page = work.join("status.html");
+    for (what, args, file) in [
+        (
+            "The status page",
+            vec!["status", "--format", "html"],
+            status_page.clone(),
+        ),
+        (
+            "Shell completions",
+            vec!["completions", "bash"],
+            work.join("rahti-migrate.bash"),
+        ),
+        ("The man page", vec!["man"], work.join("rahti-migrate.1")),
+    ] {
+        println!(
+            "\n=== {what}\n$ rahti-migrate {} > {}",
+            args.join(" ")
+                .replace("status --format html", "status --format html PLAN"),
+            file.display()
+        );
+        let mut c = Command::new(binary());
+        c.args(&args);
+        if args[0] == "status" {
+            c.arg(&plan);
+        }
+        match c.output() {
+            Ok(o) if o.status.success() && std::fs::write(&file, &o.stdout).is_ok() => {
+                println!("  {} bytes written", o.stdout.len())
+            }
+            _ => failed = true,
+        }
+    }
 
     println!("\n=== Target digests compared with the dry run's predictions");
     let mut same = 0;
@@ -203,7 +237,11 @@ fn main() {
         }
     }
     println!("\n{same} of {predicted_n} predicted digests are what run pushed.");
-    println!("The HTML report is {}", html.display());
+    println!(
+        "The HTML report is {}; the status page {}",
+        html.display(),
+        status_page.display()
+    );
     if failed || same != predicted_n {
         std::process::exit(1);
     }
