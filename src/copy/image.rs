@@ -129,21 +129,7 @@ impl Ctx<'_> {
         let done = self.replay.done.get(&(job.source_ref(), job.target_ref()));
         // The done test needs the target tag only when the journal has a
         // matching record; otherwise nothing more than the manifest is read.
-        let target = if image_plan::needs_target_lookup(&top.digest, job.format, done) {
-            // A history image has no tag: it is there if its digest is.
-            let reference = match (&job.history, done) {
-                (Some(_), Some(d)) => d.target_digest.to_string(),
-                _ => job.tag.to_string(),
-            };
-            TargetTag::from(
-                self.target
-                    .manifest_head(&job.target_repo, &reference)
-                    .await
-                    .map_err(self.err(&image, FailureKind::Target))?,
-            )
-        } else {
-            TargetTag::Unknown
-        };
+        let target = self.target_tag(job, &top.digest, done).await?;
         if image_plan::done_digest(&top.digest, job.format, done, &target).is_some() {
             self.events.send(Event::ImageSkipped { source: image });
             return Ok(Outcome::Skipped);
@@ -175,6 +161,64 @@ impl Ctx<'_> {
                 message: message.join("; "),
             });
         }
+        self.start(job, &plan).await?;
+        self.ensure_blobs(job, &plan).await?;
+        if plan.pending {
+            // Schema 1: the diff_ids are known now; plan again with them.
+            plan = plan_with(&self.blobs.known_facts());
+            if plan.pending || plan.action == PlanAction::Blocked {
+                let message: Vec<String> = plan
+                    .blockers()
+                    .map(|f| f.message.to_string())
+                    .chain(plan.target_digest_reason.clone())
+                    .collect();
+                return Err(CopyError::Blocked {
+                    image,
+                    kind: FailureKind::Conversion,
+                    message: message.join("; "),
+                });
+            }
+        }
+        self.push_configs(job, &plan).await?;
+        let Some(top) = plan.manifests.last() else {
+            return Err(CopyError::Blocked {
+                image,
+                kind: FailureKind::Conversion,
+                message: "the plan pushes no manifest".into(),
+            });
+        };
+        self.push_manifests(job, &plan, top).await?;
+        self.finish(job, &plan, top).await?;
+        Ok(Outcome::Copied)
+    }
+
+    /// The target tag, looked up only when the journal has a matching done
+    /// record (the done test needs it); a history image has no tag and is
+    /// there if its recorded digest is.
+    async fn target_tag(
+        &self,
+        job: &TagJob,
+        source_digest: &Digest,
+        done: Option<&crate::journal::DoneTag>,
+    ) -> Result<TargetTag, CopyError> {
+        if !image_plan::needs_target_lookup(source_digest, job.format, done) {
+            return Ok(TargetTag::Unknown);
+        }
+        let reference = match (&job.history, done) {
+            (Some(_), Some(d)) => d.target_digest.to_string(),
+            _ => job.tag.to_string(),
+        };
+        let found = self
+            .target
+            .manifest_head(&job.target_repo, &reference)
+            .await
+            .map_err(self.err(&job.source_ref(), FailureKind::Target))?;
+        Ok(TargetTag::from(found))
+    }
+
+    /// The image starts: its event, its warnings, and the `Planned` record.
+    async fn start(&self, job: &TagJob, plan: &ImagePlan) -> Result<(), CopyError> {
+        let image = job.source_ref();
         self.events.send(Event::ImageStarted {
             source: image.clone(),
         });
@@ -196,23 +240,12 @@ impl Ctx<'_> {
                 format: job.format,
             })
             .await?;
-        self.ensure_blobs(job, &plan).await?;
-        if plan.pending {
-            // Schema 1: the diff_ids are known now; plan again with them.
-            plan = plan_with(&self.blobs.known_facts());
-            if plan.pending || plan.action == PlanAction::Blocked {
-                let message: Vec<String> = plan
-                    .blockers()
-                    .map(|f| f.message.to_string())
-                    .chain(plan.target_digest_reason.clone())
-                    .collect();
-                return Err(CopyError::Blocked {
-                    image,
-                    kind: FailureKind::Conversion,
-                    message: message.join("; "),
-                });
-            }
-        }
+        Ok(())
+    }
+
+    /// Pushes the configs the plan wrote (converted ones, from memory).
+    async fn push_configs(&self, job: &TagJob, plan: &ImagePlan) -> Result<(), CopyError> {
+        let image = job.source_ref();
         for (d, bytes) in &plan.configs {
             self.events.send(Event::BlobWanted {
                 image: image.clone(),
@@ -225,13 +258,16 @@ impl Ctx<'_> {
                 .await
                 .map_err(self.blob_err(&image, d))?;
         }
-        let Some(top) = plan.manifests.last() else {
-            return Err(CopyError::Blocked {
-                image,
-                kind: FailureKind::Conversion,
-                message: "the plan pushes no manifest".into(),
-            });
-        };
+        Ok(())
+    }
+
+    /// Pushes the manifests, `top` (the last) tagged last.
+    async fn push_manifests(
+        &self,
+        job: &TagJob,
+        plan: &ImagePlan,
+        top: &PushStep,
+    ) -> Result<(), CopyError> {
         match (
             plan.manifests.len(),
             job.history.is_none() && !top.is_schema1(),
@@ -251,6 +287,16 @@ impl Ctx<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The image is complete: the `Done` record (only now), then its event.
+    async fn finish(
+        &self,
+        job: &TagJob,
+        plan: &ImagePlan,
+        top: &PushStep,
+    ) -> Result<(), CopyError> {
         self.journal
             .append(&Record::Done {
                 source: job.source_ref(),
@@ -262,7 +308,7 @@ impl Ctx<'_> {
             })
             .await?;
         self.events.send(Event::ImageDone {
-            source: image,
+            source: job.source_ref(),
             target: job.target_ref(),
             target_digest: top.digest.clone(),
             // Only what may change how a container runs: build metadata
@@ -275,7 +321,7 @@ impl Ctx<'_> {
                 .cloned()
                 .collect(),
         });
-        Ok(Outcome::Copied)
+        Ok(())
     }
 
     /// Makes every blob of the plan present in the target repository,
