@@ -184,6 +184,20 @@ impl Verifier<'_> {
             Err(e) => say("unreadable", format!("target: {e}")),
         }
         // The migrated image itself, by digest, whatever the tag says now.
+        let (found, manifests) = self.image(repo, done).await;
+        for (code, message) in found {
+            say(code, message);
+        }
+        (problems, manifests)
+    }
+
+    /// The migrated image in the target by digest: every manifest (an
+    /// index's children too), config and layer with its size, and the
+    /// children the journal recorded. Returns the problems (code, message)
+    /// and the manifests read.
+    async fn image(&self, repo: &str, done: &DoneTag) -> (Vec<(&'static str, String)>, usize) {
+        let mut found = Vec::new();
+        let mut say = |code: &'static str, message: String| found.push((code, message));
         let mut manifests = 0;
         let mut todo = vec![done.target_digest.clone()];
         let mut seen = std::collections::HashSet::new();
@@ -237,7 +251,7 @@ impl Verifier<'_> {
                 );
             }
         }
-        (problems, manifests)
+        (found, manifests)
     }
 
     /// Whether the target holds a blob, with its size, looked up once
