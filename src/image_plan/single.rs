@@ -37,91 +37,10 @@ pub(super) fn plan_single(
         platform: None,
     };
     layer_findings(m, findings);
-    // The blobs to ensure: all of them when the manifest is kept; the
-    // layers (the config is rewritten or pushed from memory) when it is
-    // converted; for schema 1, the layers the history needs.
-    let needed: Vec<Descriptor> = match (action, schema1) {
-        (Action::Keep, _) => m.blobs(),
-        (_, true) => match convert::schema1::needed_layers(&m.raw) {
-            Ok(ds) => ds
-                .into_iter()
-                .map(|digest| {
-                    m.layers
-                        .iter()
-                        .find(|l| l.digest == digest)
-                        .cloned()
-                        .unwrap_or(Descriptor {
-                            media_type: media::DOCKER_LAYER_GZIP.into(),
-                            digest,
-                            size: None,
-                            urls: Vec::new(),
-                            platform: None,
-                        })
-                })
-                .collect(),
-            Err(e) => {
-                findings.push(finding(
-                    crate::model::FindingCode::ConversionError,
-                    Severity::Blocker,
-                    format!("cannot convert to {}: {e}", opts.format.name()),
-                ));
-                return s;
-            }
-        },
-        (_, false) => {
-            let config = m.config.as_ref().map(|c| c.digest.clone());
-            m.blobs()
-                .into_iter()
-                .filter(|d| Some(&d.digest) != config.as_ref())
-                .collect()
-        }
+    let Some(needed) = needed_blobs(m, action, opts, findings) else {
+        return s;
     };
-    for d in needed {
-        let size = match read.sizes.get(&d.digest) {
-            Some(Some(n)) => Some(*n),
-            Some(None) => {
-                findings.push(finding(
-                    crate::model::FindingCode::MissingBlob,
-                    Severity::Blocker,
-                    format!(
-                        "the source does not serve blob {} that the manifest references",
-                        d.digest
-                    ),
-                ));
-                d.size
-            }
-            None => d.size.or(facts.get(&d.digest).map(|f| f.size)),
-        };
-        s.bytes = s.bytes.saturating_add(size.unwrap_or(0));
-        s.blobs.push(BlobNeed {
-            desc: d,
-            size,
-            diff_id: schema1 && action != Action::Keep,
-        });
-    }
-    // The config counts for the image's size even when it is rewritten.
-    if action != Action::Keep && !schema1 {
-        if let Some(c) = &m.config {
-            let size = match read.sizes.get(&c.digest) {
-                Some(n) => n.or(c.size),
-                None => c.size,
-            };
-            s.bytes = s.bytes.saturating_add(size.unwrap_or(0));
-        }
-    }
-    if let Some(max) = opts.max_image_size {
-        if s.bytes > max {
-            findings.push(finding(
-                crate::model::FindingCode::ImageTooLarge,
-                Severity::Blocker,
-                format!(
-                    "{} is larger than the target's limit of {}",
-                    crate::model::human_bytes(s.bytes),
-                    crate::model::human_bytes(max)
-                ),
-            ));
-        }
-    }
+    account(&mut s, needed, m, read, (action, opts), facts, findings);
     let converted = match (action, schema1) {
         (Action::Keep, _) => Ok(convert::Converted::kept(
             m.raw.clone(),
@@ -129,35 +48,8 @@ pub(super) fn plan_single(
             m.digest.clone(),
         )),
         (_, true) => {
-            let known = s.blobs.iter().all(|b| {
-                facts
-                    .get(&b.desc.digest)
-                    .is_some_and(|f| f.diff_id.is_some())
-            });
-            if !known {
-                // Everything but the diff_ids is known: a trial conversion
-                // with stand-in facts finds every other failure now, before
-                // any blob of the image is read or uploaded.
-                let stand_in: HashMap<Digest, LayerFacts> = s
-                    .blobs
-                    .iter()
-                    .map(|b| {
-                        let f = LayerFacts {
-                            size: b.size.unwrap_or(0),
-                            diff_id: Some(b.desc.digest.clone()),
-                            compressed: true,
-                        };
-                        (b.desc.digest.clone(), f)
-                    })
-                    .collect();
-                if let Err(e) = convert::image(action, m.kind, &m.raw, None, &stand_in) {
-                    findings.push(conversion_blocker(&e, &opts));
-                    return s;
-                }
-                if action == Action::ToOci {
-                    s.dropped = convert::schema1::dropped_fields(&m.raw).unwrap_or_default();
-                }
-                s.reason = Some("schema 1 conversion needs the layers' diff_ids, known only once the layers are read (run computes them while copying)".into());
+            if !diff_ids_known(&s, facts) {
+                schema1_trial(&mut s, m, action, &opts, findings);
                 return s;
             }
             convert::image(action, m.kind, &m.raw, None, facts)
@@ -204,4 +96,156 @@ pub(super) fn plan_single(
         Err(e) => findings.push(conversion_blocker(&e, &opts)),
     }
     s
+}
+
+/// The blobs to make present: all of them when the manifest is kept; the
+/// layers (the config is rewritten or pushed from memory) when it is
+/// converted; for schema 1, the layers its history needs. `None` (with a
+/// blocker) when a schema 1 manifest cannot be read for them.
+fn needed_blobs(
+    m: &Manifest,
+    action: Action,
+    opts: ImageOptions<'_>,
+    findings: &mut Vec<Finding>,
+) -> Option<Vec<Descriptor>> {
+    let schema1 = m.kind.is_schema1();
+    Some(match (action, schema1) {
+        (Action::Keep, _) => m.blobs(),
+        (_, true) => match convert::schema1::needed_layers(&m.raw) {
+            Ok(ds) => ds
+                .into_iter()
+                .map(|digest| {
+                    m.layers
+                        .iter()
+                        .find(|l| l.digest == digest)
+                        .cloned()
+                        .unwrap_or(Descriptor {
+                            media_type: media::DOCKER_LAYER_GZIP.into(),
+                            digest,
+                            size: None,
+                            urls: Vec::new(),
+                            platform: None,
+                        })
+                })
+                .collect(),
+            Err(e) => {
+                findings.push(finding(
+                    crate::model::FindingCode::ConversionError,
+                    Severity::Blocker,
+                    format!("cannot convert to {}: {e}", opts.format.name()),
+                ));
+                return None;
+            }
+        },
+        (_, false) => {
+            let config = m.config.as_ref().map(|c| c.digest.clone());
+            m.blobs()
+                .into_iter()
+                .filter(|d| Some(&d.digest) != config.as_ref())
+                .collect()
+        }
+    })
+}
+
+/// Each needed blob with its size (from the source's look-up, the
+/// manifest or the layer facts), the image's bytes (the config counts even
+/// when rewritten), and the target's image size limit.
+fn account(
+    s: &mut Single,
+    needed: Vec<Descriptor>,
+    m: &Manifest,
+    read: &SourceRead,
+    (action, opts): (Action, ImageOptions<'_>),
+    facts: &HashMap<Digest, LayerFacts>,
+    findings: &mut Vec<Finding>,
+) {
+    let schema1 = m.kind.is_schema1();
+    for d in needed {
+        let size = match read.sizes.get(&d.digest) {
+            Some(Some(n)) => Some(*n),
+            Some(None) => {
+                findings.push(finding(
+                    crate::model::FindingCode::MissingBlob,
+                    Severity::Blocker,
+                    format!(
+                        "the source does not serve blob {} that the manifest references",
+                        d.digest
+                    ),
+                ));
+                d.size
+            }
+            None => d.size.or(facts.get(&d.digest).map(|f| f.size)),
+        };
+        s.bytes = s.bytes.saturating_add(size.unwrap_or(0));
+        s.blobs.push(BlobNeed {
+            desc: d,
+            size,
+            diff_id: schema1 && action != Action::Keep,
+        });
+    }
+    // The config counts for the image's size even when it is rewritten.
+    if action != Action::Keep && !schema1 {
+        if let Some(c) = &m.config {
+            let size = match read.sizes.get(&c.digest) {
+                Some(n) => n.or(c.size),
+                None => c.size,
+            };
+            s.bytes = s.bytes.saturating_add(size.unwrap_or(0));
+        }
+    }
+    if let Some(max) = opts.max_image_size {
+        if s.bytes > max {
+            findings.push(finding(
+                crate::model::FindingCode::ImageTooLarge,
+                Severity::Blocker,
+                format!(
+                    "{} is larger than the target's limit of {}",
+                    crate::model::human_bytes(s.bytes),
+                    crate::model::human_bytes(max)
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether every blob's diff_id is known (schema 1 conversion needs them).
+fn diff_ids_known(s: &Single, facts: &HashMap<Digest, LayerFacts>) -> bool {
+    s.blobs.iter().all(|b| {
+        facts
+            .get(&b.desc.digest)
+            .is_some_and(|f| f.diff_id.is_some())
+    })
+}
+
+/// Schema 1 before its layers were read: everything but the diff_ids is
+/// known, so a trial conversion with stand-in facts finds every other
+/// failure now, before any blob of the image is read or uploaded; the
+/// plan then waits for the diff_ids (`reason`).
+fn schema1_trial(
+    s: &mut Single,
+    m: &Manifest,
+    action: Action,
+    opts: &ImageOptions<'_>,
+    findings: &mut Vec<Finding>,
+) {
+    let stand_in: HashMap<Digest, LayerFacts> = s
+        .blobs
+        .iter()
+        .map(|b| {
+            let f = LayerFacts {
+                size: b.size.unwrap_or(0),
+                diff_id: Some(b.desc.digest.clone()),
+                compressed: true,
+            };
+            (b.desc.digest.clone(), f)
+        })
+        .collect();
+    if let Err(e) = convert::image(action, m.kind, &m.raw, None, &stand_in) {
+        findings.push(conversion_blocker(&e, opts));
+        return;
+    }
+    if action == Action::ToOci {
+        s.dropped = convert::schema1::dropped_fields(&m.raw).unwrap_or_default();
+    }
+    s.reason = Some("schema 1 conversion needs the layers' diff_ids, known only once the layers are read (run computes them while copying)".into());
 }
