@@ -13,45 +13,7 @@ pub(super) fn plan_index(
 ) {
     let top = &read.top;
     let selected = selected_children(top, opts.platforms);
-    let all: Vec<String> = top.manifests.iter().map(platform_name).collect();
-    plan.platforms = selected.iter().map(|(_, d)| platform_name(d)).collect();
-    plan.findings.push(finding(
-        crate::model::FindingCode::MultiArch,
-        Severity::Info,
-        format!(
-            "platforms found: {}; copied: {}",
-            all.join(", "),
-            plan.platforms.join(", ")
-        ),
-    ));
-    if selected.is_empty() {
-        plan.findings.push(finding(
-            crate::model::FindingCode::NoMatchingPlatform,
-            Severity::Blocker,
-            "no platform of the index matches the platforms option",
-        ));
-        return;
-    }
-    if action == Action::Keep && selected.len() != top.manifests.len() {
-        plan.findings.push(finding(
-            crate::model::FindingCode::PlatformsFiltered,
-            Severity::Warning,
-            format!(
-                "copying {} of {} platforms: the index is rewritten, so its digest changes",
-                selected.len(),
-                top.manifests.len()
-            ),
-        ));
-    }
-    let distinct = distinct_children(&selected).len();
-    if distinct > MAX_INDEX_CHILDREN {
-        plan.findings.push(finding(
-            crate::model::FindingCode::IndexTooLarge,
-            Severity::Blocker,
-            format!(
-                "the index names {distinct} distinct child manifests; at most {MAX_INDEX_CHILDREN} are copied"
-            ),
-        ));
+    if !platforms_found(top, &selected, action, plan) {
         return;
     }
     // Each distinct child is read and planned once; an entry naming a
@@ -171,4 +133,57 @@ pub(super) fn plan_index(
             e.to_string(),
         )),
     }
+}
+
+/// The platforms an index names and those copied (`multi-arch`), and what
+/// stops or changes it: none selected, some filtered out of a kept index,
+/// too many distinct children. False when the image is blocked.
+fn platforms_found(
+    top: &Manifest,
+    selected: &[(usize, &Descriptor)],
+    action: Action,
+    plan: &mut ImagePlan,
+) -> bool {
+    let all: Vec<String> = top.manifests.iter().map(platform_name).collect();
+    plan.platforms = selected.iter().map(|(_, d)| platform_name(d)).collect();
+    plan.findings.push(finding(
+        crate::model::FindingCode::MultiArch,
+        Severity::Info,
+        format!(
+            "platforms found: {}; copied: {}",
+            all.join(", "),
+            plan.platforms.join(", ")
+        ),
+    ));
+    if selected.is_empty() {
+        plan.findings.push(finding(
+            crate::model::FindingCode::NoMatchingPlatform,
+            Severity::Blocker,
+            "no platform of the index matches the platforms option",
+        ));
+        return false;
+    }
+    if action == Action::Keep && selected.len() != top.manifests.len() {
+        plan.findings.push(finding(
+            crate::model::FindingCode::PlatformsFiltered,
+            Severity::Warning,
+            format!(
+                "copying {} of {} platforms: the index is rewritten, so its digest changes",
+                selected.len(),
+                top.manifests.len()
+            ),
+        ));
+    }
+    let distinct = distinct_children(selected).len();
+    if distinct > MAX_INDEX_CHILDREN {
+        plan.findings.push(finding(
+            crate::model::FindingCode::IndexTooLarge,
+            Severity::Blocker,
+            format!(
+                "the index names {distinct} distinct child manifests; at most {MAX_INDEX_CHILDREN} are copied"
+            ),
+        ));
+        return false;
+    }
+    true
 }
