@@ -667,74 +667,23 @@ pub const CLUSTER_REGISTRY_HOSTS: &[&str] = &[
     "image-registry.openshift-image-registry.svc.cluster.local:5000",
 ];
 
-/// Reads one listed item on its own and classifies its tags as OpenShift
-/// means them: the project's own images (pushed, or `DockerImage` naming
-/// the cluster's registry), imports from elsewhere, aliases within the
-/// stream, reference-only tags, failed imports. Names that could not be a
-/// repository or a tag are dropped (logged), never put into a URL.
-fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> Classified {
-    let raw: RawStream = match serde_json::from_value(item.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            let name = serde_json::from_value::<JustName>(item)
-                .map(|n| n.metadata.name)
-                .unwrap_or_default();
-            if name.is_empty() || !valid_repository(&format!("{namespace}/{name}")) {
-                tracing::warn!(error = %e, "the API lists an item that is not an image stream; ignored");
-                return Classified(None, 1);
-            }
-            return Classified(
-                Some(ImageStream {
-                    notes: vec![StreamNote {
-                        tag: None,
-                        code: crate::model::FindingCode::StreamUnreadable,
-                        warning: true,
-                        message: format!(
-                            "image stream {name} could not be read ({}); it is left out",
-                            crate::model::printable(&e.to_string())
-                        ),
-                    }],
-                    name,
-                    ..ImageStream::default()
-                }),
-                1,
-            );
-        }
-    };
-    let name = raw.metadata.name;
-    if name.contains('/') || !valid_repository(&format!("{namespace}/{name}")) {
-        tracing::warn!(stream = ?name, "the API lists an image stream whose name is not a repository; ignored");
-        return Classified(None, 1);
+/// A note on one tag of a stream.
+fn note(tag: &str, code: crate::model::FindingCode, warning: bool, message: String) -> StreamNote {
+    StreamNote {
+        tag: Some(tag.to_string()),
+        code,
+        warning,
+        message,
     }
-    let size = raw.spec.tags.len().saturating_add(
-        raw.status
-            .tags
-            .iter()
-            .map(|t| t.items.len().max(1))
-            .fold(0, usize::saturating_add),
-    );
-    let mut own: Vec<String> = own_hosts.to_vec();
-    own.extend(CLUSTER_REGISTRY_HOSTS.iter().map(|h| h.to_string()));
-    for repo in [
-        &raw.status.docker_image_repository,
-        &raw.status.public_docker_image_repository,
-    ] {
-        if let Some(h) = host_of(repo) {
-            own.push(h.to_string());
-        }
-    }
-    let mut s = ImageStream {
-        name: name.clone(),
-        ..ImageStream::default()
-    };
-    let note =
-        |tag: &str, code: crate::model::FindingCode, warning: bool, message: String| StreamNote {
-            tag: Some(tag.to_string()),
-            code,
-            warning,
-            message,
-        };
-    // Status: which tags hold an image; failed imports.
+}
+
+/// From a stream's status: the tags that hold an image, and a note on
+/// each failed import.
+fn status_tags(
+    raw: &RawStream,
+    name: &str,
+    s: &mut ImageStream,
+) -> std::collections::BTreeSet<String> {
     let mut with_image = std::collections::BTreeSet::new();
     for t in &raw.status.tags {
         if !valid_tag(&t.tag) {
@@ -765,6 +714,21 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
             with_image.insert(t.tag.clone());
         }
     }
+    with_image
+}
+
+/// From a stream's spec: imports from other registries (`external`),
+/// aliases of tags of the same stream, tags following other streams or
+/// projects, each as OpenShift means it. `own` are the cluster's own
+/// registry hosts (a `DockerImage` naming one is the project's image).
+fn spec_tags(
+    raw: &RawStream,
+    namespace: &str,
+    name: &str,
+    own: &[String],
+    with_image: &std::collections::BTreeSet<String>,
+    s: &mut ImageStream,
+) {
     let spec_names: std::collections::BTreeSet<&str> =
         raw.spec.tags.iter().map(|t| t.name.as_str()).collect();
     for t in &raw.spec.tags {
@@ -804,7 +768,7 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
                 });
             }
             "ImageStreamTag" if !other_ns => {
-                let (stream, tag) = from.name.split_once(':').unwrap_or((&name, &from.name));
+                let (stream, tag) = from.name.split_once(':').unwrap_or((name, &from.name));
                 if stream == name {
                     if !valid_tag(tag) {
                         continue;
@@ -849,6 +813,13 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
             _ => {}
         }
     }
+}
+
+/// Reference-only tags (no bytes in the registry): not copied, with a
+/// note on those the spec names.
+fn reference_only(raw: &RawStream, name: &str, s: &mut ImageStream) {
+    let spec_names: std::collections::BTreeSet<&str> =
+        raw.spec.tags.iter().map(|t| t.name.as_str()).collect();
     // Reference-only tags that are not imports (rare) have no bytes either.
     for t in &raw.spec.tags {
         if t.reference && valid_tag(&t.name) && !s.not_copied.contains(&t.name) {
@@ -871,6 +842,71 @@ fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> C
             ));
         }
     }
+}
+
+/// Reads one listed item on its own and classifies its tags as OpenShift
+/// means them: the project's own images (pushed, or `DockerImage` naming
+/// the cluster's registry), imports from elsewhere, aliases within the
+/// stream, reference-only tags, failed imports. Names that could not be a
+/// repository or a tag are dropped (logged), never put into a URL.
+fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> Classified {
+    let raw: RawStream = match serde_json::from_value(item.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            let name = serde_json::from_value::<JustName>(item)
+                .map(|n| n.metadata.name)
+                .unwrap_or_default();
+            if name.is_empty() || !valid_repository(&format!("{namespace}/{name}")) {
+                tracing::warn!(error = %e, "the API lists an item that is not an image stream; ignored");
+                return Classified(None, 1);
+            }
+            return Classified(
+                Some(ImageStream {
+                    notes: vec![StreamNote {
+                        tag: None,
+                        code: crate::model::FindingCode::StreamUnreadable,
+                        warning: true,
+                        message: format!(
+                            "image stream {name} could not be read ({}); it is left out",
+                            crate::model::printable(&e.to_string())
+                        ),
+                    }],
+                    name,
+                    ..ImageStream::default()
+                }),
+                1,
+            );
+        }
+    };
+    let name = raw.metadata.name.clone();
+    if name.contains('/') || !valid_repository(&format!("{namespace}/{name}")) {
+        tracing::warn!(stream = ?name, "the API lists an image stream whose name is not a repository; ignored");
+        return Classified(None, 1);
+    }
+    let size = raw.spec.tags.len().saturating_add(
+        raw.status
+            .tags
+            .iter()
+            .map(|t| t.items.len().max(1))
+            .fold(0, usize::saturating_add),
+    );
+    let mut own: Vec<String> = own_hosts.to_vec();
+    own.extend(CLUSTER_REGISTRY_HOSTS.iter().map(|h| h.to_string()));
+    for repo in [
+        &raw.status.docker_image_repository,
+        &raw.status.public_docker_image_repository,
+    ] {
+        if let Some(h) = host_of(repo) {
+            own.push(h.to_string());
+        }
+    }
+    let mut s = ImageStream {
+        name: name.clone(),
+        ..ImageStream::default()
+    };
+    let with_image = status_tags(&raw, &name, &mut s);
+    spec_tags(&raw, namespace, &name, &own, &with_image, &mut s);
+    reference_only(&raw, &name, &mut s);
     s.tags = with_image
         .into_iter()
         .filter(|t| !s.not_copied.contains(t))
