@@ -717,6 +717,35 @@ fn status_tags(
     with_image
 }
 
+/// A spec tag from `DockerImage`: the project's own image (nothing to
+/// note), or an import from another registry, kept as it was imported.
+fn docker_image_tag(t: &SpecTag, from: &From, name: &str, own: &[String], s: &mut ImageStream) {
+    let is_own = host_of(&from.name).is_some_and(|h| own.iter().any(|o| o == h));
+    if is_own && !t.reference {
+        return; // the project's own image: copied as pushed
+    }
+    if !crate::oci::reference::valid_pull_spec(&from.name) {
+        tracing::warn!(stream = %name, tag = %t.name, from = %crate::model::printable(&from.name), "an imported tag's source is not an image reference; ignored");
+        s.not_copied.push(t.name.clone());
+        return;
+    }
+    if t.reference {
+        s.not_copied.push(t.name.clone());
+    }
+    s.external.push(ExternalTag {
+        tag: t.name.clone(),
+        from: from.name.clone(),
+        scheduled: t.import_policy.scheduled,
+        insecure: t.import_policy.insecure,
+        import_mode: t.import_policy.import_mode.clone().filter(|m| valid_tag(m)),
+        reference_policy: match t.reference_policy.kind.as_str() {
+            "Local" => "Local".into(),
+            _ => "Source".into(),
+        },
+        reference: t.reference,
+    });
+}
+
 /// From a stream's spec: imports from other registries (`external`),
 /// aliases of tags of the same stream, tags following other streams or
 /// projects, each as OpenShift means it. `own` are the cluster's own
@@ -741,32 +770,7 @@ fn spec_tags(
             .as_deref()
             .is_some_and(|n| !n.is_empty() && n != namespace);
         match from.kind.as_str() {
-            "DockerImage" => {
-                let is_own = host_of(&from.name).is_some_and(|h| own.iter().any(|o| o == h));
-                if is_own && !t.reference {
-                    continue; // the project's own image: copied as pushed
-                }
-                if !crate::oci::reference::valid_pull_spec(&from.name) {
-                    tracing::warn!(stream = %name, tag = %t.name, from = %crate::model::printable(&from.name), "an imported tag's source is not an image reference; ignored");
-                    s.not_copied.push(t.name.clone());
-                    continue;
-                }
-                if t.reference {
-                    s.not_copied.push(t.name.clone());
-                }
-                s.external.push(ExternalTag {
-                    tag: t.name.clone(),
-                    from: from.name.clone(),
-                    scheduled: t.import_policy.scheduled,
-                    insecure: t.import_policy.insecure,
-                    import_mode: t.import_policy.import_mode.clone().filter(|m| valid_tag(m)),
-                    reference_policy: match t.reference_policy.kind.as_str() {
-                        "Local" => "Local".into(),
-                        _ => "Source".into(),
-                    },
-                    reference: t.reference,
-                });
-            }
+            "DockerImage" => docker_image_tag(t, from, name, own, s),
             "ImageStreamTag" if !other_ns => {
                 let (stream, tag) = from.name.split_once(':').unwrap_or((name, &from.name));
                 if stream == name {
