@@ -848,6 +848,35 @@ fn reference_only(raw: &RawStream, name: &str, s: &mut ImageStream) {
     }
 }
 
+/// An item that is not an image stream as this reader knows one: a
+/// `stream-unreadable` warning on it when it has a valid name (the rest
+/// of the project goes on), else nothing.
+fn unreadable(namespace: &str, item: serde_json::Value, e: &serde_json::Error) -> Classified {
+    let name = serde_json::from_value::<JustName>(item)
+        .map(|n| n.metadata.name)
+        .unwrap_or_default();
+    if name.is_empty() || !valid_repository(&format!("{namespace}/{name}")) {
+        tracing::warn!(error = %e, "the API lists an item that is not an image stream; ignored");
+        return Classified(None, 1);
+    }
+    Classified(
+        Some(ImageStream {
+            notes: vec![StreamNote {
+                tag: None,
+                code: crate::model::FindingCode::StreamUnreadable,
+                warning: true,
+                message: format!(
+                    "image stream {name} could not be read ({}); it is left out",
+                    crate::model::printable(&e.to_string())
+                ),
+            }],
+            name,
+            ..ImageStream::default()
+        }),
+        1,
+    )
+}
+
 /// Reads one listed item on its own and classifies its tags as OpenShift
 /// means them: the project's own images (pushed, or `DockerImage` naming
 /// the cluster's registry), imports from elsewhere, aliases within the
@@ -856,31 +885,7 @@ fn reference_only(raw: &RawStream, name: &str, s: &mut ImageStream) {
 fn classify(namespace: &str, item: serde_json::Value, own_hosts: &[String]) -> Classified {
     let raw: RawStream = match serde_json::from_value(item.clone()) {
         Ok(r) => r,
-        Err(e) => {
-            let name = serde_json::from_value::<JustName>(item)
-                .map(|n| n.metadata.name)
-                .unwrap_or_default();
-            if name.is_empty() || !valid_repository(&format!("{namespace}/{name}")) {
-                tracing::warn!(error = %e, "the API lists an item that is not an image stream; ignored");
-                return Classified(None, 1);
-            }
-            return Classified(
-                Some(ImageStream {
-                    notes: vec![StreamNote {
-                        tag: None,
-                        code: crate::model::FindingCode::StreamUnreadable,
-                        warning: true,
-                        message: format!(
-                            "image stream {name} could not be read ({}); it is left out",
-                            crate::model::printable(&e.to_string())
-                        ),
-                    }],
-                    name,
-                    ..ImageStream::default()
-                }),
-                1,
-            );
-        }
+        Err(e) => return unreadable(namespace, item, &e),
     };
     let name = raw.metadata.name.clone();
     if name.contains('/') || !valid_repository(&format!("{namespace}/{name}")) {
