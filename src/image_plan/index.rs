@@ -2,6 +2,7 @@
 //! once ([`super::single`]), and the index rewritten over the children's
 //! new digests.
 
+use super::single::Single;
 use super::*;
 
 pub(super) fn plan_index(
@@ -43,68 +44,23 @@ pub(super) fn plan_index(
             reason.get_or_insert_with(|| format!("platform {} was not read", platform_name(d)));
             continue;
         };
-        if child.kind.is_index() {
-            plan.findings.push(finding(
-                crate::model::FindingCode::ConversionError,
-                Severity::Blocker,
-                format!(
-                    "index entry {} is itself an index; nested indexes are not supported",
-                    d.digest
-                ),
-            ));
+        if !child_fits(d, child, plan) {
             continue;
         }
-        if child.digest_like(&d.digest) != d.digest {
-            plan.findings.push(finding(
-                crate::model::FindingCode::SourceError,
-                Severity::Blocker,
-                format!("index entry {} was served as {}", d.digest, child.digest),
-            ));
-            continue;
-        }
-        let s = plan_single(child, read, opts, facts, &mut plan.findings);
-        plan.layers += s.layers;
-        plan.bytes = plan.bytes.saturating_add(s.bytes);
-        plan.dropped.extend(s.dropped);
-        for b in s.blobs {
-            if seen.insert(b.desc.digest.clone()) {
-                plan.blobs.push(b);
-            }
-        }
-        for c in s.configs {
-            if !plan.configs.iter().any(|(d, _)| *d == c.0) {
-                plan.configs.push(c);
-            }
-        }
-        match s.push {
+        let mut s = plan_single(child, read, opts, facts, &mut plan.findings);
+        let push = s.push.take();
+        let platform = s.platform.take();
+        let why = s.reason.take();
+        merge_child(plan, s, &mut seen);
+        match push {
             Some(p) => {
-                let out = ChildOut {
-                    position: pos,
-                    digest: p.digest.clone(),
-                    size: p.raw.len() as u64,
-                    media_type: p.media_type,
-                    config_platform: s.platform,
-                };
+                let out = record_child(plan, pos, d, p, platform);
                 planned.insert(&d.digest, Some(out.clone()));
-                // A platform the journal could not hold (a hostile index)
-                // is kept as unknown: the digests are what matters.
-                let platform = Some(platform_name(d))
-                    .filter(|p| crate::journal::valid_platform(p))
-                    .unwrap_or_else(|| "unknown/unknown".into());
-                plan.child_digests.push(crate::journal::ChildDigest {
-                    platform,
-                    source_digest: d.digest.clone(),
-                    target_digest: out.digest.clone(),
-                });
                 outs.push(out);
-                if !plan.manifests.iter().any(|m| m.digest == p.digest) {
-                    plan.manifests.push(p);
-                }
             }
             None => {
                 reason.get_or_insert(
-                    s.reason
-                        .unwrap_or_else(|| "a platform's digest cannot be predicted".into()),
+                    why.unwrap_or_else(|| "a platform's digest cannot be predicted".into()),
                 );
             }
         }
@@ -186,4 +142,79 @@ fn platforms_found(
         return false;
     }
     true
+}
+
+/// Whether an index entry can be planned: not itself an index, and served
+/// under the digest the index names (else a blocker).
+fn child_fits(d: &Descriptor, child: &Manifest, plan: &mut ImagePlan) -> bool {
+    if child.kind.is_index() {
+        plan.findings.push(finding(
+            crate::model::FindingCode::ConversionError,
+            Severity::Blocker,
+            format!(
+                "index entry {} is itself an index; nested indexes are not supported",
+                d.digest
+            ),
+        ));
+        return false;
+    }
+    if child.digest_like(&d.digest) != d.digest {
+        plan.findings.push(finding(
+            crate::model::FindingCode::SourceError,
+            Severity::Blocker,
+            format!("index entry {} was served as {}", d.digest, child.digest),
+        ));
+        return false;
+    }
+    true
+}
+
+/// A child's layers, bytes, dropped fields, blobs and configs, added to
+/// the index's plan (each blob and config once).
+fn merge_child(plan: &mut ImagePlan, s: Single, seen: &mut HashSet<Digest>) {
+    plan.layers += s.layers;
+    plan.bytes = plan.bytes.saturating_add(s.bytes);
+    plan.dropped.extend(s.dropped);
+    for b in s.blobs {
+        if seen.insert(b.desc.digest.clone()) {
+            plan.blobs.push(b);
+        }
+    }
+    for c in s.configs {
+        if !plan.configs.iter().any(|(d, _)| *d == c.0) {
+            plan.configs.push(c);
+        }
+    }
+}
+
+/// A child the index will name: its entry for the converted index, its
+/// digests for the journal, its manifest to push (once).
+fn record_child(
+    plan: &mut ImagePlan,
+    position: usize,
+    d: &Descriptor,
+    p: PushStep,
+    config_platform: Option<(String, String)>,
+) -> ChildOut {
+    let out = ChildOut {
+        position,
+        digest: p.digest.clone(),
+        size: p.raw.len() as u64,
+        media_type: p.media_type,
+        config_platform,
+    };
+    // A platform the journal could not hold (a hostile index) is kept as
+    // unknown: the digests are what matters.
+    let platform = Some(platform_name(d))
+        .filter(|p| crate::journal::valid_platform(p))
+        .unwrap_or_else(|| "unknown/unknown".into());
+    plan.child_digests.push(crate::journal::ChildDigest {
+        platform,
+        source_digest: d.digest.clone(),
+        target_digest: out.digest.clone(),
+    });
+    if !plan.manifests.iter().any(|m| m.digest == p.digest) {
+        plan.manifests.push(p);
+    }
+    out
 }
