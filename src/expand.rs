@@ -274,6 +274,113 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
     d
 }
 
+/// A note on a discovered entry (`repo`) or one of its tags (`repo:tag`).
+fn tag_note(
+    spec: &ImageSpec,
+    tag: Option<&str>,
+    code: crate::model::FindingCode,
+    warning: bool,
+    message: String,
+    copied: bool,
+) -> Note {
+    let name = |repo: &str| match tag {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.to_string(),
+    };
+    Note {
+        source: name(&spec.source),
+        target: name(&spec.target),
+        code,
+        warning,
+        message,
+        copied,
+    }
+}
+
+/// A stream's imports from other registries, by the project's
+/// `external_imports`: left out (`skip`), recreated on the target
+/// (`reference`), or copied; each noted for `check`.
+fn add_imports(
+    d: &mut Discovered,
+    p: &crate::plan::ProjectSpec,
+    spec: &mut ImageSpec,
+    external: &[crate::openshift::ExternalTag],
+) {
+    for e in external {
+        if p.external_imports != ExternalImports::Copy {
+            spec.skip_tags.insert(e.tag.clone());
+        }
+        if p.external_imports == ExternalImports::Reference {
+            d.references.push((
+                spec.source.clone(),
+                e.tag.clone(),
+                spec.target.clone(),
+                e.clone(),
+            ));
+        }
+        if !e.reference {
+            d.external
+                .insert((spec.source.clone(), e.tag.clone()), e.from.clone());
+        }
+    }
+}
+
+/// A stream's aliases (`oc tag --alias`): left out with an import that is
+/// (`skip`), recreated on the target after the tag they follow (with
+/// `[target] api`, or following a referenced import), else copied as
+/// images of their own. Returns their notes.
+fn add_aliases(
+    d: &mut Discovered,
+    p: &crate::plan::ProjectSpec,
+    spec: &mut ImageSpec,
+    stream: &crate::openshift::ImageStream,
+    imported: &std::collections::BTreeSet<&str>,
+    target_api: bool,
+) -> Vec<Note> {
+    let mut notes = Vec::new();
+    for (tag, of) in &stream.aliases {
+        let of_import = imported.contains(of.as_str());
+        let name = &stream.name;
+        if of_import && p.external_imports == ExternalImports::Skip {
+            spec.skip_tags.insert(tag.clone());
+            notes.push(tag_note(
+                spec,
+                Some(tag),
+                crate::model::FindingCode::AliasOfImport,
+                false,
+                format!("{name}:{tag} follows the imported tag {name}:{of}; left out, as imports are (external_imports = \"skip\")"),
+                false,
+            ));
+        } else if target_api || (of_import && p.external_imports == ExternalImports::Reference) {
+            spec.skip_tags.insert(tag.clone());
+            d.aliases.push((
+                spec.source.clone(),
+                tag.clone(),
+                spec.target.clone(),
+                of.clone(),
+            ));
+            notes.push(tag_note(
+                spec,
+                Some(tag),
+                crate::model::FindingCode::AliasRecreated,
+                false,
+                format!("{name}:{tag} follows {name}:{of}; the target gets the same alias, after {of} is there"),
+                false,
+            ));
+        } else {
+            notes.push(tag_note(
+                spec,
+                Some(tag),
+                crate::model::FindingCode::AliasFlattened,
+                false,
+                format!("{name}:{tag} follows {name}:{of}; without [target] api it is copied as an image of its own, and no longer follows {of} on the target"),
+                true,
+            ));
+        }
+    }
+    notes
+}
+
 /// Adds one discovered stream: its entry (unless it could not be read),
 /// its tags classified (imports by `external_imports`, aliases recreated
 /// with `[target] api` or flattened, reference-only and imageless tags
@@ -323,60 +430,8 @@ fn add_stream(
     }
     let imported: std::collections::BTreeSet<&str> =
         stream.external.iter().map(|e| e.tag.as_str()).collect();
-    for e in &stream.external {
-        if p.external_imports != ExternalImports::Copy {
-            spec.skip_tags.insert(e.tag.clone());
-        }
-        if p.external_imports == ExternalImports::Reference {
-            d.references.push((
-                spec.source.clone(),
-                e.tag.clone(),
-                spec.target.clone(),
-                e.clone(),
-            ));
-        }
-        if !e.reference {
-            d.external
-                .insert((spec.source.clone(), e.tag.clone()), e.from.clone());
-        }
-    }
-    for (tag, of) in &stream.aliases {
-        let of_import = imported.contains(of.as_str());
-        let name = &stream.name;
-        if of_import && p.external_imports == ExternalImports::Skip {
-            spec.skip_tags.insert(tag.clone());
-            notes.push(note(
-                Some(tag),
-                crate::model::FindingCode::AliasOfImport,
-                false,
-                format!("{name}:{tag} follows the imported tag {name}:{of}; left out, as imports are (external_imports = \"skip\")"),
-                false,
-            ));
-        } else if target_api || (of_import && p.external_imports == ExternalImports::Reference) {
-            spec.skip_tags.insert(tag.clone());
-            d.aliases.push((
-                spec.source.clone(),
-                tag.clone(),
-                spec.target.clone(),
-                of.clone(),
-            ));
-            notes.push(note(
-                Some(tag),
-                crate::model::FindingCode::AliasRecreated,
-                false,
-                format!("{name}:{tag} follows {name}:{of}; the target gets the same alias, after {of} is there"),
-                false,
-            ));
-        } else {
-            notes.push(note(
-                Some(tag),
-                crate::model::FindingCode::AliasFlattened,
-                false,
-                format!("{name}:{tag} follows {name}:{of}; without [target] api it is copied as an image of its own, and no longer follows {of} on the target"),
-                true,
-            ));
-        }
-    }
+    add_imports(d, p, &mut spec, &stream.external);
+    notes.extend(add_aliases(d, p, &mut spec, &stream, &imported, target_api));
     d.notes.extend(notes);
     // (A repository found in the catalog has its tags listed later.)
     if from_api && stream.tags.is_empty() && stream.external.is_empty() && stream.aliases.is_empty()
