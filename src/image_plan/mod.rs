@@ -304,8 +304,31 @@ pub fn plan_image(
     plan.pending = plan.manifests.is_empty() && plan.target_digest_reason.is_some();
     plan.dropped.sort();
     plan.dropped.dedup();
-    // Fields that change how a container runs are a warning; build
-    // metadata only information, so the warning keeps its meaning.
+    dropped_findings(&mut plan, opts);
+    digest_findings(&mut plan, &top.digest, action);
+    if plan.blockers().next().is_some() {
+        plan.action = PlanAction::Blocked;
+    } else if let Some(d) = done_digest(&top.digest, opts.format, done, target) {
+        plan.action = PlanAction::Done;
+        plan.target_digest = Some(d.clone());
+        plan.target_digest_reason = None;
+    } else if let (TargetTag::At(now), Some(p)) = (target, &plan.target_digest) {
+        if now == p {
+            plan.action = PlanAction::AlreadyPresent;
+            plan.findings.push(finding(
+                crate::model::FindingCode::AlreadyPresent,
+                Severity::Info,
+                format!("the target tag already points at {p}"),
+            ));
+        }
+    }
+    plan
+}
+
+/// What the conversion drops: fields that change how a container runs are
+/// a warning, build metadata only information (so the warning keeps its
+/// meaning).
+fn dropped_findings(plan: &mut ImagePlan, opts: ImageOptions<'_>) {
     let (runtime, metadata): (Vec<&String>, Vec<&String>) = plan
         .dropped
         .iter()
@@ -332,9 +355,13 @@ pub fn plan_image(
             ),
         ));
     }
+}
+
+/// Whether the digest changes, and to what when that is known.
+fn digest_findings(plan: &mut ImagePlan, source: &Digest, action: Action) {
     match &plan.target_digest {
         // Both digests are in the report's row (fixed text: one per tag).
-        Some(d) if *d != top.digest => plan.findings.push(finding(
+        Some(d) if d != source => plan.findings.push(finding(
             crate::model::FindingCode::DigestChanges,
             Severity::Info,
             "the digest changes (from source_digest to target_digest); update deployments that pin the old digest",
@@ -344,28 +371,11 @@ pub fn plan_image(
             Severity::Info,
             format!(
                 "digest changes from {}; the new digest is known after the copy",
-                top.digest
+                source
             ),
         )),
         _ => {}
     }
-    if plan.blockers().next().is_some() {
-        plan.action = PlanAction::Blocked;
-    } else if let Some(d) = done_digest(&top.digest, opts.format, done, target) {
-        plan.action = PlanAction::Done;
-        plan.target_digest = Some(d.clone());
-        plan.target_digest_reason = None;
-    } else if let (TargetTag::At(now), Some(p)) = (target, &plan.target_digest) {
-        if now == p {
-            plan.action = PlanAction::AlreadyPresent;
-            plan.findings.push(finding(
-                crate::model::FindingCode::AlreadyPresent,
-                Severity::Info,
-                format!("the target tag already points at {p}"),
-            ));
-        }
-    }
-    plan
 }
 
 /// (os, architecture) of a config, for index entries that lack a platform.
