@@ -24,8 +24,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 pub struct Unchanged {
     /// Job index -> the target digest the journal recorded.
     pub done: HashMap<usize, Digest>,
-    /// Requests it made: target stream listings (pages) or tag listings.
-    pub requests: usize,
 }
 
 /// The jobs (by index) whose source is unchanged since the journal
@@ -60,8 +58,8 @@ pub async fn unchanged(
         .filter_map(|(i, _)| jobs.get(*i).map(|j| j.target_repo.as_ref()))
         .collect();
     let shown: Shown = match &session.target_api {
-        Some(api) => target_streams(api, &repos, &mut out.requests).await,
-        None => target_tags(session, &repos, in_flight, &mut out.requests).await,
+        Some(api) => target_streams(api, &repos).await,
+        None => target_tags(session, &repos, in_flight).await,
     };
     for (i, target_digest) in candidates {
         let Some(j) = jobs.get(i) else { continue };
@@ -88,11 +86,7 @@ enum Shown {
 /// The target projects' image streams: each tag's current digest. A
 /// project whose streams cannot be read shows nothing (its tags take the
 /// normal path).
-async fn target_streams(
-    api: &crate::openshift::Api,
-    repos: &BTreeSet<&str>,
-    requests: &mut usize,
-) -> Shown {
+async fn target_streams(api: &crate::openshift::Api, repos: &BTreeSet<&str>) -> Shown {
     let namespaces: BTreeSet<&str> = repos
         .iter()
         .filter_map(|r| r.split_once('/'))
@@ -100,7 +94,6 @@ async fn target_streams(
         .collect();
     let mut digests = HashMap::new();
     for ns in namespaces {
-        *requests += 1;
         match api.image_streams(ns, &[]).await {
             Ok(streams) => {
                 for s in streams {
@@ -123,13 +116,7 @@ async fn target_streams(
 
 /// The target repositories' tag lists. A repository whose list cannot be
 /// read shows nothing.
-async fn target_tags(
-    session: &Session,
-    repos: &BTreeSet<&str>,
-    in_flight: usize,
-    requests: &mut usize,
-) -> Shown {
-    *requests += repos.len();
+async fn target_tags(session: &Session, repos: &BTreeSet<&str>, in_flight: usize) -> Shown {
     let target = &session.target;
     let lists: Vec<(String, Vec<String>)> = futures::stream::iter(
         repos

@@ -56,7 +56,7 @@ impl Session {
         // for both the registry and its cluster API.
         let creds = credentials(plan).map_err(RunError::Plan)?;
         let (source_api, target_api) = apis(plan, &creds)?;
-        let (source, target) = connect_with(plan, creds).await?;
+        let (source, target) = connect(plan, creds).await?;
         Ok(Session {
             source,
             target,
@@ -147,14 +147,9 @@ pub fn clients(
     ))
 }
 
-/// Resolves credentials, builds the clients and pings both registries
+/// Builds the clients from resolved credentials and pings both registries
 /// (which also learns how each wants to be authenticated).
-pub async fn connect(plan: &Plan) -> Result<(Arc<Client>, Arc<Client>), RunError> {
-    connect_with(plan, credentials(plan).map_err(RunError::Plan)?).await
-}
-
-/// [`connect`] with credentials already resolved.
-async fn connect_with(
+async fn connect(
     plan: &Plan,
     creds: (Credentials, Credentials),
 ) -> Result<(Arc<Client>, Arc<Client>), RunError> {
