@@ -407,7 +407,10 @@ fn add_stream(
         message,
         copied,
     };
-    let unreadable = stream.notes.iter().any(|n| n.code == "stream-unreadable");
+    let unreadable = stream
+        .notes
+        .iter()
+        .any(|n| n.code == crate::model::FindingCode::StreamUnreadable);
     let mut notes: Vec<Note> = Vec::new();
     for n in &stream.notes {
         let copied = n.tag.as_deref().is_some_and(|t| {

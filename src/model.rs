@@ -343,6 +343,8 @@ impl serde::Serialize for FindingCode {
     }
 }
 
+/// Compares with a code's stable name, as reports print it (what tests of
+/// the reports assert on); the library compares variants.
 impl PartialEq<&str> for FindingCode {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other

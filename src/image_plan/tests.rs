@@ -215,14 +215,18 @@ fn missing_source_blob_and_size_limit_block() {
     read.sizes.insert(digest('a'), None);
     let p = plan(&read, Format::Oci);
     assert_eq!(p.action, PlanAction::Blocked);
-    assert!(p.blockers().any(|f| f.code == "missing-blob"));
+    assert!(p
+        .blockers()
+        .any(|f| f.code == crate::model::FindingCode::MissingBlob));
     read.sizes.clear();
     let small = ImageOptions {
         max_image_size: Some(5),
         ..opts(Format::Oci)
     };
     let p = plan_image(&read, small, &HashMap::new(), None, &TargetTag::Unknown);
-    assert!(p.blockers().any(|f| f.code == "image-too-large"));
+    assert!(p
+        .blockers()
+        .any(|f| f.code == crate::model::FindingCode::ImageTooLarge));
 }
 
 fn index_of(children: &[&Manifest]) -> Manifest {
