@@ -58,8 +58,9 @@ pub struct Mapping {
     pub digests: HashMap<(String, Digest), Digest>,
     /// Source `repo:tag`s the journal records as migrated: only those are
     /// rewritten (an excluded or failed tag is reported, never pointed at
-    /// a target reference that does not exist).
-    pub done_tags: HashSet<String>,
+    /// a target reference that does not exist). Ordered, so that a
+    /// repository's tags are found by a range (`repo:` onwards).
+    pub done_tags: std::collections::BTreeSet<String>,
 }
 
 /// What a value names, by where it is.
@@ -94,7 +95,7 @@ impl Mapping {
             .map(|i| (i.source.clone(), i.target.clone()))
             .collect();
         let mut digests = HashMap::new();
-        let mut done_tags = HashSet::new();
+        let mut done_tags = std::collections::BTreeSet::new();
         for ((source, target), d) in &replay.done {
             if !plan.produces(source, target) {
                 continue;
@@ -207,7 +208,8 @@ impl Mapping {
             }
             (None, _, Role::Repository) => {
                 let prefix = format!("{repo}:");
-                if !self.done_tags.iter().any(|t| t.starts_with(&prefix)) {
+                let first = self.done_tags.range(prefix.clone()..).next();
+                if !first.is_some_and(|t| t.starts_with(&prefix)) {
                     return Err(format!(
                         "the journal records no migrated tag of {repo} (excluded by the plan, failed, or not run yet)"
                     ));
@@ -218,13 +220,13 @@ impl Mapping {
     }
 
     /// An `ImageStreamImage` name (`stream@digest`, in namespace `ns` when
-    /// known): the stream it becomes on the target, its migrated digest,
+    /// known): the name it becomes on the target (`stream@new digest`)
     /// and the target namespace.
     pub fn map_stream_image(
         &self,
         ns: Option<&str>,
         name: &str,
-    ) -> Result<(String, String, String), String> {
+    ) -> Result<(String, String), String> {
         let (stream, digest) = name
             .split_once('@')
             .ok_or_else(|| "an ImageStreamImage name is stream@digest".to_string())?;
@@ -249,7 +251,7 @@ impl Mapping {
                 let (tns, tstream) = target
                     .rsplit_once('/')
                     .ok_or_else(|| format!("{target} has no namespace"))?;
-                Ok((format!("{tstream}@{new}"), new.to_string(), tns.to_string()))
+                Ok((format!("{tstream}@{new}"), tns.to_string()))
             }
             [] => Err(format!(
                 "the journal records no migrated image {}{stream}@{digest}",
@@ -528,7 +530,7 @@ impl Collector<'_> {
         }
         let ns = namespace_of(tree, map);
         match self.m.map_stream_image(ns, &name.value) {
-            Ok((new, _, target_ns)) => {
+            Ok((new, target_ns)) => {
                 let Some(i) = self
                     .text
                     .get(name.raw.clone())
