@@ -28,6 +28,17 @@ pub enum State {
     Pending,
 }
 
+impl State {
+    /// Its name in reports (`done`, `failed`, `pending`).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Done => "done",
+            State::Failed => "failed",
+            State::Pending => "pending",
+        }
+    }
+}
+
 /// One tag in the status report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusImage {
@@ -211,11 +222,7 @@ pub fn render_status_text(s: &Status) -> String {
         "STATE", "SOURCE", "TARGET", "SOURCE DIGEST", "TARGET DIGEST"
     ));
     for i in &s.images {
-        let state = match i.state {
-            State::Done => "done",
-            State::Failed => "failed",
-            State::Pending => "pending",
-        };
+        let state = i.state.name();
         out.push_str(&format!(
             "{state:<8} {:<w$} {:<wt$} {:<19} {}\n",
             i.source,

@@ -478,39 +478,38 @@ pub fn html(r: &CheckReport) -> String {
 /// repository: done, failed, pending.
 fn project_rows(s: &super::Status) -> String {
     use super::State;
-    let mut repos: std::collections::BTreeMap<&str, [usize; 3]> = Default::default();
+    type Counts = [usize; 3];
+    let slot = |st: State| match st {
+        State::Done => 0,
+        State::Failed => 1,
+        State::Pending => 2,
+    };
+    // Project -> its totals and its repositories', in one pass.
+    let mut projects: std::collections::BTreeMap<
+        &str,
+        (Counts, std::collections::BTreeMap<&str, Counts>),
+    > = Default::default();
     for i in &s.images {
         let repo = crate::expand::repo_of(&i.source);
-        let c = repos.entry(repo).or_default();
-        c[match i.state {
-            State::Done => 0,
-            State::Failed => 1,
-            State::Pending => 2,
-        }] += 1;
-    }
-    let mut by_project = String::new();
-    let mut last = "";
-    for (repo, [d, f, p]) in &repos {
         let project = repo.split('/').next().unwrap_or(repo);
-        if project != last {
-            let [pd, pf, pp] = repos
-                .iter()
-                .filter(|(r, _)| r.split('/').next() == Some(project))
-                .fold([0, 0, 0], |a, (_, c)| {
-                    [a[0] + c[0], a[1] + c[1], a[2] + c[2]]
-                });
-            by_project.push_str(&format!(
-                "<tr class=\"project\"><th>{}</th><td class=\"num\">{pd}</td><td class=\"num\">{pf}</td><td class=\"num\">{pp}</td></tr>",
-                esc(project)
-            ));
-            last = project;
-        }
-        by_project.push_str(&format!(
-            "<tr><td>{}</td><td class=\"num\">{d}</td><td class=\"num\">{f}</td><td class=\"num\">{p}</td></tr>",
-            esc(repo)
-        ));
+        let (total, repos) = projects.entry(project).or_default();
+        total[slot(i.state)] += 1;
+        repos.entry(repo).or_default()[slot(i.state)] += 1;
     }
-    by_project
+    let row = |tr: &str, cell: &str, name: &str, [d, f, p]: Counts| {
+        format!(
+            "<{tr}><{cell}>{}</{cell}><td class=\"num\">{d}</td><td class=\"num\">{f}</td><td class=\"num\">{p}</td></tr>",
+            esc(name)
+        )
+    };
+    let mut out = String::new();
+    for (project, (total, repos)) in &projects {
+        out.push_str(&row("tr class=\"project\"", "th", project, *total));
+        for (repo, counts) in repos {
+            out.push_str(&row("tr", "td", repo, *counts));
+        }
+    }
+    out
 }
 
 /// `status --format html`: one self-contained page of where the migration
@@ -552,11 +551,7 @@ pub fn status_html(s: &super::Status) -> String {
         .images
         .iter()
         .map(|i| {
-            let state = match i.state {
-                State::Done => "done",
-                State::Failed => "failed",
-                State::Pending => "pending",
-            };
+            let state = i.state.name();
             format!(
                 "<tr data-severity=\"{state}\"><td><span class=\"act {state}\">{state}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 esc(&i.source),
