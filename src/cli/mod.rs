@@ -627,10 +627,7 @@ async fn run(
             let mut v = serde_json::to_value(&summary).unwrap_or_default();
             v["event"] = "summary".into();
             eprintln!("{v}");
-            match summary.failed.is_empty() {
-                true => EXIT_OK,
-                false => EXIT_FAILED,
-            }
+            summary_exit(&summary)
         }
         Some(Ok(summary)) => print_summary(&summary),
     }
@@ -677,7 +674,7 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
         }
     }
     if summary.failed.is_empty() {
-        return EXIT_OK;
+        return summary_exit(summary);
     }
     eprintln!("failed:");
     for f in &summary.failed {
@@ -688,7 +685,15 @@ fn print_summary(summary: &copy::RunSummary) -> i32 {
             crate::model::printable(&f.error)
         );
     }
-    EXIT_FAILED
+    summary_exit(summary)
+}
+
+/// The exit code a run's summary implies: 1 when an image failed.
+fn summary_exit(summary: &copy::RunSummary) -> i32 {
+    match summary.failed.is_empty() {
+        true => EXIT_OK,
+        false => EXIT_FAILED,
+    }
 }
 
 /// What `check` was asked for.

@@ -68,14 +68,8 @@ pub(super) async fn stream_quotas(
         Ok(e) => e,
         Err(why) => {
             // Never skipped in silence: run may then fail on the quota.
-            for im in images.iter_mut() {
-                im.add(finding(
-                    crate::model::FindingCode::QuotaUnknown,
-                    Severity::Warning,
-                    format!("the target project's image stream quota was not checked: {why}"),
-                ));
-            }
-            return;
+            let why = format!("the target project's image stream quota was not checked: {why}");
+            return warn_each(images, crate::model::FindingCode::QuotaUnknown, &why);
         }
     };
     let namespaces: std::collections::BTreeSet<&str> = targets.iter().map(|t| project(t)).collect();
@@ -163,14 +157,13 @@ pub(super) fn repository_limit(
         Err(why) => {
             // Counting the existing repositories as zero would hide the
             // very problem the limit is there to find.
-            for im in images.iter_mut() {
-                im.add(finding(
-                    crate::model::FindingCode::RepositoryCountUnknown,
-                    Severity::Warning,
-                    format!("the limit of {limit} repositories per project was not checked: {why}"),
-                ));
-            }
-            return;
+            let why =
+                format!("the limit of {limit} repositories per project was not checked: {why}");
+            return warn_each(
+                images,
+                crate::model::FindingCode::RepositoryCountUnknown,
+                &why,
+            );
         }
     };
     let mut per_project: BTreeMap<&str, (HashSet<String>, HashSet<String>)> = BTreeMap::new();
@@ -206,5 +199,13 @@ pub(super) fn repository_limit(
                 im.action = CheckAction::Blocked;
             }
         }
+    }
+}
+
+/// A limit that could not be checked: a warning on every image, never a
+/// silent skip.
+fn warn_each(images: &mut [ImageReport], code: crate::model::FindingCode, why: &str) {
+    for im in images.iter_mut() {
+        im.add(finding(code, Severity::Warning, why.to_string()));
     }
 }
