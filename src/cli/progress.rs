@@ -86,15 +86,17 @@ pub async fn render_json(rx: &mut UnboundedReceiver<Event>, out: &mut impl std::
             }
         };
         let Some(e) = e else { break };
+        // Chunk counts come every 256 KiB of every transfer: counted, never
+        // serialized.
+        if let Event::BlobBytes { bytes, .. } = &e {
+            moved = moved.saturating_add(*bytes);
+            continue;
+        }
         summary.apply(&e);
         owners.note(&e);
         let mut v = serde_json::to_value(&e).unwrap_or_default();
         match &e {
             Event::Expanded { tags, .. } => total = *tags,
-            Event::BlobBytes { bytes, .. } => {
-                moved = moved.saturating_add(*bytes);
-                continue;
-            }
             Event::BlobStarted { digest, .. } => {
                 started.insert(digest.clone(), std::time::Instant::now());
                 v["image"] = owners.label(digest).into();
