@@ -21,33 +21,32 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What the shortcut found: for each job judged done, its target digest.
 #[derive(Debug, Default)]
-pub struct Unchanged {
-    /// Job index -> the target digest the journal recorded.
-    pub done: HashMap<usize, Digest>,
+pub struct Unchanged<'r> {
+    /// Job index -> the journal's done record (source and target digest).
+    pub done: HashMap<usize, &'r crate::journal::DoneTag>,
 }
 
 /// The jobs (by index) whose source is unchanged since the journal
 /// recorded them done and whose target still shows it. `current` is
 /// discovery's (source repository, tag) -> digest; empty without
 /// `[source] api`, and then nothing is judged here.
-pub async fn unchanged(
+pub async fn unchanged<'r>(
     session: &Session,
     jobs: &[TagJob],
     current: &HashMap<(String, String), Digest>,
-    replay: &Replay,
+    replay: &'r Replay,
     in_flight: usize,
-) -> Unchanged {
+) -> Unchanged<'r> {
     let mut out = Unchanged::default();
     // Tags (not history images) whose stream digest is the journal's.
-    let candidates: Vec<(usize, &Digest)> = jobs
+    let candidates: Vec<(usize, &crate::journal::DoneTag)> = jobs
         .iter()
         .enumerate()
         .filter(|(_, j)| j.history.is_none())
         .filter_map(|(i, j)| {
             let now = current.get(&(j.source_repo.to_string(), j.tag.to_string()))?;
             let done = replay.done.get(&(j.source_ref(), j.target_ref()))?;
-            (done.source_digest == *now && done.format == j.format)
-                .then_some((i, &done.target_digest))
+            (done.source_digest == *now && done.format == j.format).then_some((i, done))
         })
         .collect();
     if candidates.is_empty() {
@@ -61,15 +60,15 @@ pub async fn unchanged(
         Some(api) => target_streams(api, &repos).await,
         None => target_tags(session, &repos, in_flight).await,
     };
-    for (i, target_digest) in candidates {
+    for (i, done) in candidates {
         let Some(j) = jobs.get(i) else { continue };
         let key = (j.target_repo.to_string(), j.tag.to_string());
         let ok = match &shown {
-            Shown::Digests(d) => d.get(&key) == Some(target_digest),
+            Shown::Digests(d) => d.get(&key) == Some(&done.target_digest),
             Shown::Tags(t) => t.contains(&key),
         };
         if ok {
-            out.done.insert(i, target_digest.clone());
+            out.done.insert(i, done);
         }
     }
     out

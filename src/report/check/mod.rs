@@ -465,14 +465,11 @@ fn project(repo: &str) -> &str {
 
 /// The row of a tag `resync` found unchanged and still in the target:
 /// done, with the journal's digests, nothing read.
-fn unchanged_row(job: &TagJob, replay: &Replay, target_digest: &Digest) -> ImageReport {
+fn unchanged_row(job: &TagJob, done: &crate::journal::DoneTag) -> ImageReport {
     let mut r = ImageReport::new(job.source_ref(), job.target_ref());
     r.action = CheckAction::Done;
-    r.source_digest = replay
-        .done
-        .get(&(job.source_ref(), job.target_ref()))
-        .map(|d| d.source_digest.clone());
-    r.target_digest = Some(target_digest.clone());
+    r.source_digest = Some(done.source_digest.clone());
+    r.target_digest = Some(done.target_digest.clone());
     r
 }
 
@@ -530,7 +527,7 @@ pub async fn check_with(
     let unchanged = &unchanged;
     let mut rows = futures::stream::iter(jobs.iter().enumerate().map(|(i, j)| async move {
         match unchanged.done.get(&i) {
-            Some(target_digest) => (unchanged_row(j, walk.replay, target_digest), None),
+            Some(done) => (unchanged_row(j, done), None),
             None => walk.tag(j).await,
         }
     }))
