@@ -108,6 +108,7 @@ pub fn select_tags(spec: &ImageSpec, all_tags: &[String]) -> Vec<String> {
 /// What discovery found: the entries to expand (listed and discovered),
 /// the projects it could not list, and the tags projects imported from
 /// other registries: (source repository, tag) -> external reference.
+#[derive(Default)]
 pub struct Discovered {
     /// `[[images]]` entries, then one per discovered repository.
     pub specs: Vec<ImageSpec>,
@@ -166,97 +167,44 @@ pub struct Note {
 async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered {
     let mut d = Discovered {
         specs: plan.images.clone(),
-        failures: Vec::new(),
-        external: Default::default(),
-        streams: Default::default(),
-        references: Vec::new(),
-        aliases: Vec::new(),
-        empty_streams: Vec::new(),
-        notes: Vec::new(),
-        modes: Default::default(),
-        history: Vec::new(),
-        current: Default::default(),
+        ..Default::default()
     };
-    let mut own_hosts = vec![plan.source.registry.clone()];
-    own_hosts.extend(plan.source_aliases.iter().cloned());
-    let target_api = plan.target_api.is_some();
     if plan.projects.is_empty() {
         return d;
     }
+    let mut own_hosts = vec![plan.source.registry.clone()];
+    own_hosts.extend(plan.source_aliases.iter().cloned());
+    let target_api = plan.target_api.is_some();
     let catalog = match api {
         Some(_) => None,
         None => Some(source.catalog().await),
     };
     let mut index = plan.images.len();
-    // `source = "*"`: every project the user can see, each an entry.
-    let mut projects: Vec<crate::plan::ProjectSpec> = Vec::new();
-    for p in &plan.projects {
-        if p.source != crate::plan::ALL_PROJECTS {
-            projects.push(p.clone());
-            continue;
-        }
-        let Some(api) = api else { continue };
-        match api.projects().await {
-            Ok(names) => projects.extend(names.iter().filter_map(|n| p.for_project(n))),
-            Err(error) => d.failures.push(ExpandFailure {
-                spec_index: index,
-                source_repo: p.source.clone(),
-                target_repo: p.target.clone(),
-                error,
-            }),
-        }
-    }
+    let projects = listed_projects(&mut d, plan, api, index).await;
     for p in &projects {
-        let fail = |error| ExpandFailure {
-            spec_index: index,
-            source_repo: p.source.clone(),
-            target_repo: p.target.clone(),
-            error,
-        };
-        let streams: Vec<crate::openshift::ImageStream> = match (api, &catalog) {
+        let streams = match (api, &catalog) {
             (Some(api), _) => match api.image_streams(&p.source, &own_hosts).await {
                 Ok(streams) => {
                     if streams.is_empty() {
-                        d.notes.push(Note {
-                            source: p.source.clone(),
-                            target: p.target.clone(),
-                            code: crate::model::FindingCode::NoStreams,
-                            warning: true,
-                            message: format!(
-                                "project {} has no image streams in the cluster API {}: is the project name or the API right?",
-                                p.source,
-                                api.url()
-                            ),
-                            copied: false,
-                        });
+                        d.notes.push(no_streams(p, api));
                     }
                     streams
                 }
                 Err(e) => {
-                    d.failures.push(fail(e));
+                    d.failures.push(project_failure(p, index, e));
                     continue;
                 }
             },
-            (None, Some(Ok(repos))) => {
-                let prefix = format!("{}/", p.source);
-                repos
-                    .iter()
-                    .filter_map(|r| r.strip_prefix(&prefix))
-                    .filter(|n| !n.contains('/'))
-                    .map(|n| crate::openshift::ImageStream {
-                        name: n.to_string(),
-                        ..Default::default()
-                    })
-                    .collect()
-            }
+            (None, Some(Ok(repos))) => catalog_streams(repos, &p.source),
             (None, Some(Err(e))) => {
-                d.failures.push(fail(RegistryError::Protocol {
+                let e = RegistryError::Protocol {
                     url: DisplayUrl::new(&format!("{}/v2/_catalog", source.registry())),
                     message: format!(
                         "cannot list the repositories of project {}: {e}; OpenShift denies the catalog to project users: set [source] api to the cluster API's URL",
                         p.source
                     ),
-                }));
+                };
+                d.failures.push(project_failure(p, index, e));
                 continue;
             }
             (None, None) => continue,
@@ -272,6 +220,75 @@ async fn discover(plan: &Plan, source: &Client, api: Option<&Api>) -> Discovered
         }
     }
     d
+}
+
+/// The plan's projects, with `source = "*"` replaced by every project the
+/// user can see through the cluster API (each then an entry of its own).
+async fn listed_projects(
+    d: &mut Discovered,
+    plan: &Plan,
+    api: Option<&Api>,
+    index: usize,
+) -> Vec<crate::plan::ProjectSpec> {
+    let mut projects = Vec::new();
+    for p in &plan.projects {
+        if p.source != crate::plan::ALL_PROJECTS {
+            projects.push(p.clone());
+            continue;
+        }
+        let Some(api) = api else { continue };
+        match api.projects().await {
+            Ok(names) => projects.extend(names.iter().filter_map(|n| p.for_project(n))),
+            Err(error) => d.failures.push(project_failure(p, index, error)),
+        }
+    }
+    projects
+}
+
+/// A project that could not be listed.
+fn project_failure(
+    p: &crate::plan::ProjectSpec,
+    spec_index: usize,
+    error: RegistryError,
+) -> ExpandFailure {
+    ExpandFailure {
+        spec_index,
+        source_repo: p.source.clone(),
+        target_repo: p.target.clone(),
+        error,
+    }
+}
+
+/// A project the cluster API lists no image stream for: most often a
+/// misspelt project or the wrong API.
+fn no_streams(p: &crate::plan::ProjectSpec, api: &Api) -> Note {
+    Note {
+        source: p.source.clone(),
+        target: p.target.clone(),
+        code: crate::model::FindingCode::NoStreams,
+        warning: true,
+        message: format!(
+            "project {} has no image streams in the cluster API {}: is the project name or the API right?",
+            p.source,
+            api.url()
+        ),
+        copied: false,
+    }
+}
+
+/// Without a cluster API, a project's repositories are the catalog's
+/// `project/name` entries, as streams that know only their names.
+fn catalog_streams(repos: &[String], project: &str) -> Vec<crate::openshift::ImageStream> {
+    let prefix = format!("{project}/");
+    repos
+        .iter()
+        .filter_map(|r| r.strip_prefix(&prefix))
+        .filter(|n| !n.contains('/'))
+        .map(|n| crate::openshift::ImageStream {
+            name: n.to_string(),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// A note on a discovered entry (`repo`) or one of its tags (`repo:tag`).
@@ -619,53 +636,8 @@ async fn expand_specs(
     for (spec, list) in specs.iter().zip(lists) {
         match list {
             Ok(all) => {
-                // A name that is not a tag never reaches a URL. Those the
-                // plan selects fail the repository's listing once, all
-                // named (escaped); those it would never copy are only
-                // noted.
-                let (good, bad): (Vec<String>, Vec<String>) =
-                    all.into_iter().partition(|t| valid_tag(t));
-                let (selected, unselected): (Vec<String>, Vec<String>) = select_names(bad)
-                    .into_iter()
-                    .partition(|t| spec.wants_tag(t));
-                if !selected.is_empty() {
-                    failures.push(ExpandFailure {
-                        spec_index: spec.index,
-                        source_repo: spec.source.clone(),
-                        target_repo: spec.target.clone(),
-                        error: RegistryError::Protocol {
-                            url: DisplayUrl::new(&format!("/v2/{}/tags/list", spec.source)),
-                            message: invalid_names_message(&selected),
-                        },
-                    });
-                }
-                if !unselected.is_empty() {
-                    ignored.push(IgnoredNames {
-                        source_repo: spec.source.clone(),
-                        target_repo: spec.target.clone(),
-                        names: unselected,
-                    });
-                }
-                // Shared by every tag of the repository.
-                let (source_repo, target_repo): (Arc<str>, Arc<str>) =
-                    (spec.source.as_str().into(), spec.target.as_str().into());
-                let platforms = Arc::new(spec.platforms.clone());
-                for tag in select_tags(spec, &good) {
-                    // A signature, attestation or SBOM is copied as it is:
-                    // converting it would break what it says.
-                    let format = match signed_digest(&tag) {
-                        Some(_) => Format::Preserve,
-                        None => spec.format,
-                    };
-                    jobs.push(TagJob {
-                        source_repo: source_repo.clone(),
-                        target_repo: target_repo.clone(),
-                        tag: tag.into_boxed_str(),
-                        history: None,
-                        format,
-                        platforms: platforms.clone(),
-                    });
-                }
+                let good = sort_names(spec, all, &mut failures, &mut ignored);
+                jobs.extend(tag_jobs(spec, &good));
             }
             Err(error) => failures.push(ExpandFailure {
                 spec_index: spec.index,
@@ -676,6 +648,64 @@ async fn expand_specs(
         }
     }
     (jobs, failures, ignored)
+}
+
+/// A name that is not a tag never reaches a URL. Those the plan selects
+/// fail the repository's listing once, all named (escaped); those it would
+/// never copy are only noted. Returns the valid names.
+fn sort_names(
+    spec: &ImageSpec,
+    all: Vec<String>,
+    failures: &mut Vec<ExpandFailure>,
+    ignored: &mut Vec<IgnoredNames>,
+) -> Vec<String> {
+    let (good, bad): (Vec<String>, Vec<String>) = all.into_iter().partition(|t| valid_tag(t));
+    let (selected, unselected): (Vec<String>, Vec<String>) = select_names(bad)
+        .into_iter()
+        .partition(|t| spec.wants_tag(t));
+    if !selected.is_empty() {
+        failures.push(ExpandFailure {
+            spec_index: spec.index,
+            source_repo: spec.source.clone(),
+            target_repo: spec.target.clone(),
+            error: RegistryError::Protocol {
+                url: DisplayUrl::new(&format!("/v2/{}/tags/list", spec.source)),
+                message: invalid_names_message(&selected),
+            },
+        });
+    }
+    if !unselected.is_empty() {
+        ignored.push(IgnoredNames {
+            source_repo: spec.source.clone(),
+            target_repo: spec.target.clone(),
+            names: unselected,
+        });
+    }
+    good
+}
+
+/// The jobs of the tags an entry selects from its valid names.
+fn tag_jobs(spec: &ImageSpec, good: &[String]) -> Vec<TagJob> {
+    // Shared by every tag of the repository.
+    let (source_repo, target_repo): (Arc<str>, Arc<str>) =
+        (spec.source.as_str().into(), spec.target.as_str().into());
+    let platforms = Arc::new(spec.platforms.clone());
+    select_tags(spec, good)
+        .into_iter()
+        .map(|tag| TagJob {
+            source_repo: source_repo.clone(),
+            target_repo: target_repo.clone(),
+            // A signature, attestation or SBOM is copied as it is:
+            // converting it would break what it says.
+            format: match signed_digest(&tag) {
+                Some(_) => Format::Preserve,
+                None => spec.format,
+            },
+            tag: tag.into_boxed_str(),
+            history: None,
+            platforms: platforms.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -803,128 +803,191 @@ fn valid_namespace(ns: &str) -> bool {
 }
 
 /// The `[[projects]]` entries.
-fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<ProjectSpec> {
-    let mut out = Vec::new();
-    for (i, p) in list.iter().enumerate() {
-        let key = |k: &str| format!("projects[{i}].{k}");
-        let namespace = |c: &mut Collector, v: &toml::Spanned<String>, k: &str| {
-            let ns = v.get_ref().trim().to_string();
-            if !valid_namespace(&ns) {
-                c.add(
-                    Some(v.span()),
-                    key(k),
-                    format!("{ns:?} is not a project (namespace) name: lowercase, no '/'"),
-                );
-            }
-            ns
-        };
-        let all = p.source.get_ref().trim() == ALL_PROJECTS;
-        let source = match all {
-            true => ALL_PROJECTS.to_string(),
-            false => namespace(c, &p.source, "source"),
-        };
-        let target = match (&p.target, all) {
-            (Some(t), true) => {
-                c.add(
-                    Some(t.span()),
-                    key("target"),
-                    "with source = \"*\" each project keeps its name: use target_prefix or target_suffix",
-                );
-                String::new()
-            }
-            (Some(t), false) => namespace(c, t, "target"),
-            (None, _) => source.clone(),
-        };
-        let affix = |c: &mut Collector, v: &Option<toml::Spanned<String>>, k: &str| {
-            let Some(v) = v else { return String::new() };
-            let text = v.get_ref().trim().to_string();
-            let ok = all
-                && text.len() < 64
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !ok {
-                c.add(
-                    Some(v.span()),
-                    key(k),
-                    "only with source = \"*\", and lowercase letters, digits and '-'",
-                );
-            }
-            text
-        };
-        let target_prefix = affix(c, &p.target_prefix, "target_prefix");
-        let target_suffix = affix(c, &p.target_suffix, "target_suffix");
-        let globs = |c: &mut Collector,
-                     v: &Option<toml::Spanned<Vec<String>>>,
-                     k: &str,
-                     default: &[&str]| {
-            match v {
-                Some(v) => build_globs(c, v.get_ref(), v.span(), &key(k)),
-                None => {
-                    let d: Vec<String> = default.iter().map(|s| s.to_string()).collect();
-                    build_globs(c, &d, 0..0, &key(k))
-                }
-            }
-        };
-        let exclude = globs(c, &p.exclude, "exclude", &[]);
-        if p.exclude.is_some() && !all {
+/// What some project options need of the plan: history and `source = "*"`
+/// read the source cluster API; `external_imports = "reference"` writes
+/// through the target's.
+fn projects_need_apis(
+    c: &mut Collector,
+    projects: &[ProjectSpec],
+    raw: &[raw::Project],
+    source_api: bool,
+    target_api: bool,
+) {
+    for (p, rp) in projects.iter().zip(raw) {
+        if p.history > 0 && !source_api {
             c.add(
-                p.exclude.as_ref().map(|v| v.span()),
-                key("exclude"),
-                "excludes projects: only with source = \"*\" (exclude_repositories leaves repositories out)",
+                rp.history.as_ref().map(|v| v.span()),
+                format!("projects[{}].history", p.index),
+                "earlier images of a tag are known from the image streams: history needs [source] api",
             );
         }
-        let repositories = globs(c, &p.repositories, "repositories", &["*"]);
-        let exclude_repositories = globs(c, &p.exclude_repositories, "exclude_repositories", &[]);
-        let (tags, tag_patterns) = include_tags(c, &p.tags, &key("tags"));
-        let exclude_tags = globs(c, &p.exclude_tags, "exclude_tags", &[]);
-        let history = in_range(c, &p.history, &key("history"), 0..=100, 0) as u32;
-        let external_imports = match p
-            .external_imports
-            .as_ref()
-            .map(|v| (v.get_ref().as_str(), v.span()))
-        {
-            None | Some(("copy", _)) => ExternalImports::Copy,
-            Some(("skip", _)) => ExternalImports::Skip,
-            Some(("reference", _)) => ExternalImports::Reference,
-            Some((other, span)) => {
-                c.add(
-                    Some(span),
-                    key("external_imports"),
-                    format!("{other:?} is not one of \"copy\", \"skip\", \"reference\""),
-                );
-                ExternalImports::Copy
-            }
-        };
-        let format = p
-            .format
-            .as_ref()
-            .map(|f| format_of(c, f, &key("format")))
-            .unwrap_or(options.format);
-        let platforms = p
-            .platforms
-            .as_ref()
-            .map(|v| platforms_of(c, v, &key("platforms")))
-            .unwrap_or_else(|| options.platforms.clone());
-        out.push(ProjectSpec {
-            index: i,
-            source,
-            target,
-            exclude,
-            target_prefix,
-            target_suffix,
-            repositories,
-            exclude_repositories,
-            tags,
-            tag_patterns,
-            exclude_tags,
-            external_imports,
-            history,
-            format,
-            platforms,
-        });
+        if p.source == ALL_PROJECTS && !source_api {
+            c.add(
+                Some(rp.source.span()),
+                format!("projects[{}].source", p.index),
+                "\"*\" lists the projects you can see through the cluster API: it needs [source] api",
+            );
+        }
+        if p.external_imports == ExternalImports::Reference && !target_api {
+            c.add(
+                rp.external_imports.as_ref().map(|v| v.span()),
+                format!("projects[{}].external_imports", p.index),
+                "\"reference\" creates image stream tags on the target: it needs [target] api",
+            );
+        }
     }
-    out
+}
+
+fn projects(c: &mut Collector, list: &[raw::Project], options: &Options) -> Vec<ProjectSpec> {
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| project(c, i, p, options))
+        .collect()
+}
+
+/// One `[[projects]]` entry: its names, its selection globs, and the options
+/// it may set for itself.
+fn project(c: &mut Collector, i: usize, p: &raw::Project, options: &Options) -> ProjectSpec {
+    let key = |k: &str| format!("projects[{i}].{k}");
+    let all = p.source.get_ref().trim() == ALL_PROJECTS;
+    let (source, target) = project_names(c, p, all, &key);
+    let target_prefix = project_affix(c, &p.target_prefix, all, &key("target_prefix"));
+    let target_suffix = project_affix(c, &p.target_suffix, all, &key("target_suffix"));
+    let globs = |c: &mut Collector,
+                 v: &Option<toml::Spanned<Vec<String>>>,
+                 k: &str,
+                 default: &[&str]| match v {
+        Some(v) => build_globs(c, v.get_ref(), v.span(), &key(k)),
+        None => {
+            let d: Vec<String> = default.iter().map(|s| s.to_string()).collect();
+            build_globs(c, &d, 0..0, &key(k))
+        }
+    };
+    let exclude = globs(c, &p.exclude, "exclude", &[]);
+    if p.exclude.is_some() && !all {
+        c.add(
+            p.exclude.as_ref().map(|v| v.span()),
+            key("exclude"),
+            "excludes projects: only with source = \"*\" (exclude_repositories leaves repositories out)",
+        );
+    }
+    let repositories = globs(c, &p.repositories, "repositories", &["*"]);
+    let exclude_repositories = globs(c, &p.exclude_repositories, "exclude_repositories", &[]);
+    let (tags, tag_patterns) = include_tags(c, &p.tags, &key("tags"));
+    let exclude_tags = globs(c, &p.exclude_tags, "exclude_tags", &[]);
+    let history = in_range(c, &p.history, &key("history"), 0..=100, 0) as u32;
+    let external_imports = external_imports_of(c, &p.external_imports, &key("external_imports"));
+    let format = p
+        .format
+        .as_ref()
+        .map(|f| format_of(c, f, &key("format")))
+        .unwrap_or(options.format);
+    let platforms = p
+        .platforms
+        .as_ref()
+        .map(|v| platforms_of(c, v, &key("platforms")))
+        .unwrap_or_else(|| options.platforms.clone());
+    ProjectSpec {
+        index: i,
+        source,
+        target,
+        exclude,
+        target_prefix,
+        target_suffix,
+        repositories,
+        exclude_repositories,
+        tags,
+        tag_patterns,
+        exclude_tags,
+        external_imports,
+        history,
+        format,
+        platforms,
+    }
+}
+
+/// A project's `source` and `target` namespaces. With `source = "*"` each
+/// project keeps its name, so a `target` is an error.
+fn project_names(
+    c: &mut Collector,
+    p: &raw::Project,
+    all: bool,
+    key: &dyn Fn(&str) -> String,
+) -> (String, String) {
+    let mut namespace = |v: &toml::Spanned<String>, k: &str| {
+        let ns = v.get_ref().trim().to_string();
+        if !valid_namespace(&ns) {
+            c.add(
+                Some(v.span()),
+                key(k),
+                format!("{ns:?} is not a project (namespace) name: lowercase, no '/'"),
+            );
+        }
+        ns
+    };
+    let source = match all {
+        true => ALL_PROJECTS.to_string(),
+        false => namespace(&p.source, "source"),
+    };
+    let target = match (&p.target, all) {
+        (Some(t), true) => {
+            c.add(
+                Some(t.span()),
+                key("target"),
+                "with source = \"*\" each project keeps its name: use target_prefix or target_suffix",
+            );
+            String::new()
+        }
+        (Some(t), false) => namespace(t, "target"),
+        (None, _) => source.clone(),
+    };
+    (source, target)
+}
+
+/// `target_prefix` / `target_suffix`: only beside `source = "*"`, and only
+/// characters a namespace may hold.
+fn project_affix(
+    c: &mut Collector,
+    v: &Option<toml::Spanned<String>>,
+    all: bool,
+    key: &str,
+) -> String {
+    let Some(v) = v else { return String::new() };
+    let text = v.get_ref().trim().to_string();
+    let ok = all
+        && text.len() < 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        c.add(
+            Some(v.span()),
+            key.to_string(),
+            "only with source = \"*\", and lowercase letters, digits and '-'",
+        );
+    }
+    text
+}
+
+/// `external_imports = "copy" | "skip" | "reference"` (default copy).
+fn external_imports_of(
+    c: &mut Collector,
+    v: &Option<toml::Spanned<String>>,
+    key: &str,
+) -> ExternalImports {
+    match v.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("copy", _)) => ExternalImports::Copy,
+        Some(("skip", _)) => ExternalImports::Skip,
+        Some(("reference", _)) => ExternalImports::Reference,
+        Some((other, span)) => {
+            c.add(
+                Some(span),
+                key.to_string(),
+                format!("{other:?} is not one of \"copy\", \"skip\", \"reference\""),
+            );
+            ExternalImports::Copy
+        }
+    }
 }
 
 /// `api = "https://..."` of a section: a URL with a host, https unless the
@@ -1095,29 +1158,13 @@ impl Plan {
         }
         let mut source_api = api_of(&mut c, &dir, "source", &raw.source);
         let mut target_api = api_of(&mut c, &dir, "target", &raw.target);
-        for (p, rp) in projects.iter().zip(&raw.projects) {
-            if p.history > 0 && source_api.is_none() {
-                c.add(
-                    rp.history.as_ref().map(|v| v.span()),
-                    format!("projects[{}].history", p.index),
-                    "earlier images of a tag are known from the image streams: history needs [source] api",
-                );
-            }
-            if p.source == ALL_PROJECTS && source_api.is_none() {
-                c.add(
-                    Some(rp.source.span()),
-                    format!("projects[{}].source", p.index),
-                    "\"*\" lists the projects you can see through the cluster API: it needs [source] api",
-                );
-            }
-            if p.external_imports == ExternalImports::Reference && target_api.is_none() {
-                c.add(
-                    rp.external_imports.as_ref().map(|v| v.span()),
-                    format!("projects[{}].external_imports", p.index),
-                    "\"reference\" creates image stream tags on the target: it needs [target] api",
-                );
-            }
-        }
+        projects_need_apis(
+            &mut c,
+            &projects,
+            &raw.projects,
+            source_api.is_some(),
+            target_api.is_some(),
+        );
         if let Some(a) = source_api.as_mut() {
             a.ca_file = source.ca_file.clone();
         }
