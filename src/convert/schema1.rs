@@ -208,26 +208,7 @@ fn synthesize(
     let top = entries
         .first()
         .ok_or_else(|| err("no FSLayers in manifest"))?;
-    let members = gojson::raw_members(top.raw.as_bytes())
-        .map_err(|e| err(format!("v1Compatibility: {e}")))?;
-    let mut map: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (k, raw) in members {
-        map.insert(k, compact(raw));
-    }
-    if let Some(v) = map.get("docker_version") {
-        let ver = match gojson::parse(v) {
-            Ok(Value::String(s)) => s,
-            _ => String::new(),
-        };
-        if docker_version_below_1_8_3(&ver) {
-            return Err(err(format!(
-                "images built by Docker {ver} (before 1.8.3) are not supported"
-            )));
-        }
-    }
-    for k in ["id", "parent", "parent_id", "layer_id", "throwaway", "Size"] {
-        map.remove(k);
-    }
+    let mut map = top_config(top)?;
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     let mut history = String::from("[");
@@ -250,29 +231,7 @@ fn synthesize(
         if n > 0 {
             history.push(',');
         }
-        let c = &e.compat;
-        let mut first = true;
-        history.push('{');
-        key(&mut history, &mut first, "created");
-        write_string(&mut history, &c.created.to_string());
-        if !c.author.is_empty() {
-            key(&mut history, &mut first, "author");
-            write_string(&mut history, &c.author);
-        }
-        let created_by = c.container_config.cmd.clone().unwrap_or_default().join(" ");
-        if !created_by.is_empty() {
-            key(&mut history, &mut first, "created_by");
-            write_string(&mut history, &created_by);
-        }
-        if !c.comment.is_empty() {
-            key(&mut history, &mut first, "comment");
-            write_string(&mut history, &c.comment);
-        }
-        if c.throwaway {
-            key(&mut history, &mut first, "empty_layer");
-            history.push_str("true");
-        }
-        history.push('}');
+        history_entry(&mut history, &e.compat);
     }
     history.push(']');
     let mut rootfs = String::from("{\"type\":\"layers\"");
@@ -294,6 +253,61 @@ fn synthesize(
     }
     out.push(b'}');
     Ok((out, layers))
+}
+
+/// The top entry's v1Compatibility members, compacted, less those that
+/// name v1 layers (`id`, `parent`, ...): the base of the config. Images of
+/// Docker before 1.8.3 are refused, as skopeo refuses them.
+fn top_config(top: &Entry) -> Result<BTreeMap<String, Vec<u8>>, ConvertError> {
+    let members = gojson::raw_members(top.raw.as_bytes())
+        .map_err(|e| err(format!("v1Compatibility: {e}")))?;
+    let mut map: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (k, raw) in members {
+        map.insert(k, compact(raw));
+    }
+    if let Some(v) = map.get("docker_version") {
+        let ver = match gojson::parse(v) {
+            Ok(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        if docker_version_below_1_8_3(&ver) {
+            return Err(err(format!(
+                "images built by Docker {ver} (before 1.8.3) are not supported"
+            )));
+        }
+    }
+    for k in ["id", "parent", "parent_id", "layer_id", "throwaway", "Size"] {
+        map.remove(k);
+    }
+    Ok(map)
+}
+
+/// One `history` entry, written from a v1Compatibility as skopeo writes
+/// it: `created`, then what is set of author, created_by, comment and
+/// empty_layer.
+fn history_entry(history: &mut String, c: &V1Compat) {
+    let mut first = true;
+    history.push('{');
+    key(history, &mut first, "created");
+    write_string(history, &c.created.to_string());
+    if !c.author.is_empty() {
+        key(history, &mut first, "author");
+        write_string(history, &c.author);
+    }
+    let created_by = c.container_config.cmd.clone().unwrap_or_default().join(" ");
+    if !created_by.is_empty() {
+        key(history, &mut first, "created_by");
+        write_string(history, &created_by);
+    }
+    if !c.comment.is_empty() {
+        key(history, &mut first, "comment");
+        write_string(history, &c.comment);
+    }
+    if c.throwaway {
+        key(history, &mut first, "empty_layer");
+        history.push_str("true");
+    }
+    history.push('}');
 }
 
 /// Converts a schema 1 manifest; `facts` must hold every non-throwaway

@@ -175,6 +175,32 @@ impl super::blob::Blobs {
         up: &mut Upload,
         src: &mut Option<Source>,
     ) -> Result<bool, Fault> {
+        self.fill(source_repo, desc, size, chunk, up, src).await?;
+        self.send_chunk(desc, up).await?;
+        if up.committed < size {
+            return Ok(false);
+        }
+        // Every byte is with the registry: commit only if they are the
+        // blob (a mismatch restarts it from scratch, in a new session).
+        verify_whole(desc, up)?;
+        self.target()
+            .upload_finish(&up.session, &desc.digest)
+            .await
+            .map_err(|e| Fault(Step::Finish, BlobError::Target(e)))?;
+        Ok(true)
+    }
+
+    /// Reads the source until the chunk buffer is full or the blob read,
+    /// hashing each byte as it is taken into the chunk.
+    async fn fill(
+        &self,
+        source_repo: &str,
+        desc: &Descriptor,
+        size: u64,
+        chunk: usize,
+        up: &mut Upload,
+        src: &mut Option<Source>,
+    ) -> Result<(), Fault> {
         while up.buf.len() < chunk && up.pos < size {
             if src.is_none() {
                 *src = Some(self.open(source_repo, desc, up.pos, size).await?);
@@ -228,50 +254,28 @@ impl super::blob::Blobs {
             // rest waits for the next chunk.
             s.pending = Some(piece);
         }
-        if !up.buf.is_empty() {
-            let data = up.buf.clone().freeze();
-            let n = data.len() as u64;
-            up.session = self
-                .target()
-                .upload_patch(&up.session, up.committed, data)
-                .await
-                .map_err(|e| Fault(Step::Upload, BlobError::Target(e)))?;
-            up.committed += n;
-            up.buf.clear();
-            self.events().send(Event::BlobBytes {
-                digest: desc.digest.clone(),
-                bytes: n,
-            });
+        Ok(())
+    }
+
+    /// Sends the chunk buffer as one `PATCH`, if it holds anything.
+    async fn send_chunk(&self, desc: &Descriptor, up: &mut Upload) -> Result<(), Fault> {
+        if up.buf.is_empty() {
+            return Ok(());
         }
-        if up.committed < size {
-            return Ok(false);
-        }
-        // Every byte is with the registry: commit only if they are the
-        // blob (a mismatch restarts it from scratch, in a new session).
-        if !up.verified {
-            let got = std::mem::replace(
-                &mut up.hasher,
-                DigestVerifier::for_algorithm(desc.digest.algorithm()),
-            )
-            .finish();
-            if got != desc.digest {
-                return Err(Fault(
-                    Step::Restart,
-                    BlobError::Verification(RegistryError::Mismatch {
-                        what: "digest mismatch",
-                        url: DisplayUrl::new(&up.session.location),
-                        expected: desc.digest.to_string(),
-                        actual: got.to_string(),
-                    }),
-                ));
-            }
-            up.verified = true;
-        }
-        self.target()
-            .upload_finish(&up.session, &desc.digest)
+        let data = up.buf.clone().freeze();
+        let n = data.len() as u64;
+        up.session = self
+            .target()
+            .upload_patch(&up.session, up.committed, data)
             .await
-            .map_err(|e| Fault(Step::Finish, BlobError::Target(e)))?;
-        Ok(true)
+            .map_err(|e| Fault(Step::Upload, BlobError::Target(e)))?;
+        up.committed += n;
+        up.buf.clear();
+        self.events().send(Event::BlobBytes {
+            digest: desc.digest.clone(),
+            bytes: n,
+        });
+        Ok(())
     }
 
     /// Opens the source at byte `pos`: a range if the registry serves one
@@ -350,6 +354,31 @@ enum Step {
 
 /// A failed step and why.
 struct Fault(Step, BlobError);
+/// Checks, once, that the bytes the registry now holds hash to the blob's
+/// digest; a mismatch restarts the blob in a new session.
+fn verify_whole(desc: &Descriptor, up: &mut Upload) -> Result<(), Fault> {
+    if up.verified {
+        return Ok(());
+    }
+    let got = std::mem::replace(
+        &mut up.hasher,
+        DigestVerifier::for_algorithm(desc.digest.algorithm()),
+    )
+    .finish();
+    if got != desc.digest {
+        return Err(Fault(
+            Step::Restart,
+            BlobError::Verification(RegistryError::Mismatch {
+                what: "digest mismatch",
+                url: DisplayUrl::new(&up.session.location),
+                expected: desc.digest.to_string(),
+                actual: got.to_string(),
+            }),
+        ));
+    }
+    up.verified = true;
+    Ok(())
+}
 
 fn source_failed(url: &DisplayUrl, message: &str) -> BlobError {
     BlobError::Source(RegistryError::Transport {

@@ -467,28 +467,7 @@ impl Auth {
                 }
             }
             let (retry_after, err) = match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    let body = super::client::read_capped(resp, TOKEN_RESPONSE_LIMIT, self.limits)
-                        .await
-                        .map_err(|message| RegistryError::Auth {
-                            registry: self.registry.clone(),
-                            reason: format!("token endpoint {url}: {message}"),
-                        })?;
-                    let t: TokenResponse =
-                        serde_json::from_slice(&body).map_err(|e| RegistryError::Auth {
-                            registry: self.registry.clone(),
-                            reason: format!("token endpoint {url} answered with bad JSON: {e}"),
-                        })?;
-                    return t
-                        .token
-                        .or(t.access_token)
-                        .filter(|t| !t.is_empty())
-                        .map(Secret::new)
-                        .ok_or_else(|| RegistryError::Auth {
-                            registry: self.registry.clone(),
-                            reason: format!("token endpoint {url} returned no token"),
-                        });
-                }
+                Ok(resp) if resp.status().is_success() => return self.read_token(resp, &url).await,
                 Ok(resp) if super::retry::is_transient_status(resp.status().as_u16()) => (
                     super::retry::parse_retry_after(
                         resp.headers()
@@ -505,19 +484,7 @@ impl Auth {
                     },
                 ),
                 Ok(resp) => {
-                    return Err(RegistryError::Auth {
-                        registry: self.registry.clone(),
-                        reason: format!(
-                            "token endpoint {url} answered HTTP {} for scope {}{}",
-                            resp.status().as_u16(),
-                            scope_key(scopes),
-                            if password.is_none() {
-                                " (no credentials configured)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    })
+                    return Err(self.refused(&url, resp.status().as_u16(), scopes, password))
                 }
                 Err(e) => (
                     None,
@@ -534,6 +501,55 @@ impl Auth {
             }
             retries += 1;
             tokio::time::sleep(policy.delay(retries, retry_after)).await;
+        }
+    }
+
+    /// The token in a token endpoint's successful answer (`token`, or
+    /// OAuth2's `access_token`), read under its size cap.
+    async fn read_token(
+        &self,
+        resp: reqwest::Response,
+        url: &DisplayUrl,
+    ) -> Result<Secret, RegistryError> {
+        let body = super::client::read_capped(resp, TOKEN_RESPONSE_LIMIT, self.limits)
+            .await
+            .map_err(|message| RegistryError::Auth {
+                registry: self.registry.clone(),
+                reason: format!("token endpoint {url}: {message}"),
+            })?;
+        let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| RegistryError::Auth {
+            registry: self.registry.clone(),
+            reason: format!("token endpoint {url} answered with bad JSON: {e}"),
+        })?;
+        t.token
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| RegistryError::Auth {
+                registry: self.registry.clone(),
+                reason: format!("token endpoint {url} returned no token"),
+            })
+    }
+
+    /// A token endpoint that refused the request for good.
+    fn refused(
+        &self,
+        url: &DisplayUrl,
+        status: u16,
+        scopes: &[Scope],
+        password: Option<&Secret>,
+    ) -> RegistryError {
+        RegistryError::Auth {
+            registry: self.registry.clone(),
+            reason: format!(
+                "token endpoint {url} answered HTTP {status} for scope {}{}",
+                scope_key(scopes),
+                if password.is_none() {
+                    " (no credentials configured)"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }
