@@ -193,32 +193,7 @@ pub fn acquire(journal: &Path, shard: Option<Shard>) -> Result<RunLock, LockErro
     let io = |e: std::io::Error| LockError {
         message: format!("lock file {shown}: {e}"),
     };
-    // Our own file, created exclusively; a stale one is taken over once.
-    let mut tries = 0;
-    let file = loop {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => break f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries == 0 => {
-                tries += 1;
-                if !stale(&path) {
-                    return Err(LockError {
-                        message: format!(
-                            "the plan's journal {} is in use by another run of the same part: {}; wait for it to finish (or, if it is gone, remove that file)",
-                            journal.display(),
-                            describe(&path)
-                        ),
-                    });
-                }
-                tracing::warn!(lock = %path.display(), "removing a stale lock file");
-                let _ = std::fs::remove_file(&path);
-            }
-            Err(e) => return Err(io(e)),
-        }
-    };
+    let file = create_own(journal, &path)?;
     // From here on, a refusal removes our file (on drop).
     let mut lock = RunLock {
         path,
@@ -230,7 +205,50 @@ pub fn acquire(journal: &Path, shard: Option<Shard>) -> Result<RunLock, LockErro
         let mut f = &file;
         f.write_all(&body).and_then(|_| f.sync_all()).map_err(io)?;
     }
-    // Then the files that exclude us; stale ones are removed.
+    refuse_conflicts(journal, shard)?;
+    let (stop, beat) = heartbeat(lock.path.clone()).map_err(io)?;
+    lock.stop = Some(stop);
+    lock.beat = Some(beat);
+    Ok(lock)
+}
+
+/// Creates our own lock file, exclusively; a stale one is taken over once.
+fn create_own(journal: &Path, path: &Path) -> Result<std::fs::File, LockError> {
+    let mut tries = 0;
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(f) => return Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries == 0 => {
+                tries += 1;
+                if !stale(path) {
+                    return Err(LockError {
+                        message: format!(
+                            "the plan's journal {} is in use by another run of the same part: {}; wait for it to finish (or, if it is gone, remove that file)",
+                            journal.display(),
+                            describe(path)
+                        ),
+                    });
+                }
+                tracing::warn!(lock = %path.display(), "removing a stale lock file");
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e) => {
+                return Err(LockError {
+                    message: format!("lock file {}: {e}", path.display()),
+                })
+            }
+        }
+    }
+}
+
+/// Refuses the run while a live run holds a lock that excludes it (an
+/// unsharded run excludes every part, a part those of another count);
+/// stale ones are removed.
+fn refuse_conflicts(journal: &Path, shard: Option<Shard>) -> Result<(), LockError> {
     let held: Vec<PathBuf> = conflicts(journal, shard)
         .into_iter()
         .filter(|p| {
@@ -243,32 +261,36 @@ pub fn acquire(journal: &Path, shard: Option<Shard>) -> Result<RunLock, LockErro
             }
         })
         .collect();
-    if !held.is_empty() {
-        let what: Vec<String> = held.iter().map(|p| describe(p)).collect();
-        return Err(LockError {
-            message: format!(
-                "the plan's journal {} is in use by another run ({}) that would write the same repositories: {}; wait for it to finish (an unsharded run excludes every part; parts run side by side only with the same number of parts)",
-                journal.display(),
-                if shard.is_none() { "a sharded one" } else { "unsharded, or with another number of parts" },
-                what.join("; ")
-            ),
-        });
+    if held.is_empty() {
+        return Ok(());
     }
+    let what: Vec<String> = held.iter().map(|p| describe(p)).collect();
+    Err(LockError {
+        message: format!(
+            "the plan's journal {} is in use by another run ({}) that would write the same repositories: {}; wait for it to finish (an unsharded run excludes every part; parts run side by side only with the same number of parts)",
+            journal.display(),
+            if shard.is_none() { "a sharded one" } else { "unsharded, or with another number of parts" },
+            what.join("; ")
+        ),
+    })
+}
+
+/// The thread that touches the lock file every [`HEARTBEAT`] until the
+/// sender is dropped or sends.
+fn heartbeat(
+    path: PathBuf,
+) -> std::io::Result<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let beat_path = lock.path.clone();
     let beat = std::thread::Builder::new()
         .name("run-lock".into())
         .spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(HEARTBEAT) {
-                if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&beat_path) {
+                if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
                     let _ = f.set_modified(SystemTime::now());
                 }
             }
-        })
-        .map_err(io)?;
-    lock.stop = Some(tx);
-    lock.beat = Some(beat);
-    Ok(lock)
+        })?;
+    Ok((tx, beat))
 }
 
 #[cfg(test)]

@@ -280,18 +280,7 @@ pub async fn main(cli: Cli) -> i32 {
             concurrency,
             bandwidth,
             ..
-        } => {
-            let how = CheckHow {
-                format: ReportFormat::Text,
-                output: None,
-                bandwidth: &bandwidth,
-                concurrency,
-                verify_source_blobs: false,
-                verbose: false,
-                json_progress: false,
-            };
-            check(&plan, how).await
-        }
+        } => check(&plan, CheckHow::dry_run(&bandwidth, concurrency)).await,
         Command::Run {
             plan,
             concurrency,
@@ -314,13 +303,8 @@ pub async fn main(cli: Cli) -> i32 {
                 true => progress::Progress::Plain,
                 false => progress,
             };
-            run(
-                &plan,
-                concurrency,
-                mode,
-                crate::shard::Sharding { part, reshard },
-            )
-            .await
+            let sharding = crate::shard::Sharding { part, reshard };
+            run(&plan, concurrency, mode, sharding).await
         }
     }
 }
@@ -706,6 +690,21 @@ struct CheckHow<'a> {
     verbose: bool,
     /// One JSON object per image planned on stderr, and the summary last.
     json_progress: bool,
+}
+
+impl<'a> CheckHow<'a> {
+    /// `run --dry-run`: the text report, with the run's own options.
+    fn dry_run(bandwidth: &'a str, concurrency: Option<u16>) -> Self {
+        CheckHow {
+            format: ReportFormat::Text,
+            output: None,
+            bandwidth,
+            concurrency,
+            verify_source_blobs: false,
+            verbose: false,
+            json_progress: false,
+        }
+    }
 }
 
 /// `check` (and `run --dry-run`): the compatibility report.
