@@ -404,21 +404,12 @@ impl Api {
         }
         let mut out = Vec::new();
         let mut cont: Option<String> = None;
-        let (mut streams, mut tags) = (0usize, 0usize);
+        let mut counted = (0usize, 0usize);
         let mut items = PAGE_ITEMS;
         let mut restarted = false;
         let mut pages = 0usize;
         while pages < MAX_PAGES {
-            let mut url = reqwest::Url::parse(&format!(
-                "{}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams",
-                self.base
-            ))
-            .map_err(|e| api_error(&self.base, e.to_string()))?;
-            url.query_pairs_mut()
-                .append_pair("limit", &items.to_string());
-            if let Some(c) = &cont {
-                url.query_pairs_mut().append_pair("continue", c);
-            }
+            let url = self.streams_url(namespace, items, cont.as_deref())?;
             let page = match self.page(url.as_str()).await? {
                 None if items > 1 => {
                     // The API caps a page by items, not bytes: fewer.
@@ -439,7 +430,7 @@ impl Api {
                         "the image stream listing expired (410 Gone); starting over"
                     );
                     restarted = true;
-                    (out, cont, streams, tags) = (Vec::new(), None, 0, 0);
+                    (out, cont, counted) = (Vec::new(), None, (0, 0));
                     continue;
                 }
                 Some(Err(Gone)) => {
@@ -453,16 +444,7 @@ impl Api {
             pages += 1;
             for item in page.items {
                 let stream = classify(namespace, item, own_hosts);
-                tags = tags.saturating_add(stream.size());
-                streams = streams.saturating_add(1);
-                if streams > MAX_STREAMS || tags > MAX_TAGS {
-                    return Err(api_error(
-                        &self.base,
-                        format!(
-                            "project {namespace} lists more than {MAX_STREAMS} image streams or {MAX_TAGS} tags and history entries; migrate it in parts ([[images]] entries, or [[projects]] with repositories globs)"
-                        ),
-                    ));
-                }
+                self.count(namespace, &mut counted, stream.size())?;
                 if let Some(s) = stream.0 {
                     out.push(s);
                 }
@@ -476,6 +458,47 @@ impl Api {
             &self.base,
             format!("more than {MAX_PAGES} pages of image streams"),
         ))
+    }
+
+    /// The URL of one page of a namespace's image streams.
+    fn streams_url(
+        &self,
+        namespace: &str,
+        items: usize,
+        cont: Option<&str>,
+    ) -> Result<reqwest::Url, RegistryError> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams",
+            self.base
+        ))
+        .map_err(|e| api_error(&self.base, e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("limit", &items.to_string());
+        if let Some(c) = cont {
+            url.query_pairs_mut().append_pair("continue", c);
+        }
+        Ok(url)
+    }
+
+    /// Counts one more stream of `size` tags and history entries against
+    /// the listing's bounds ([`MAX_STREAMS`], [`MAX_TAGS`]).
+    fn count(
+        &self,
+        namespace: &str,
+        (streams, tags): &mut (usize, usize),
+        size: usize,
+    ) -> Result<(), RegistryError> {
+        *tags = tags.saturating_add(size);
+        *streams = streams.saturating_add(1);
+        if *streams > MAX_STREAMS || *tags > MAX_TAGS {
+            return Err(api_error(
+                &self.base,
+                format!(
+                    "project {namespace} lists more than {MAX_STREAMS} image streams or {MAX_TAGS} tags and history entries; migrate it in parts ([[images]] entries, or [[projects]] with repositories globs)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The projects the token can see (`GET

@@ -251,22 +251,8 @@ impl Client {
                     },
                     retries,
                 })?;
-            let slot = self.gate.enter().await;
-            let mut rb = self
-                .http
-                .request(req.method.clone(), &req.url)
-                .headers(req.headers.clone());
-            if let Some(h) = sent.header().and_then(super::auth::sensitive) {
-                rb = rb.header(AUTHORIZATION, h);
-            }
-            if let Some(b) = body {
-                rb = rb.body(b);
-            }
-            let answer = rb.send().await;
-            // In flight until the answer's head arrived; a body read later
-            // (a blob stream) is bounded by the transfer limit instead.
-            drop(slot);
-            let (retry_after, err) = match answer {
+            let answer = self.attempt(req, &sent, body).await;
+            let retry_after = match answer {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     if status == 401 && auth_rounds < 3 {
@@ -292,7 +278,7 @@ impl Client {
                         self.gate.pause(d);
                     }
                     tracing::debug!(status, url = %DisplayUrl::new(&req.url), "transient status, retrying");
-                    (ra, None)
+                    ra
                 }
                 Err(e) => {
                     let err = RegistryError::Transport {
@@ -305,13 +291,36 @@ impl Client {
                         return Err(err);
                     }
                     tracing::debug!(error = %err, "transport error, retrying");
-                    (None, Some(err))
+                    None
                 }
             };
-            drop(err);
             retries += 1;
             tokio::time::sleep(policy.delay(retries, retry_after)).await;
         }
+    }
+
+    /// One attempt: the request with its credentials and body, in flight
+    /// under the registry's gate until the answer's head arrived (a body
+    /// read later, a blob stream, is bounded by the transfer limit
+    /// instead).
+    async fn attempt(
+        &self,
+        req: &Request<'_>,
+        sent: &super::auth::Sent,
+        body: Option<reqwest::Body>,
+    ) -> reqwest::Result<Response> {
+        let _slot = self.gate.enter().await;
+        let mut rb = self
+            .http
+            .request(req.method.clone(), &req.url)
+            .headers(req.headers.clone());
+        if let Some(h) = sent.header().and_then(super::auth::sensitive) {
+            rb = rb.header(AUTHORIZATION, h);
+        }
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        rb.send().await
     }
 
     /// Turns a response with an unexpected status into an error.

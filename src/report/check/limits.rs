@@ -63,7 +63,6 @@ pub(super) async fn stream_quotas(
     targets: &[&str],
     images: &mut [ImageReport],
 ) {
-    use crate::openshift::{IMAGES, IMAGESTREAMS};
     let existing = match existing {
         Ok(e) => e,
         Err(why) => {
@@ -107,38 +106,52 @@ pub(super) async fn stream_quotas(
                 continue;
             }
         };
-        for (resource, adds, what) in [
-            (IMAGESTREAMS, new_repos.len(), "image streams"),
-            (IMAGES, new_images.len(), "images"),
-        ] {
-            let Some(quota) = quotas.tightest(resource).filter(|_| adds > 0) else {
-                continue;
-            };
-            if quota
-                .used
-                .checked_add(adds as u64)
-                .is_some_and(|n| n <= quota.hard)
-            {
-                continue;
-            }
-            for im in images.iter_mut().filter(|i| {
-                let repo = i.target.split(':').next().unwrap_or("");
-                in_ns(i)
-                    && match resource {
-                        IMAGESTREAMS => new_repos.contains(repo),
-                        _ => matches!(i.action, CheckAction::Copy | CheckAction::Convert),
-                    }
-            }) {
-                im.add(finding(
-                    crate::model::FindingCode::QuotaExceeded,
-                    Severity::Blocker,
-                    format!(
-                        "project {ns} may hold {} {what} and has {}; the plan adds {adds} new ones",
-                        quota.hard, quota.used
-                    ),
-                ));
-                im.action = CheckAction::Blocked;
-            }
+        over_quota(images, ns, &quotas, &new_repos, new_images.len());
+    }
+}
+
+/// Blocks the images of project `ns` that would push it over its tightest
+/// image stream or image quota: the plan adds `new_repos` streams and
+/// `new_images` images.
+fn over_quota(
+    images: &mut [ImageReport],
+    ns: &str,
+    quotas: &crate::openshift::Quotas,
+    new_repos: &HashSet<&str>,
+    new_images: usize,
+) {
+    use crate::openshift::{IMAGES, IMAGESTREAMS};
+    for (resource, adds, what) in [
+        (IMAGESTREAMS, new_repos.len(), "image streams"),
+        (IMAGES, new_images, "images"),
+    ] {
+        let Some(quota) = quotas.tightest(resource).filter(|_| adds > 0) else {
+            continue;
+        };
+        if quota
+            .used
+            .checked_add(adds as u64)
+            .is_some_and(|n| n <= quota.hard)
+        {
+            continue;
+        }
+        for im in images.iter_mut().filter(|i| {
+            let repo = i.target.split(':').next().unwrap_or("");
+            project(&i.target) == ns
+                && match resource {
+                    IMAGESTREAMS => new_repos.contains(repo),
+                    _ => matches!(i.action, CheckAction::Copy | CheckAction::Convert),
+                }
+        }) {
+            im.add(finding(
+                crate::model::FindingCode::QuotaExceeded,
+                Severity::Blocker,
+                format!(
+                    "project {ns} may hold {} {what} and has {}; the plan adds {adds} new ones",
+                    quota.hard, quota.used
+                ),
+            ));
+            im.action = CheckAction::Blocked;
         }
     }
 }
