@@ -65,6 +65,19 @@ pub(super) fn plan_index(
             }
         }
     }
+    finish_index(plan, action, top, &outs, reason);
+}
+
+/// The index itself, once its children are planned: rewritten over their
+/// new digests, unless something blocks the image or a child's digest
+/// cannot be predicted (`reason`; then nothing is pushed from the plan).
+fn finish_index(
+    plan: &mut ImagePlan,
+    action: Action,
+    top: &Manifest,
+    outs: &[ChildOut],
+    reason: Option<String>,
+) {
     if plan.blockers().next().is_some() {
         return;
     }
@@ -73,7 +86,7 @@ pub(super) fn plan_index(
         plan.target_digest_reason = Some(r);
         return;
     }
-    match convert::index(action, top.kind, &top.raw, &outs) {
+    match convert::index(action, top.kind, &top.raw, outs) {
         Ok(c) => {
             plan.target_digest = Some(c.digest.clone());
             plan.manifests.push(PushStep {
