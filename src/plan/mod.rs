@@ -991,12 +991,14 @@ fn external_imports_of(
 }
 
 /// `api = "https://..."` of a section: a URL with a host, https unless the
-/// section is `insecure`.
+/// section is `insecure`; trusted with the section's `ca_file`, like its
+/// registry.
 fn api_of(
     c: &mut Collector,
     dir: &Path,
     section: &str,
     e: &raw::Endpoint,
+    ca_file: &Option<PathBuf>,
 ) -> Option<crate::openshift::ApiEndpoint> {
     let password = password_source(
         c,
@@ -1029,7 +1031,7 @@ fn api_of(
         {
             Some(crate::openshift::ApiEndpoint {
                 url: text.trim_end_matches('/').to_string(),
-                ca_file: None,
+                ca_file: ca_file.clone(),
                 password,
             })
         }
@@ -1156,8 +1158,8 @@ impl Plan {
                 "the plan lists no [[images]] and no [[projects]]",
             );
         }
-        let mut source_api = api_of(&mut c, &dir, "source", &raw.source);
-        let mut target_api = api_of(&mut c, &dir, "target", &raw.target);
+        let source_api = api_of(&mut c, &dir, "source", &raw.source, &source.ca_file);
+        let target_api = api_of(&mut c, &dir, "target", &raw.target, &target.ca_file);
         projects_need_apis(
             &mut c,
             &projects,
@@ -1165,12 +1167,6 @@ impl Plan {
             source_api.is_some(),
             target_api.is_some(),
         );
-        if let Some(a) = source_api.as_mut() {
-            a.ca_file = source.ca_file.clone();
-        }
-        if let Some(a) = target_api.as_mut() {
-            a.ca_file = target.ca_file.clone();
-        }
         overlapping_targets(&mut c, &raw.images, &images);
         if !c.issues.is_empty() {
             return Err(invalid(c.issues));
