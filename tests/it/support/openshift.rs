@@ -268,166 +268,196 @@ fn route(
     }
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let mut st = lock(state);
+    let st = &mut *st;
     match (method, parts.as_slice()) {
         ("GET", ["apis", "image.openshift.io", "v1", "namespaces", ns, "imagestreams"]) => {
-            if st.denied.contains(*ns) {
-                return status(403, "Forbidden", &format!("imagestreams.image.openshift.io is forbidden: User \"u\" cannot list resource \"imagestreams\" in API group \"image.openshift.io\" in the namespace \"{ns}\""));
-            }
-            let all: Vec<(String, Stream)> = st
-                .streams
-                .get(*ns)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default();
-            let limit: usize = query
-                .get("limit")
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(usize::MAX)
-                .min(st.page.unwrap_or(usize::MAX));
-            if query.contains_key("continue") && std::mem::take(&mut st.gone_once) {
-                return status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
-            }
-            let from: usize = query
-                .get("continue")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let page: Vec<serde_json::Value> = all
-                .iter()
-                .skip(from)
-                .take(limit)
-                .map(|(n, s)| stream_json(ns, n, s))
-                .collect();
-            let next = from + page.len();
-            let cont = if next < all.len() {
-                next.to_string()
-            } else {
-                String::new()
-            };
-            let remaining = all.len() - next;
-            let list = match st.v1_lists {
-                // OKD 3.11: the legacy group, a selfLink, no count of
-                // what remains; an empty list's items are null.
-                true => serde_json::json!({"kind": "ImageStreamList", "apiVersion": "v1",
-                    "metadata": {"selfLink": format!("/oapi/v1/namespaces/{ns}/imagestreams"), "resourceVersion": "1", "continue": cont},
-                    "items": if page.is_empty() { serde_json::Value::Null } else { serde_json::Value::Array(page) }}),
-                false => {
-                    let mut meta = serde_json::json!({"resourceVersion": "1", "continue": cont});
-                    if remaining > 0 {
-                        meta["remainingItemCount"] = remaining.into();
-                    }
-                    serde_json::json!({"kind": "ImageStreamList", "apiVersion": "image.openshift.io/v1",
-                        "metadata": meta, "items": page})
-                }
-            };
-            json(200, list)
+            list_streams(st, ns, query)
         }
         ("POST", ["apis", "image.openshift.io", "v1", "namespaces", ns, "imagestreams"]) => {
-            if st.denied.contains(*ns) {
-                return status(403, "Forbidden", "cannot create imagestreams");
-            }
-            let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let Some(name) = v["metadata"]["name"].as_str().map(str::to_string) else {
-                return status(422, "Invalid", "metadata.name: Required value");
-            };
-            if let Some((hard, used)) = st.quotas.get(*ns).copied() {
-                if used >= hard {
-                    return status(
-                        403,
-                        "Forbidden",
-                        "exceeded quota: openshift.io/imagestreams",
-                    );
-                }
-                st.quotas.insert(ns.to_string(), (hard, used + 1));
-            }
-            let streams = st.streams.entry(ns.to_string()).or_default();
-            if streams.contains_key(&name) {
-                return status(409, "AlreadyExists", "imagestreams already exists");
-            }
-            streams.insert(name.clone(), Stream::default());
-            json(201, stream_json(ns, &name, &Stream::default()))
+            create_stream(st, ns, body)
         }
         ("POST", ["apis", "image.openshift.io", "v1", "namespaces", ns, "imagestreamtags"]) => {
-            let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
-            let from = &v["tag"]["from"];
-            let Some((stream, _)) = name.split_once(':') else {
-                return status(422, "Invalid", "metadata.name: must be stream:tag");
-            };
-            if !matches!(
-                from["kind"].as_str(),
-                Some("DockerImage" | "ImageStreamTag")
-            ) || from["name"].as_str().is_none()
-            {
-                return status(
-                    422,
-                    "Invalid",
-                    "tag.from: kind must be DockerImage or ImageStreamTag",
-                );
-            }
-            if !st.streams.get(*ns).is_some_and(|m| m.contains_key(stream)) {
-                return status(404, "NotFound", "imagestreams.image.openshift.io not found");
-            }
-            let from = from["name"].as_str().unwrap_or("").to_string();
-            st.istags.push((ns.to_string(), name.clone(), from));
-            st.istag_specs
-                .push((ns.to_string(), name.clone(), v["tag"].clone()));
-            json(201, v)
+            create_istag(st, ns, body)
         }
-        ("GET", ["apis", "project.openshift.io", "v1", "projects"]) => {
-            let names: BTreeSet<String> = st
-                .streams
-                .keys()
-                .chain(st.extra_projects.iter())
-                .filter(|n| !st.denied.contains(*n) && !st.missing.contains(*n))
-                .cloned()
-                .collect();
-            let items: Vec<serde_json::Value> = names
-                .iter()
-                .map(|n| serde_json::json!({"metadata": {"name": n, "annotations": {"openshift.io/requester": "u"}},
-                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}))
-                .collect();
-            json(
-                200,
-                serde_json::json!({"kind": "ProjectList", "apiVersion": "project.openshift.io/v1",
-                    "metadata": {}, "items": items}),
-            )
-        }
-        ("GET", ["apis", "project.openshift.io", "v1", "projects", ns]) => {
-            if st.denied.contains(*ns) || st.missing.contains(*ns) {
-                return status(403, "Forbidden", &format!("projects.project.openshift.io \"{ns}\" is forbidden: User \"u\" cannot get resource \"projects\" in API group \"project.openshift.io\" in the namespace \"{ns}\""));
-            }
-            json(
-                200,
-                serde_json::json!({"kind": "Project", "apiVersion": "project.openshift.io/v1",
-                "metadata": {"name": ns}, "status": {"phase": "Active"}}),
-            )
-        }
-        ("GET", ["api", "v1", "namespaces", ns, "resourcequotas"]) => {
-            let one = |name: &str, key: &str, (hard, used): (u64, u64)| {
-                serde_json::json!({
-                    "metadata": {"name": name},
-                    "spec": {"hard": {key: hard.to_string()}},
-                    "status": {
-                        "hard": {key: hard.to_string()},
-                        "used": {key: used.to_string()}
-                    }
-                })
-            };
-            let mut items: Vec<serde_json::Value> = Vec::new();
-            if let Some(q) = st.quotas.get(*ns) {
-                items.push(one("image-streams", "openshift.io/imagestreams", *q));
-            }
-            if let Some(q) = st.image_quotas.get(*ns) {
-                items.push(one("images", "openshift.io/images", *q));
-            }
-            json(
-                200,
-                serde_json::json!({"kind": "ResourceQuotaList", "apiVersion": "v1", "items": items}),
-            )
-        }
+        ("GET", ["apis", "project.openshift.io", "v1", "projects"]) => list_projects(st),
+        ("GET", ["apis", "project.openshift.io", "v1", "projects", ns]) => get_project(st, ns),
+        ("GET", ["api", "v1", "namespaces", ns, "resourcequotas"]) => quotas(st, ns),
         _ => status(
             404,
             "NotFound",
             "the server could not find the requested resource",
         ),
     }
+}
+
+/// `GET .../namespaces/NS/imagestreams`: a page of `limit` streams, with
+/// `continue`; in the OKD 3.11 shape when `v1_lists` is set.
+fn list_streams(st: &mut State, ns: &str, query: &BTreeMap<String, String>) -> Response<Body> {
+    if st.denied.contains(ns) {
+        return status(403, "Forbidden", &format!("imagestreams.image.openshift.io is forbidden: User \"u\" cannot list resource \"imagestreams\" in API group \"image.openshift.io\" in the namespace \"{ns}\""));
+    }
+    let all: Vec<(String, Stream)> = st
+        .streams
+        .get(ns)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(usize::MAX)
+        .min(st.page.unwrap_or(usize::MAX));
+    if query.contains_key("continue") && std::mem::take(&mut st.gone_once) {
+        return status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+    }
+    let from: usize = query
+        .get("continue")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<serde_json::Value> = all
+        .iter()
+        .skip(from)
+        .take(limit)
+        .map(|(n, s)| stream_json(ns, n, s))
+        .collect();
+    let next = from + page.len();
+    let cont = if next < all.len() {
+        next.to_string()
+    } else {
+        String::new()
+    };
+    let remaining = all.len() - next;
+    let list = match st.v1_lists {
+        // OKD 3.11: the legacy group, a selfLink, no count of
+        // what remains; an empty list's items are null.
+        true => serde_json::json!({"kind": "ImageStreamList", "apiVersion": "v1",
+            "metadata": {"selfLink": format!("/oapi/v1/namespaces/{ns}/imagestreams"), "resourceVersion": "1", "continue": cont},
+            "items": if page.is_empty() { serde_json::Value::Null } else { serde_json::Value::Array(page) }}),
+        false => {
+            let mut meta = serde_json::json!({"resourceVersion": "1", "continue": cont});
+            if remaining > 0 {
+                meta["remainingItemCount"] = remaining.into();
+            }
+            serde_json::json!({"kind": "ImageStreamList", "apiVersion": "image.openshift.io/v1",
+                "metadata": meta, "items": page})
+        }
+    };
+    json(200, list)
+}
+
+/// `POST .../namespaces/NS/imagestreams`: a new empty stream, counted
+/// against the project's image stream quota.
+fn create_stream(st: &mut State, ns: &str, body: &[u8]) -> Response<Body> {
+    if st.denied.contains(ns) {
+        return status(403, "Forbidden", "cannot create imagestreams");
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let Some(name) = v["metadata"]["name"].as_str().map(str::to_string) else {
+        return status(422, "Invalid", "metadata.name: Required value");
+    };
+    if let Some((hard, used)) = st.quotas.get(ns).copied() {
+        if used >= hard {
+            return status(
+                403,
+                "Forbidden",
+                "exceeded quota: openshift.io/imagestreams",
+            );
+        }
+        st.quotas.insert(ns.to_string(), (hard, used + 1));
+    }
+    let streams = st.streams.entry(ns.to_string()).or_default();
+    if streams.contains_key(&name) {
+        return status(409, "AlreadyExists", "imagestreams already exists");
+    }
+    streams.insert(name.clone(), Stream::default());
+    json(201, stream_json(ns, &name, &Stream::default()))
+}
+
+/// `POST .../namespaces/NS/imagestreamtags`: a tag of an existing stream
+/// from a `DockerImage` or `ImageStreamTag`.
+fn create_istag(st: &mut State, ns: &str, body: &[u8]) -> Response<Body> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let from = &v["tag"]["from"];
+    let Some((stream, _)) = name.split_once(':') else {
+        return status(422, "Invalid", "metadata.name: must be stream:tag");
+    };
+    if !matches!(
+        from["kind"].as_str(),
+        Some("DockerImage" | "ImageStreamTag")
+    ) || from["name"].as_str().is_none()
+    {
+        return status(
+            422,
+            "Invalid",
+            "tag.from: kind must be DockerImage or ImageStreamTag",
+        );
+    }
+    if !st.streams.get(ns).is_some_and(|m| m.contains_key(stream)) {
+        return status(404, "NotFound", "imagestreams.image.openshift.io not found");
+    }
+    let from = from["name"].as_str().unwrap_or("").to_string();
+    st.istags.push((ns.to_string(), name.clone(), from));
+    st.istag_specs
+        .push((ns.to_string(), name.clone(), v["tag"].clone()));
+    json(201, v)
+}
+
+/// `GET /apis/project.openshift.io/v1/projects`: the projects the user
+/// may see.
+fn list_projects(st: &State) -> Response<Body> {
+    let names: BTreeSet<String> = st
+        .streams
+        .keys()
+        .chain(st.extra_projects.iter())
+        .filter(|n| !st.denied.contains(*n) && !st.missing.contains(*n))
+        .cloned()
+        .collect();
+    let items: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| serde_json::json!({"metadata": {"name": n, "annotations": {"openshift.io/requester": "u"}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}))
+        .collect();
+    json(
+        200,
+        serde_json::json!({"kind": "ProjectList", "apiVersion": "project.openshift.io/v1",
+            "metadata": {}, "items": items}),
+    )
+}
+
+/// `GET /apis/project.openshift.io/v1/projects/NS`.
+fn get_project(st: &State, ns: &str) -> Response<Body> {
+    if st.denied.contains(ns) || st.missing.contains(ns) {
+        return status(403, "Forbidden", &format!("projects.project.openshift.io \"{ns}\" is forbidden: User \"u\" cannot get resource \"projects\" in API group \"project.openshift.io\" in the namespace \"{ns}\""));
+    }
+    json(
+        200,
+        serde_json::json!({"kind": "Project", "apiVersion": "project.openshift.io/v1",
+        "metadata": {"name": ns}, "status": {"phase": "Active"}}),
+    )
+}
+
+/// `GET /api/v1/namespaces/NS/resourcequotas`: the image stream and image
+/// quotas set for the project.
+fn quotas(st: &State, ns: &str) -> Response<Body> {
+    let one = |name: &str, key: &str, (hard, used): (u64, u64)| {
+        serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"hard": {key: hard.to_string()}},
+            "status": {
+                "hard": {key: hard.to_string()},
+                "used": {key: used.to_string()}
+            }
+        })
+    };
+    let mut items: Vec<serde_json::Value> = Vec::new();
+    if let Some(q) = st.quotas.get(ns) {
+        items.push(one("image-streams", "openshift.io/imagestreams", *q));
+    }
+    if let Some(q) = st.image_quotas.get(ns) {
+        items.push(one("images", "openshift.io/images", *q));
+    }
+    json(
+        200,
+        serde_json::json!({"kind": "ResourceQuotaList", "apiVersion": "v1", "items": items}),
+    )
 }
