@@ -365,6 +365,38 @@ pub fn finding_codes_table() -> String {
     out
 }
 
+/// Test support: holds the generated part of a document (between
+/// `<!-- marker -->` and `<!-- /marker -->`) to `want`. With
+/// `REFERENCE_BLESS=1` a differing part is rewritten instead.
+#[cfg(test)]
+pub(crate) fn assert_generated(doc: &str, marker: &str, want: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = (
+        format!("<!-- {marker} -->\n"),
+        format!("<!-- /{marker} -->"),
+    );
+    let found = text
+        .split_once(start.as_str())
+        .and_then(|(_, rest)| rest.split_once(end.as_str()))
+        .map(|(table, _)| table.to_string());
+    if found.as_deref() != Some(want) && std::env::var("REFERENCE_BLESS").is_ok() {
+        if let (Some((head, rest)), true) = (text.split_once(start.as_str()), found.is_some()) {
+            let tail = rest
+                .split_once(end.as_str())
+                .map(|(_, t)| t)
+                .unwrap_or_default();
+            let _ = std::fs::write(&path, format!("{head}{start}{want}{end}{tail}"));
+            return;
+        }
+    }
+    assert_eq!(
+        found.as_deref(),
+        Some(want),
+        "{doc}, between the {marker} markers"
+    );
+}
+
 #[cfg(test)]
 mod finding_code_tests {
     use super::*;
@@ -373,22 +405,7 @@ mod finding_code_tests {
     /// its markers. `REFERENCE_BLESS=1` rewrites that part.
     #[test]
     fn finding_codes_in_the_reference_are_the_codes() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference.md");
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let (start, end) = ("<!-- finding-codes -->\n", "<!-- /finding-codes -->");
-        let want = finding_codes_table();
-        let found = text
-            .split_once(start)
-            .and_then(|(_, rest)| rest.split_once(end))
-            .map(|(table, _)| table.to_string());
-        if found.as_deref() != Some(want.as_str()) && std::env::var("REFERENCE_BLESS").is_ok() {
-            if let (Some((head, rest)), true) = (text.split_once(start), found.is_some()) {
-                let tail = rest.split_once(end).map(|(_, t)| t).unwrap_or_default();
-                let _ = std::fs::write(&path, format!("{head}{start}{want}{end}{tail}"));
-                return;
-            }
-        }
-        assert_eq!(found.as_deref(), Some(want.as_str()), "docs/reference.md");
+        assert_generated("docs/reference.md", "finding-codes", &finding_codes_table());
         let names: std::collections::HashSet<&str> =
             FindingCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), FindingCode::ALL.len(), "a name used twice");

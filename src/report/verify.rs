@@ -22,13 +22,122 @@ pub struct Problem {
     pub source: String,
     /// `repo:tag` in the target.
     pub target: String,
-    /// Stable code: `tag-missing`, `tag-moved`, `manifest-missing`, `child-missing`,
-    /// `blob-missing`, `blob-size`, `digest-changed`, `source-changed`,
-    /// `unreadable`, `not-migrated` (the journal records the tag as failed
-    /// or unfinished).
-    pub code: &'static str,
+    /// Stable code (see [`VerifyCode`]).
+    pub code: VerifyCode,
     /// What is wrong, with the digests involved.
     pub message: String,
+}
+
+/// What `verify` can find wrong with a migrated tag: the one list of
+/// codes, each with what it means; `docs/reference.md` is checked
+/// against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyCode {
+    /// `tag-missing`
+    TagMissing,
+    /// `tag-moved`
+    TagMoved,
+    /// `manifest-missing`
+    ManifestMissing,
+    /// `child-missing`
+    ChildMissing,
+    /// `blob-missing`
+    BlobMissing,
+    /// `blob-size`
+    BlobSize,
+    /// `digest-changed`
+    DigestChanged,
+    /// `source-changed`
+    SourceChanged,
+    /// `unreadable`
+    Unreadable,
+    /// `not-migrated`
+    NotMigrated,
+}
+
+impl VerifyCode {
+    /// Every code, in the order the reference lists them.
+    pub const ALL: &'static [VerifyCode] = &[
+        VerifyCode::TagMissing,
+        VerifyCode::TagMoved,
+        VerifyCode::ManifestMissing,
+        VerifyCode::ChildMissing,
+        VerifyCode::BlobMissing,
+        VerifyCode::BlobSize,
+        VerifyCode::DigestChanged,
+        VerifyCode::SourceChanged,
+        VerifyCode::Unreadable,
+        VerifyCode::NotMigrated,
+    ];
+
+    /// (stable name, what it means).
+    fn entry(self) -> (&'static str, &'static str) {
+        match self {
+            VerifyCode::TagMissing => ("tag-missing", "the target tag is gone"),
+            VerifyCode::TagMoved => (
+                "tag-moved",
+                "the target tag points at another digest than the one migrated",
+            ),
+            VerifyCode::ManifestMissing => (
+                "manifest-missing",
+                "the migrated manifest (or an index's child) cannot be read from the target",
+            ),
+            VerifyCode::ChildMissing => (
+                "child-missing",
+                "the index no longer names a child the journal recorded",
+            ),
+            VerifyCode::BlobMissing => (
+                "blob-missing",
+                "a config or layer is not in the target repository",
+            ),
+            VerifyCode::BlobSize => (
+                "blob-size",
+                "a config or layer has another size than its manifest says",
+            ),
+            VerifyCode::DigestChanged => (
+                "digest-changed",
+                "an image copied with `preserve` does not have its source digest",
+            ),
+            VerifyCode::SourceChanged => (
+                "source-changed",
+                "the source tag moved or is gone since it was copied: run again to copy it",
+            ),
+            VerifyCode::Unreadable => (
+                "unreadable",
+                "a registry could not be asked (the message says which and why)",
+            ),
+            VerifyCode::NotMigrated => (
+                "not-migrated",
+                "the journal records the tag as failed or unfinished",
+            ),
+        }
+    }
+
+    /// The stable name, e.g. `tag-moved`.
+    pub fn as_str(self) -> &'static str {
+        self.entry().0
+    }
+
+    /// What it means.
+    pub fn doc(self) -> &'static str {
+        self.entry().1
+    }
+}
+
+impl std::fmt::Display for VerifyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verify codes as the Markdown table `docs/reference.md` holds.
+pub fn verify_codes_table() -> String {
+    let mut out = String::from("| Code | Meaning |\n|---|---|\n");
+    for c in VerifyCode::ALL {
+        out.push_str(&format!("| `{}` | {} |\n", c.as_str(), c.doc()));
+    }
+    out
 }
 
 /// What `verify` found.
@@ -96,7 +205,7 @@ pub async fn verify(plan: &crate::plan::Plan) -> Result<VerifyReport, RunError> 
         let (code, message) = match im.state {
             super::State::Done => continue,
             super::State::Failed => (
-                "not-migrated",
+                VerifyCode::NotMigrated,
                 format!(
                     "the last attempt failed ({} error): {}",
                     im.error_kind.map_or("unknown", |k| k.name()),
@@ -104,7 +213,7 @@ pub async fn verify(plan: &crate::plan::Plan) -> Result<VerifyReport, RunError> 
                 ),
             ),
             super::State::Pending => (
-                "not-migrated",
+                VerifyCode::NotMigrated,
                 "started but never finished (run again to complete it)".to_string(),
             ),
         };
@@ -123,7 +232,7 @@ impl Verifier<'_> {
     /// Checks one done tag; returns its problems and the manifests read.
     async fn one(&self, source: &str, target: &str, done: &DoneTag) -> (Vec<Problem>, usize) {
         let mut problems = Vec::new();
-        let mut say = |code: &'static str, message: String| {
+        let mut say = |code: VerifyCode, message: String| {
             problems.push(Problem {
                 source: source.to_string(),
                 target: target.to_string(),
@@ -142,12 +251,12 @@ impl Verifier<'_> {
             None => target.rsplit_once(':').unwrap_or((target, "")),
         };
         if src_tag.is_empty() || (!history && tag.is_empty()) {
-            say("unreadable", "the journal names no tag".into());
+            say(VerifyCode::Unreadable, "the journal names no tag".into());
             return (problems, 0);
         }
         if done.format == Format::Preserve && done.source_digest != done.target_digest {
             say(
-                "digest-changed",
+                VerifyCode::DigestChanged,
                 format!(
                     "copied with format preserve, but the target digest {} is not the source's {}",
                     done.target_digest, done.source_digest
@@ -157,15 +266,15 @@ impl Verifier<'_> {
         match self.source.manifest_head(src_repo, src_tag).await {
             Ok(Some(_)) if history => {}
             Ok(Some(d)) if d != done.source_digest => say(
-                "source-changed",
+                VerifyCode::SourceChanged,
                 format!(
                     "the source tag moved since it was copied: now {d}, copied {}",
                     done.source_digest
                 ),
             ),
-            Ok(None) => say("source-changed", "the source tag is gone".into()),
+            Ok(None) => say(VerifyCode::SourceChanged, "the source tag is gone".into()),
             Ok(Some(_)) => {}
-            Err(e) => say("unreadable", format!("source: {e}")),
+            Err(e) => say(VerifyCode::Unreadable, format!("source: {e}")),
         }
         let target_tag = match history {
             true => Ok(Some(done.target_digest.clone())),
@@ -174,14 +283,14 @@ impl Verifier<'_> {
         match target_tag {
             Ok(Some(d)) if d == done.target_digest => {}
             Ok(Some(d)) => say(
-                "tag-moved",
+                VerifyCode::TagMoved,
                 format!(
                     "the target tag points at {d}, not at the migrated {}",
                     done.target_digest
                 ),
             ),
-            Ok(None) => say("tag-missing", "the target tag is gone".into()),
-            Err(e) => say("unreadable", format!("target: {e}")),
+            Ok(None) => say(VerifyCode::TagMissing, "the target tag is gone".into()),
+            Err(e) => say(VerifyCode::Unreadable, format!("target: {e}")),
         }
         // The migrated image itself, by digest, whatever the tag says now.
         let (found, manifests) = self.image(repo, done).await;
@@ -195,9 +304,9 @@ impl Verifier<'_> {
     /// index's children too), config and layer with its size, and the
     /// children the journal recorded. Returns the problems (code, message)
     /// and the manifests read.
-    async fn image(&self, repo: &str, done: &DoneTag) -> (Vec<(&'static str, String)>, usize) {
+    async fn image(&self, repo: &str, done: &DoneTag) -> (Vec<(VerifyCode, String)>, usize) {
         let mut found = Vec::new();
-        let mut say = |code: &'static str, message: String| found.push((code, message));
+        let mut say = |code: VerifyCode, message: String| found.push((code, message));
         let mut manifests = 0;
         let mut todo = vec![done.target_digest.clone()];
         let mut seen = std::collections::HashSet::new();
@@ -209,7 +318,10 @@ impl Verifier<'_> {
             let m = match self.target.manifest_get(repo, &d.to_string()).await {
                 Ok(m) => m,
                 Err(e) => {
-                    say("manifest-missing", format!("manifest {d}: {}", short(&e)));
+                    say(
+                        VerifyCode::ManifestMissing,
+                        format!("manifest {d}: {}", short(&e)),
+                    );
                     walked = false;
                     continue;
                 }
@@ -220,17 +332,18 @@ impl Verifier<'_> {
                 match self.size(repo, &blob, want).await {
                     Ok(BlobStat::Present(n)) if n.is_none() || want.is_none() || n == want => {}
                     Ok(BlobStat::Present(n)) => say(
-                        "blob-size",
+                        VerifyCode::BlobSize,
                         format!(
                             "blob {blob} has {}, the manifest says {}",
                             size_text(n),
                             size_text(want)
                         ),
                     ),
-                    Ok(BlobStat::Absent) => {
-                        say("blob-missing", format!("blob {blob} is not in {repo}"))
-                    }
-                    Err(e) => say("unreadable", format!("blob {blob}: {e}")),
+                    Ok(BlobStat::Absent) => say(
+                        VerifyCode::BlobMissing,
+                        format!("blob {blob} is not in {repo}"),
+                    ),
+                    Err(e) => say(VerifyCode::Unreadable, format!("blob {blob}: {e}")),
                 }
             }
         }
@@ -243,7 +356,7 @@ impl Verifier<'_> {
                 .filter(|c| !seen.contains(&c.target_digest))
             {
                 say(
-                    "child-missing",
+                    VerifyCode::ChildMissing,
                     format!(
                         "the migrated index does not name the {} child {} the journal records",
                         c.platform, c.target_digest
@@ -327,4 +440,22 @@ pub fn render_text(r: &VerifyReport) -> String {
         }
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/reference.md` lists exactly the verify codes the code has.
+    #[test]
+    fn verify_codes_in_the_reference_are_the_codes() {
+        crate::model::assert_generated("docs/reference.md", "verify-codes", &verify_codes_table());
+        let names: std::collections::HashSet<&str> =
+            VerifyCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), VerifyCode::ALL.len(), "a name used twice");
+        for c in VerifyCode::ALL {
+            let json = serde_json::to_string(c).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", c.as_str()), "JSON name of {c:?}");
+        }
+    }
 }
