@@ -57,6 +57,7 @@ pub mod sync;
 mod layout {
     /// Bottom first.
     const LAYERS: &[&str] = &[
+        "sync",
         "gojson",
         "oci",
         "model",
@@ -65,10 +66,12 @@ mod layout {
         "registry",
         "lock",
         "journal",
+        "image_plan",
         "openshift",
         "plan",
         "expand",
         "session",
+        "resync",
         "copy",
         "report",
         "rewrite",
@@ -84,6 +87,23 @@ mod layout {
                 out.push(p);
             }
         }
+    }
+
+    /// Every module `lib.rs` declares has its place in [`LAYERS`]: one
+    /// left out would go unchecked.
+    #[test]
+    fn every_module_is_in_a_layer() {
+        let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+        let text = std::fs::read_to_string(lib).unwrap_or_default();
+        let declared: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub mod "))
+            .map(|l| l.trim_end_matches(';'))
+            .collect();
+        assert!(declared.len() > 10, "lib.rs read: {declared:?}");
+        let missing: Vec<&&str> = declared.iter().filter(|m| !LAYERS.contains(m)).collect();
+        assert!(missing.is_empty(), "modules in no layer: {missing:?}");
+        assert_eq!(declared.len(), LAYERS.len(), "a layer names no module");
     }
 
     #[test]
@@ -119,5 +139,87 @@ mod layout {
         back.sort();
         back.dedup();
         assert!(back.is_empty(), "modules reaching up: {back:#?}");
+    }
+}
+
+/// The user's pages name codes that exist: every backticked kebab-case
+/// name in README.md and docs/ is a finding code, a verify code, a
+/// manifest kind, or one of the few other names they use (crates and
+/// Debian packages), so a code renamed in the code cannot live on in the
+/// docs.
+#[cfg(test)]
+mod doc_names {
+    /// Kebab-case names the docs use that are not codes.
+    const OTHER_NAMES: &[&str] = &[
+        "docker-registry",
+        "container-registry",
+        "tracing-subscriber",
+        "libyaml-safer",
+        "oci-spec",
+    ];
+
+    fn names_in(text: &str) -> Vec<String> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|t| {
+                t.contains('-')
+                    && !t.starts_with('-')
+                    && !t.ends_with('-')
+                    && t.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && t.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_code_the_docs_name_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut known: Vec<&str> = OTHER_NAMES.to_vec();
+        known.extend(crate::model::FindingCode::ALL.iter().map(|c| c.as_str()));
+        known.extend(
+            crate::report::verify::VerifyCode::ALL
+                .iter()
+                .map(|c| c.as_str()),
+        );
+        use crate::oci::ManifestKind as K;
+        known.extend(
+            [
+                K::DockerV2,
+                K::DockerV1Signed,
+                K::DockerV1,
+                K::DockerList,
+                K::OciManifest,
+                K::OciIndex,
+            ]
+            .iter()
+            .map(|k| k.name()),
+        );
+        let mut pages = vec![root.join("README.md")];
+        for e in std::fs::read_dir(root.join("docs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            pages.push(e.path());
+        }
+        let mut unknown = Vec::new();
+        let mut seen = 0;
+        for page in pages
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        {
+            let text = std::fs::read_to_string(page).unwrap_or_default();
+            for name in names_in(&text) {
+                seen += 1;
+                if !known.contains(&name.as_str()) {
+                    unknown.push(format!("{}: `{name}`", page.display()));
+                }
+            }
+        }
+        assert!(seen > 20, "the pages were read ({seen} names)");
+        assert!(unknown.is_empty(), "names that are no code: {unknown:#?}");
     }
 }
