@@ -54,7 +54,7 @@ impl Session {
     pub async fn open(plan: &Plan) -> Result<Session, RunError> {
         // Resolved once: a credential helper or password command runs once
         // for both the registry and its cluster API.
-        let creds = credentials(plan).map_err(RunError::Plan)?;
+        let creds = credentials(plan).await.map_err(RunError::Plan)?;
         let (source_api, target_api) = apis(plan, &creds)?;
         let (source, target) = connect(plan, creds).await?;
         Ok(Session {
@@ -82,13 +82,26 @@ impl Session {
 
 /// Resolves the plan's credentials: password sources as written, or the
 /// user's auth files when the plan names none. The one step that reads the
-/// environment and the user's files; `run` and `check` share it.
-pub fn credentials(plan: &Plan) -> Result<(Credentials, Credentials), crate::plan::PlanError> {
+/// environment and the user's files; `run` and `check` share it. The files
+/// and credential helpers (which may run for up to 30 s) are read on a
+/// blocking thread, not on the runtime's.
+pub async fn credentials(
+    plan: &Plan,
+) -> Result<(Credentials, Credentials), crate::plan::PlanError> {
     plan.preflight()?;
-    Ok((
-        crate::registry::credentials::resolve(&plan.source),
-        crate::registry::credentials::resolve(&plan.target),
-    ))
+    let (source, target) = (plan.source.clone(), plan.target.clone());
+    let written = (source.credentials.clone(), target.credentials.clone());
+    let resolved = tokio::task::spawn_blocking(move || {
+        (
+            crate::registry::credentials::resolve(&source),
+            crate::registry::credentials::resolve(&target),
+        )
+    })
+    .await;
+    Ok(resolved.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "reading auth files failed; using the plan's credentials");
+        written
+    }))
 }
 
 /// The cluster API clients a plan names (`[source] api`, `[target] api`),

@@ -55,7 +55,7 @@ pub enum Command {
     Run {
         /// The plan file (migration.toml).
         plan: PathBuf,
-        /// Blob transfers in flight (overrides [options] concurrency).
+        /// Blob transfers in flight (overrides the plan's concurrency option).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: Option<u16>,
         /// Plain log lines instead of progress bars (`--progress plain`).
@@ -103,7 +103,7 @@ pub enum Command {
         /// 50MB/s).
         #[arg(long, default_value = "100Mbit")]
         bandwidth: String,
-        /// Overrides [options] concurrency: reads in flight are twice it
+        /// Overrides the plan's concurrency option: reads in flight are twice it
         /// (4 to 64). The report does not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: Option<u16>,

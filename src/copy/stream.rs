@@ -50,17 +50,17 @@ type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 
 /// Wraps a body stream in stacked layers, as containers/image stacks its
 /// readers, innermost first:
-/// 1. [`SourceErrors`]: a failed read of the body, or one slower than the
+/// 1. `SourceErrors`: a failed read of the body, or one slower than the
 ///    minimum rate ([`RateGuard`]), is a source failure;
-/// 2. [`SizeCheck`]: no more bytes than the descriptor's size, and not
+/// 2. `SizeCheck`: no more bytes than the descriptor's size, and not
 ///    fewer at the end; without a size, no more than `max_unsized`;
-/// 3. [`DiffIdTap`]: the diff_id of the uncompressed content, when wanted;
-/// 4. [`ProgressTap`]: byte counts, at most every [`PROGRESS_STEP`];
-/// 5. [`DigestCheck`]: the digest (sha256 or sha512) of every byte; the latest chunk is held back
+/// 3. `DiffIdTap`: the diff_id of the uncompressed content, when wanted;
+/// 4. `ProgressTap`: byte counts, at most every [`PROGRESS_STEP`];
+/// 5. `DigestCheck`: the digest (sha256 or sha512) of every byte; the latest chunk is held back
 ///    until the next one arrives or the stream ends with the expected
 ///    digest, so the upload the stream feeds never sends its last bytes,
 ///    and is never committed, unless every check passed;
-/// 6. [`IntoBody`]: a failure is left in `outcome` and surfaces to the
+/// 6. `IntoBody`: a failure is left in `outcome` and surfaces to the
 ///    HTTP client as an I/O error.
 pub fn verified<S, E, F>(
     inner: S,

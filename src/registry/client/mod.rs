@@ -1,6 +1,6 @@
 //! The registry client: one method per registry operation, named resource
 //! first (`manifest_get`, `blob_head`, `upload_put`, ...), on top of one
-//! request path ([`Client::send`]) that holds all HTTP policy: auth,
+//! request path (`Client::send`) that holds all HTTP policy: auth,
 //! `Accept`, retry of transient failures, capped error bodies. This file
 //! holds the client, that path and body reading; one file per resource
 //! holds its methods (`manifests`, `blobs`, `uploads`, `lists`), and
@@ -142,7 +142,7 @@ impl Body {
 
 impl Client {
     /// A client for `ep`, logging in with `credentials` (resolved by
-    /// [`super::auth::resolve`]), retrying plain requests by `policy`,
+    /// [`super::credentials::resolve`]), retrying plain requests by `policy`,
     /// failing bodies slower than `limits`.
     pub fn new(
         ep: &Endpoint,
