@@ -28,7 +28,9 @@ fn lists_follow_link_pagination() {
         ..Default::default()
     });
     let plan = Plan::load(&plan).expect("plan");
-    let creds = rahti_migrate::session::credentials(&plan).expect("credentials");
+    let creds = h
+        .block_on(rahti_migrate::session::credentials(&plan))
+        .expect("credentials");
     let (source, _) = rahti_migrate::session::clients(&plan, creds).expect("clients");
     let got = h.block_on(source.catalog_paged(2)).expect("catalog");
     for r in &repos {
