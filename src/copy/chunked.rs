@@ -32,6 +32,14 @@ use std::pin::Pin;
 
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// The blob a chunked transfer moves, and the chunk size it moves it in.
+struct Blob<'a> {
+    source_repo: &'a str,
+    desc: &'a Descriptor,
+    size: u64,
+    chunk: usize,
+}
+
 /// The source stream, positioned at `pos`.
 struct Source {
     body: Body,
@@ -75,12 +83,15 @@ impl super::blob::Blobs {
             Some(s) => self.fresh(s, desc),
             None => self.start(target_repo, desc, &mut retries).await?,
         };
+        let blob = Blob {
+            source_repo,
+            desc,
+            size,
+            chunk,
+        };
         let mut src: Option<Source> = None;
         loop {
-            let Fault(kind, e) = match self
-                .step(source_repo, desc, size, chunk, &mut up, &mut src)
-                .await
-            {
+            let Fault(kind, e) = match self.step(&blob, &mut up, &mut src).await {
                 Ok(true) => return Ok(size),
                 Ok(false) => continue,
                 Err(f) => f,
@@ -168,16 +179,14 @@ impl super::blob::Blobs {
     /// blob is committed.
     async fn step(
         &self,
-        source_repo: &str,
-        desc: &Descriptor,
-        size: u64,
-        chunk: usize,
+        blob: &Blob<'_>,
         up: &mut Upload,
         src: &mut Option<Source>,
     ) -> Result<bool, Fault> {
-        self.fill(source_repo, desc, size, chunk, up, src).await?;
+        let desc = blob.desc;
+        self.fill(blob, up, src).await?;
         self.send_chunk(desc, up).await?;
-        if up.committed < size {
+        if up.committed < blob.size {
             return Ok(false);
         }
         // Every byte is with the registry: commit only if they are the
@@ -194,13 +203,16 @@ impl super::blob::Blobs {
     /// hashing each byte as it is taken into the chunk.
     async fn fill(
         &self,
-        source_repo: &str,
-        desc: &Descriptor,
-        size: u64,
-        chunk: usize,
+        blob: &Blob<'_>,
         up: &mut Upload,
         src: &mut Option<Source>,
     ) -> Result<(), Fault> {
+        let &Blob {
+            source_repo,
+            desc,
+            size,
+            chunk,
+        } = blob;
         while up.buf.len() < chunk && up.pos < size {
             if src.is_none() {
                 *src = Some(self.open(source_repo, desc, up.pos, size).await?);

@@ -553,6 +553,25 @@ fn format_of(c: &mut Collector, v: &toml::Spanned<String>, key: &str) -> Format 
     }
 }
 
+/// An entry's own `format` and `platforms`, else the plan's `[options]`.
+fn own_options(
+    c: &mut Collector,
+    format: &Option<toml::Spanned<String>>,
+    platforms: &Option<toml::Spanned<Vec<String>>>,
+    options: &Options,
+    key: &dyn Fn(&str) -> String,
+) -> (Format, Platforms) {
+    let format = format
+        .as_ref()
+        .map(|f| format_of(c, f, &key("format")))
+        .unwrap_or(options.format);
+    let platforms = platforms
+        .as_ref()
+        .map(|v| platforms_of(c, v, &key("platforms")))
+        .unwrap_or_else(|| options.platforms.clone());
+    (format, platforms)
+}
+
 fn platforms_of(c: &mut Collector, v: &toml::Spanned<Vec<String>>, key: &str) -> Platforms {
     let list = v.get_ref();
     if list.iter().any(|p| p == "all") {
@@ -749,16 +768,7 @@ fn images(c: &mut Collector, list: &[raw::Image], options: &Options) -> Vec<Imag
             Some(t) => build_globs(c, t.get_ref(), t.span(), &key("exclude_tags")),
             None => GlobSet::empty(),
         };
-        let fmt = im
-            .format
-            .as_ref()
-            .map(|f| format_of(c, f, &key("format")))
-            .unwrap_or(options.format);
-        let plats = im
-            .platforms
-            .as_ref()
-            .map(|p| platforms_of(c, p, &key("platforms")))
-            .unwrap_or_else(|| options.platforms.clone());
+        let (fmt, plats) = own_options(c, &im.format, &im.platforms, options, &key);
         images.push(ImageSpec {
             index: i,
             source: src,
@@ -877,16 +887,7 @@ fn project(c: &mut Collector, i: usize, p: &raw::Project, options: &Options) -> 
     let exclude_tags = globs(c, &p.exclude_tags, "exclude_tags", &[]);
     let history = in_range(c, &p.history, &key("history"), 0..=100, 0) as u32;
     let external_imports = external_imports_of(c, &p.external_imports, &key("external_imports"));
-    let format = p
-        .format
-        .as_ref()
-        .map(|f| format_of(c, f, &key("format")))
-        .unwrap_or(options.format);
-    let platforms = p
-        .platforms
-        .as_ref()
-        .map(|v| platforms_of(c, v, &key("platforms")))
-        .unwrap_or_else(|| options.platforms.clone());
+    let (format, platforms) = own_options(c, &p.format, &p.platforms, options, &key);
     ProjectSpec {
         index: i,
         source,
