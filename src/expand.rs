@@ -462,6 +462,9 @@ fn add_stream(
         return false;
     }
     d.modes.insert(spec.source.clone(), p.external_imports);
+    if from_api {
+        spec.stream_tags = Some(stream.tags.clone());
+    }
     for (tag, digest) in stream.current {
         if spec.wants_tag(&tag) {
             d.current.insert((spec.source.clone(), tag), digest);
@@ -618,8 +621,11 @@ async fn expand_specs(
     use futures::StreamExt;
     // An entry naming its tags exactly is not listed: the tags are read
     // directly (a registry without the tag-list API still serves them).
+    // A repository found through the cluster API has its tags from its
+    // image stream: OpenShift's registry lists exactly the stream's status
+    // tags with an image, so a re-sync costs no request per repository.
     let lists: Vec<_> = futures::stream::iter(specs.iter().map(|s| async move {
-        match s.exact_tags() {
+        match s.exact_tags().or_else(|| s.stream_tags.clone()) {
             Some(tags) => Ok(tags),
             None => source
                 .tag_list(&s.source)

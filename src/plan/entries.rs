@@ -47,6 +47,7 @@ pub(super) fn images(c: &mut Collector, list: &[raw::Image], options: &Options) 
             format: fmt,
             platforms: plats,
             skip_tags: Default::default(),
+            stream_tags: None,
         });
     }
     images

@@ -41,6 +41,10 @@ pub struct ImageSpec {
     /// Tags left out by name (a project's external imports under
     /// `external_imports = "skip"`).
     pub skip_tags: std::collections::BTreeSet<String>,
+    /// The tags the cluster API lists for a discovered repository (its
+    /// image stream's status tags with an image: what the registry's own
+    /// tag list would say), so the registry's tag list is not read.
+    pub stream_tags: Option<Vec<String>>,
 }
 
 impl ImageSpec {
@@ -169,6 +173,7 @@ impl ProjectSpec {
             format: self.format,
             platforms: self.platforms.clone(),
             skip_tags: Default::default(),
+            stream_tags: None,
         }
     }
 }

@@ -917,6 +917,12 @@ fn an_unchanged_project_resyncs_with_requests_per_repository() {
         s.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
     assert_eq!(manifest_requests(&t), 0, "target manifests looked up");
+    // The streams give the source's tags: its registry lists none.
+    assert_eq!(
+        s.iter().filter(|r| r.path.ends_with("/tags/list")).count(),
+        0,
+        "source tag listings"
+    );
     let repos: std::collections::BTreeSet<&str> =
         p.tags.iter().map(|(r, _, _)| r.as_str()).collect();
     let listings = t.iter().filter(|r| r.path.ends_with("/tags/list")).count();
