@@ -105,7 +105,7 @@ impl VerifyCode {
             ),
             VerifyCode::Unreadable => (
                 "unreadable",
-                "a registry could not be asked (the message says which and why)",
+                "a registry could not be asked (the message says which and why), or the journal record names no tag",
             ),
             VerifyCode::NotMigrated => (
                 "not-migrated",
