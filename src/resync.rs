@@ -8,7 +8,10 @@
 //! api`, the target image stream's tag points at the recorded target
 //! digest (one stream listing per target project); without, the target's
 //! tag list of the repository (one listing per repository) still holds
-//! the tag. Everything else takes the normal path (manifest read, target
+//! the tag. A history image (`history = N`) is named by its digest, so it
+//! cannot change: with `[target] api` it is done when the journal has it
+//! and the target stream's history of the repository holds what was
+//! pushed. Everything else takes the normal path (manifest read, target
 //! tag lookup). `verify` reads every digest; this only decides what to
 //! skip.
 
@@ -38,14 +41,20 @@ pub async fn unchanged<'r>(
     in_flight: usize,
 ) -> Unchanged<'r> {
     let mut out = Unchanged::default();
-    // Tags (not history images) whose stream digest is the journal's.
+    // Tags whose stream digest is the journal's; and history images (a
+    // digest never changes) the journal has done, when the target's
+    // streams can show them.
+    let with_history = session.target_api.is_some();
     let candidates: Vec<(usize, &crate::journal::DoneTag)> = jobs
         .iter()
         .enumerate()
-        .filter(|(_, j)| j.history.is_none())
         .filter_map(|(i, j)| {
-            let now = current.get(&(j.source_repo.to_string(), j.tag.to_string()))?;
             let done = replay.done.get(&(j.source_ref(), j.target_ref()))?;
+            let now = match &j.history {
+                Some(d) if with_history => d.as_ref(),
+                Some(_) => return None,
+                None => current.get(&(j.source_repo.to_string(), j.tag.to_string()))?,
+            };
             (done.source_digest == *now && done.format == j.format).then_some((i, done))
         })
         .collect();
@@ -63,9 +72,17 @@ pub async fn unchanged<'r>(
     for (i, done) in candidates {
         let Some(j) = jobs.get(i) else { continue };
         let key = (j.target_repo.to_string(), j.tag.to_string());
-        let ok = match &shown {
-            Shown::Digests(d) => d.get(&key) == Some(&done.target_digest),
-            Shown::Tags(t) => t.contains(&key),
+        let ok = match (&shown, j.history.is_some()) {
+            // A history image is in the target stream's history of some
+            // tag of the repository.
+            (Shown::Streams { held, .. }, true) => {
+                held.contains(&(key.0, done.target_digest.clone()))
+            }
+            (Shown::Streams { current, .. }, false) => {
+                current.get(&key) == Some(&done.target_digest)
+            }
+            (Shown::Tags(t), false) => t.contains(&key),
+            (Shown::Tags(_), true) => false,
         };
         if ok {
             out.done.insert(i, done);
@@ -76,13 +93,19 @@ pub async fn unchanged<'r>(
 
 /// What the target shows for the candidates' repositories.
 enum Shown {
-    /// (repository, tag) -> digest, from the target's image streams.
-    Digests(HashMap<(String, String), Digest>),
+    /// From the target's image streams.
+    Streams {
+        /// (repository, tag) -> the digest the tag points at.
+        current: HashMap<(String, String), Digest>,
+        /// (repository, digest) of every image a tag's history holds.
+        held: HashSet<(String, Digest)>,
+    },
     /// (repository, tag) present in the repositories' tag lists.
     Tags(HashSet<(String, String)>),
 }
 
-/// The target projects' image streams: each tag's current digest. A
+/// The target projects' image streams: each tag's current digest and
+/// every image its history holds. A
 /// project whose streams cannot be read shows nothing (its tags take the
 /// normal path).
 async fn target_streams(api: &crate::openshift::Api, repos: &BTreeSet<&str>) -> Shown {
@@ -91,7 +114,7 @@ async fn target_streams(api: &crate::openshift::Api, repos: &BTreeSet<&str>) -> 
         .filter_map(|r| r.split_once('/'))
         .map(|(ns, _)| ns)
         .collect();
-    let mut digests = HashMap::new();
+    let (mut current, mut held) = (HashMap::new(), HashSet::new());
     for ns in namespaces {
         match api.image_streams(ns, &[]).await {
             Ok(streams) => {
@@ -100,8 +123,12 @@ async fn target_streams(api: &crate::openshift::Api, repos: &BTreeSet<&str>) -> 
                     if !repos.contains(repo.as_str()) {
                         continue;
                     }
+                    for (_, earlier) in s.history {
+                        held.extend(earlier.into_iter().map(|d| (repo.clone(), d)));
+                    }
                     for (tag, d) in s.current {
-                        digests.insert((repo.clone(), tag), d);
+                        held.insert((repo.clone(), d.clone()));
+                        current.insert((repo.clone(), tag), d);
                     }
                 }
             }
@@ -110,7 +137,7 @@ async fn target_streams(api: &crate::openshift::Api, repos: &BTreeSet<&str>) -> 
             }
         }
     }
-    Shown::Digests(digests)
+    Shown::Streams { current, held }
 }
 
 /// The target repositories' tag lists. A repository whose list cannot be
