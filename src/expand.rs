@@ -398,18 +398,10 @@ fn add_aliases(
     notes
 }
 
-/// Adds one discovered stream: its entry (unless it could not be read),
-/// its tags classified (imports by `external_imports`, aliases recreated
-/// with `[target] api` or flattened, reference-only and imageless tags
-/// left out), notes and history. Returns whether an entry was added.
-fn add_stream(
-    d: &mut Discovered,
-    p: &crate::plan::ProjectSpec,
-    mut spec: ImageSpec,
-    stream: crate::openshift::ImageStream,
-    from_api: bool,
-    target_api: bool,
-) -> bool {
+/// The notes on a discovered stream and its tags, each on its row (a tag
+/// still copied) or a row of its own; and whether the stream could not be
+/// read at all.
+fn stream_notes(spec: &ImageSpec, stream: &crate::openshift::ImageStream) -> (Vec<Note>, bool) {
     let note = |tag: Option<&str>, code, warning, message, copied| Note {
         source: match tag {
             Some(t) => format!("{}:{t}", spec.source),
@@ -441,6 +433,22 @@ fn add_stream(
             copied,
         ));
     }
+    (notes, unreadable)
+}
+
+/// Adds one discovered stream: its entry (unless it could not be read),
+/// its tags classified (imports by `external_imports`, aliases recreated
+/// with `[target] api` or flattened, reference-only and imageless tags
+/// left out), notes and history. Returns whether an entry was added.
+fn add_stream(
+    d: &mut Discovered,
+    p: &crate::plan::ProjectSpec,
+    mut spec: ImageSpec,
+    stream: crate::openshift::ImageStream,
+    from_api: bool,
+    target_api: bool,
+) -> bool {
+    let (mut notes, unreadable) = stream_notes(&spec, &stream);
     if unreadable {
         d.notes.extend(notes);
         return false;

@@ -196,6 +196,28 @@ fn start() -> Result<Harness, String> {
             schema1: false,
         },
     )?;
+    let (r1, r2) = pushers(&pki, signer, &rahti1, &rahti2)?;
+    Ok(Harness {
+        rt,
+        dir,
+        pki,
+        tokens,
+        rahti1,
+        rahti2,
+        r1,
+        r2,
+        extra: std::sync::Mutex::new(None),
+    })
+}
+
+/// Clients that seed each registry directly (plain HTTP for Rahti 1, the
+/// test CA for Rahti 2), signing their own tokens.
+fn pushers(
+    pki: &certs::Pki,
+    signer: token::Signer,
+    rahti1: &registry::Registry,
+    rahti2: &registry::Registry,
+) -> Result<(fixtures::Pusher, fixtures::Pusher), String> {
     let ca = std::fs::read(&pki.ca_file).map_err(|e| e.to_string())?;
     let ca = reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?;
     let plain = reqwest::Client::builder()
@@ -217,17 +239,7 @@ fn start() -> Result<Harness, String> {
         signer,
         service: rahti2.service.clone(),
     };
-    Ok(Harness {
-        rt,
-        dir,
-        pki,
-        tokens,
-        rahti1,
-        rahti2,
-        r1,
-        r2,
-        extra: std::sync::Mutex::new(None),
-    })
+    Ok((r1, r2))
 }
 
 /// Two more registries, started on first use: one with Basic auth
