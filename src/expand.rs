@@ -471,7 +471,10 @@ fn add_stream(
     }
     d.modes.insert(spec.source.clone(), p.external_imports);
     if from_api {
-        spec.stream_tags = Some(stream.tags.clone());
+        // Names that are no tags go along, to be reported as a tag list's
+        // would be (`sort_names`).
+        let listed = stream.tags.iter().chain(&stream.invalid_tags);
+        spec.stream_tags = Some(listed.cloned().collect());
     }
     for (tag, digest) in stream.current {
         if spec.wants_tag(&tag) {

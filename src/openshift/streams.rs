@@ -25,6 +25,9 @@ pub struct ImageStream {
     pub not_copied: Vec<String>,
     /// What to tell the user about this stream's tags.
     pub notes: Vec<StreamNote>,
+    /// Status tag names that are not valid tags: never in a URL, but
+    /// reported as the registry's tag list would show them.
+    pub invalid_tags: Vec<String>,
     /// Earlier images of each tag (`status.tags[].items[1..]`), newest
     /// first.
     pub history: Vec<(String, Vec<crate::oci::Digest>)>,
@@ -114,6 +117,9 @@ fn status_tags(
     let mut with_image = std::collections::BTreeSet::new();
     for t in &raw.status.tags {
         if !valid_tag(&t.tag) {
+            if t.items.iter().any(|i| !i.image.is_empty()) {
+                s.invalid_tags.push(t.tag.clone());
+            }
             continue;
         }
         let failed = t

@@ -1091,3 +1091,70 @@ fn a_target_api_confirms_pushed_tags_from_its_image_streams() {
         "{looked:?}"
     );
 }
+
+/// A stream whose status holds names that are no tags (a hostile or broken
+/// cluster): through the API the source's tag list is not read, so the
+/// streams' names are judged as a tag list's are. Selected, they fail the
+/// repository once, escaped; filtered out, they are a warning.
+#[test]
+fn invalid_names_in_a_stream_are_reported_as_a_tag_lists_would_be() {
+    let h = harness();
+    let p = seed(h, "osbad");
+    let app = format!("{}/app", p.ns);
+    let v1 = p
+        .tags
+        .iter()
+        .find(|(r, t, _)| *r == app && t == "v1")
+        .map(|x| x.2.clone())
+        .expect("v1");
+    let item = |d: &str| {
+        serde_json::json!([{"created": "2026-01-01T00:00:00Z", "image": d,
+        "dockerImageReference": format!("docker-registry.default.svc:5000/{app}@{d}"), "generation": 1}])
+    };
+    let s = setup(
+        h,
+        &p,
+        &format!(
+            "[[projects]]\nsource = \"{}\"\nrepositories = [\"app\"]\ntags = [\"v*\"]\n",
+            p.ns
+        ),
+        true,
+    );
+    s.source_api.set_stream(
+        &p.ns,
+        "app",
+        Stream {
+            raw: Some(serde_json::json!({"metadata": {"name": "app"},
+            "spec": {"tags": null},
+            "status": {"tags": [
+                {"tag": "v1", "items": item(&v1)},
+                {"tag": "bad\u{202e}name", "items": item(&v1)},
+                {"tag": "../x", "items": item(&v1)}]}})),
+            ..Stream::default()
+        },
+    );
+    // Filtered out by `v*`: a warning, and v1 is planned.
+    let (code, v) = check_json(&s.plan);
+    assert_eq!(code, 0, "{v}");
+    assert!(sources(&v).contains(&format!("{app}:v1")), "{v}");
+    let warned: Vec<(String, String, String)> = sources(&v)
+        .iter()
+        .flat_map(|src| findings(&v, src))
+        .filter(|(c, _, _)| c == "invalid-tag-name")
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert_eq!(warned[0].1, "warning");
+
+    // Selected by `*`: the repository fails once, naming both, escaped.
+    let text = std::fs::read_to_string(&s.plan).expect("plan");
+    std::fs::write(&s.plan, text.replace("tags = [\"v*\"]", "tags = [\"*\"]")).expect("plan");
+    let out = cli(&["run", "--no-progress"], &s.plan);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("2 names that are not valid tags"), "{err}");
+    assert!(
+        !err.contains('\u{202e}'),
+        "a bidi control reached the terminal: {err}"
+    );
+    assert_eq!(err.matches("FAILED").count(), 1, "{err}");
+}
