@@ -300,7 +300,7 @@ impl FindingCode {
         FindingCode::PlatformsFiltered => ("platforms-filtered", "warning", "only some platforms are copied, so the index is rewritten and its digest changes"),
         FindingCode::SignatureInvalidated => ("signature-invalidated", "warning", "a cosign-style `sha256-<hex>.sig`/`.att`/`.sbom` tag (copied unchanged) names an image whose digest the conversion changes"),
         FindingCode::ExternalImport => ("external-import", "information", "an image stream tag imported from an external registry (`external_imports` says what happens)"),
-        FindingCode::InvalidTagName => ("invalid-tag-name", "warning", "the source's tag list holds names that are no tags; those the plan does not select are skipped"),
+        FindingCode::InvalidTagName => ("invalid-tag-name", "warning", "the source's tag list (or image stream) holds names that are no tags; those the plan does not select are skipped"),
         FindingCode::ImportFailed => ("import-failed", "warning", "an image stream tag whose import failed: it has no image to copy"),
         FindingCode::AliasMissing => ("alias-missing", "warning", "an alias (`oc tag --alias`) of a tag that does not exist"),
         FindingCode::AliasRecreated => ("alias-recreated", "information", "an alias recreated on the target through the cluster API"),
