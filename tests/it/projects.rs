@@ -115,6 +115,15 @@ fn sources(v: &serde_json::Value) -> Vec<String> {
     s
 }
 
+/// The digest the seeded project's `repo:tag` has in the source.
+fn seeded(p: &Project, repo: &str, tag: &str) -> String {
+    p.tags
+        .iter()
+        .find(|(r, t, _)| r == repo && t == tag)
+        .map(|x| x.2.clone())
+        .unwrap_or_else(|| panic!("{repo}:{tag} is not seeded"))
+}
+
 fn findings(v: &serde_json::Value, source: &str) -> Vec<(String, String, String)> {
     v["images"]
         .as_array()
@@ -974,12 +983,7 @@ fn an_unchanged_project_resyncs_with_requests_per_repository() {
 
     // app:v2 moves to v1's image in the source, and its stream says so.
     let app = format!("{}/app", p.ns);
-    let v1 = p
-        .tags
-        .iter()
-        .find(|(r, t, _)| *r == app && t == "v1")
-        .map(|x| x.2.clone())
-        .expect("v1");
+    let v1 = seeded(&p, &app, "v1");
     h.block_on(async {
         let m = h.r1.get_manifest(&app, "v1").await.expect("v1");
         h.r1.manifest(&app, "v2", &m.content_type, &m.body)
@@ -1101,12 +1105,7 @@ fn invalid_names_in_a_stream_are_reported_as_a_tag_lists_would_be() {
     let h = harness();
     let p = seed(h, "osbad");
     let app = format!("{}/app", p.ns);
-    let v1 = p
-        .tags
-        .iter()
-        .find(|(r, t, _)| *r == app && t == "v1")
-        .map(|x| x.2.clone())
-        .expect("v1");
+    let v1 = seeded(&p, &app, "v1");
     let item = |d: &str| {
         serde_json::json!([{"created": "2026-01-01T00:00:00Z", "image": d,
         "dockerImageReference": format!("docker-registry.default.svc:5000/{app}@{d}"), "generation": 1}])
