@@ -8,13 +8,11 @@ impl Client {
     /// registry that omits it holds the blob all the same).
     pub async fn blob_head(&self, repo: &str, digest: &Digest) -> Result<BlobStat, RegistryError> {
         let scopes = [Scope::pull(repo)];
-        let req = Request {
-            method: Method::HEAD,
-            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
-            headers: HeaderMap::new(),
-            body: Body::None,
-            scopes: &scopes,
-        };
+        let req = Request::new(
+            Method::HEAD,
+            self.repo_url(repo, &format!("blobs/{digest}"))?,
+            &scopes,
+        );
         let Some(resp) = self.head(req).await? else {
             return Ok(BlobStat::Absent);
         };
@@ -40,13 +38,12 @@ impl Client {
             reqwest::header::RANGE,
             HeaderValue::from_static("bytes=0-0"),
         );
-        let req = Request {
-            method: Method::GET,
-            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
-            headers,
-            body: Body::None,
-            scopes: &scopes,
-        };
+        let req = Request::new(
+            Method::GET,
+            self.repo_url(repo, &format!("blobs/{digest}"))?,
+            &scopes,
+        )
+        .with_headers(headers);
         let (resp, retries) = self.send(&req, &self.policy).await?;
         let resp = self.expect(&req, resp, retries, &[200, 206]).await?;
         let total = match resp.status().as_u16() {
@@ -68,15 +65,12 @@ impl Client {
     /// `Authorization` when a redirect leaves the registry's host.
     pub async fn blob_get(&self, repo: &str, digest: &Digest) -> Result<Response, RegistryError> {
         let scopes = [Scope::pull(repo)];
-        let req = Request {
-            method: Method::GET,
-            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
-            headers: HeaderMap::new(),
-            body: Body::None,
-            scopes: &scopes,
-        };
-        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
-        self.expect(&req, resp, retries, &[200]).await
+        let req = Request::new(
+            Method::GET,
+            self.repo_url(repo, &format!("blobs/{digest}"))?,
+            &scopes,
+        );
+        self.call_once(req, &[200]).await
     }
 
     /// Reads a small blob (a config) whole, retrying like any plain request,
@@ -89,13 +83,7 @@ impl Client {
     ) -> Result<Bytes, RegistryError> {
         let scopes = [Scope::pull(repo)];
         let url = self.repo_url(repo, &format!("blobs/{digest}"))?;
-        let req = Request {
-            method: Method::GET,
-            url: url.clone(),
-            headers: HeaderMap::new(),
-            body: Body::None,
-            scopes: &scopes,
-        };
+        let req = Request::new(Method::GET, url.clone(), &scopes);
         self.read_decoded(&req, limit, |_, body| {
             let got = digest.recompute(&body);
             if &got != digest {
@@ -127,15 +115,13 @@ impl Client {
                 headers.insert(reqwest::header::RANGE, v);
             }
         }
-        let req = Request {
-            method: Method::GET,
-            url: self.repo_url(repo, &format!("blobs/{digest}"))?,
-            headers,
-            body: Body::None,
-            scopes: &scopes,
-        };
-        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
-        self.expect(&req, resp, retries, &[200, 206]).await
+        let req = Request::new(
+            Method::GET,
+            self.repo_url(repo, &format!("blobs/{digest}"))?,
+            &scopes,
+        )
+        .with_headers(headers);
+        self.call_once(req, &[200, 206]).await
     }
 
     /// Where a blob response starts: 0 for a 200, the first byte of

@@ -20,13 +20,7 @@ impl Client {
                     message: "more than 10000 pages of results".into(),
                 });
             }
-            let req = Request {
-                method: Method::GET,
-                url,
-                headers: HeaderMap::new(),
-                body: Body::None,
-                scopes,
-            };
+            let req = Request::new(Method::GET, url, scopes);
             let (link, items) = self
                 .read_decoded(&req, MANIFEST_READ_LIMIT, |headers, body| {
                     let link = headers

@@ -19,13 +19,8 @@ impl Client {
     ) -> Result<Manifest, RegistryError> {
         let scopes = [Scope::pull(repo)];
         let url = self.manifest_url(repo, reference)?;
-        let req = Request {
-            method: Method::GET,
-            url: url.clone(),
-            headers: Self::accept_headers(),
-            body: Body::None,
-            scopes: &scopes,
-        };
+        let req =
+            Request::new(Method::GET, url.clone(), &scopes).with_headers(Self::accept_headers());
         let by_digest = reference.parse::<Digest>().ok();
         self.read_decoded(&req, MANIFEST_READ_LIMIT, |headers, raw| {
             let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -71,13 +66,8 @@ impl Client {
         reference: &str,
     ) -> Result<Option<Digest>, RegistryError> {
         let scopes = [Scope::pull(repo)];
-        let req = Request {
-            method: Method::HEAD,
-            url: self.manifest_url(repo, reference)?,
-            headers: Self::accept_headers(),
-            body: Body::None,
-            scopes: &scopes,
-        };
+        let req = Request::new(Method::HEAD, self.manifest_url(repo, reference)?, &scopes)
+            .with_headers(Self::accept_headers());
         let Some(resp) = self.head(req).await? else {
             return Ok(None);
         };
@@ -138,13 +128,9 @@ impl Client {
         if let Ok(v) = HeaderValue::from_str(media_type) {
             headers.insert(CONTENT_TYPE, v);
         }
-        let req = Request {
-            method: Method::PUT,
-            url: self.manifest_url(repo, reference)?,
-            headers,
-            body: Body::Bytes(raw),
-            scopes: &scopes,
-        };
+        let req = Request::new(Method::PUT, self.manifest_url(repo, reference)?, &scopes)
+            .with_headers(headers)
+            .with_body(Body::Bytes(raw));
         let (resp, retries) = self.send(&req, policy).await?;
         let resp = self.expect(&req, resp, retries, &[200, 201]).await?;
         Ok(resp

@@ -120,6 +120,28 @@ struct Request<'a> {
     scopes: &'a [Scope],
 }
 
+impl<'a> Request<'a> {
+    /// A request with no body and no headers of its own, authorized for
+    /// `scopes`.
+    fn new(method: Method, url: String, scopes: &'a [Scope]) -> Self {
+        Request {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Body::None,
+            scopes,
+        }
+    }
+
+    fn with_headers(self, headers: HeaderMap) -> Self {
+        Request { headers, ..self }
+    }
+
+    fn with_body(self, body: Body) -> Self {
+        Request { body, ..self }
+    }
+}
+
 /// A request's body: none, bytes (sent again on a retry), or a stream,
 /// which can be sent once: a request with one is never retried here (a
 /// blob transfer is retried, or resumed, as a whole by its caller).
@@ -403,20 +425,19 @@ impl Client {
         self.expect(&req, resp, retries, ok).await
     }
 
+    /// [`Self::call`] with one attempt: for a request its caller retries
+    /// as a whole (a blob transfer, an upload step) or that carries a
+    /// stream.
+    async fn call_once(&self, req: Request<'_>, ok: &[u16]) -> Result<Response, RegistryError> {
+        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
+        self.expect(&req, resp, retries, ok).await
+    }
+
     /// `GET /v2/`: checks the registry answers and learns its auth scheme.
     pub async fn ping(&self) -> Result<(), RegistryError> {
-        self.call(
-            Request {
-                method: Method::GET,
-                url: self.url("/v2/"),
-                headers: HeaderMap::new(),
-                body: Body::None,
-                scopes: &[],
-            },
-            &[200],
-        )
-        .await
-        .map(|_| ())
+        self.call(Request::new(Method::GET, self.url("/v2/"), &[]), &[200])
+            .await
+            .map(|_| ())
     }
 
     /// Sends a HEAD: `None` on 404, the response on 200.

@@ -14,13 +14,13 @@ impl Client {
             return Err(self.refuse(format!("mount source repository {from:?}")));
         }
         let scopes = [Scope::push(repo), Scope::pull(from)];
-        let req = Request {
-            method: Method::POST,
-            url: self.repo_url(repo, &format!("blobs/uploads/?mount={digest}&from={from}"))?,
-            headers: Self::empty_body(),
-            body: Body::Bytes(Bytes::new()),
-            scopes: &scopes,
-        };
+        let req = Request::new(
+            Method::POST,
+            self.repo_url(repo, &format!("blobs/uploads/?mount={digest}&from={from}"))?,
+            &scopes,
+        )
+        .with_headers(Self::empty_body())
+        .with_body(Body::Bytes(Bytes::new()));
         let resp = self.call(req, &[201, 202]).await?;
         if resp.status().as_u16() == 201 {
             return Ok(MountResult::Mounted);
@@ -51,15 +51,14 @@ impl Client {
     /// retries the whole upload itself (one retry level per operation).
     pub async fn upload_start_once(&self, repo: &str) -> Result<UploadSession, RegistryError> {
         let scopes = [Scope::push(repo)];
-        let req = Request {
-            method: Method::POST,
-            url: self.repo_url(repo, "blobs/uploads/")?,
-            headers: Self::empty_body(),
-            body: Body::Bytes(Bytes::new()),
-            scopes: &scopes,
-        };
-        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
-        let resp = self.expect(&req, resp, retries, &[202]).await?;
+        let req = Request::new(
+            Method::POST,
+            self.repo_url(repo, "blobs/uploads/")?,
+            &scopes,
+        )
+        .with_headers(Self::empty_body())
+        .with_body(Body::Bytes(Bytes::new()));
+        let resp = self.call_once(req, &[202]).await?;
         self.session_from(repo, &resp)
     }
 
@@ -93,16 +92,11 @@ impl Client {
         if let Some(n) = size {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
         }
-        let req = Request {
-            method,
-            url,
-            headers,
-            body: Body::Stream(std::sync::Mutex::new(Some(body))),
-            scopes,
-        };
+        let req = Request::new(method, url, scopes)
+            .with_headers(headers)
+            .with_body(Body::Stream(std::sync::Mutex::new(Some(body))));
         // The one request path, without retries: the stream goes once.
-        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
-        self.expect(&req, resp, retries, ok).await
+        self.call_once(req, ok).await
     }
 
     /// Sends the whole blob in one `PUT` and commits it under `digest`, in
@@ -206,15 +200,10 @@ impl Client {
         if let Ok(v) = HeaderValue::from_str(&format!("{start}-{end}")) {
             headers.insert(reqwest::header::CONTENT_RANGE, v);
         }
-        let req = Request {
-            method: Method::PATCH,
-            url: session.location.clone(),
-            headers,
-            body: Body::Bytes(data),
-            scopes: &scopes,
-        };
-        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
-        let resp = self.expect(&req, resp, retries, &[202]).await?;
+        let req = Request::new(Method::PATCH, session.location.clone(), &scopes)
+            .with_headers(headers)
+            .with_body(Body::Bytes(data));
+        let resp = self.call_once(req, &[202]).await?;
         self.session_from(&session.repo, &resp)
     }
 
@@ -226,15 +215,8 @@ impl Client {
         session: &UploadSession,
     ) -> Result<(u64, UploadSession), RegistryError> {
         let scopes = [Scope::push(&session.repo)];
-        let req = Request {
-            method: Method::GET,
-            url: session.location.clone(),
-            headers: HeaderMap::new(),
-            body: Body::None,
-            scopes: &scopes,
-        };
-        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
-        let resp = self.expect(&req, resp, retries, &[204]).await?;
+        let req = Request::new(Method::GET, session.location.clone(), &scopes);
+        let resp = self.call_once(req, &[204]).await?;
         let held = resp
             .headers()
             .get(reqwest::header::RANGE)
@@ -262,28 +244,17 @@ impl Client {
         let scopes = [Scope::push(&session.repo)];
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        let req = Request {
-            method: Method::PUT,
-            url: Self::commit_url(session, digest),
-            headers,
-            body: Body::Bytes(Bytes::new()),
-            scopes: &scopes,
-        };
-        let (resp, retries) = self.send(&req, &RetryPolicy::none()).await?;
-        self.expect(&req, resp, retries, &[201]).await.map(|_| ())
+        let req = Request::new(Method::PUT, Self::commit_url(session, digest), &scopes)
+            .with_headers(headers)
+            .with_body(Body::Bytes(Bytes::new()));
+        self.call_once(req, &[201]).await.map(|_| ())
     }
 
     /// Cancels an abandoned upload session (`DELETE`), so the registry can
     /// drop what it holds. Best effort: one attempt, a failure is logged.
     pub async fn upload_cancel(&self, session: &UploadSession) {
         let scopes = [Scope::push(&session.repo)];
-        let req = Request {
-            method: Method::DELETE,
-            url: session.location.clone(),
-            headers: HeaderMap::new(),
-            body: Body::None,
-            scopes: &scopes,
-        };
+        let req = Request::new(Method::DELETE, session.location.clone(), &scopes);
         let r = match self.send(&req, &RetryPolicy::none()).await {
             Ok((resp, retries)) => self
                 .expect(&req, resp, retries, &[204, 404])
