@@ -489,6 +489,19 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
         );
         (out.status.code(), err)
     };
+    // A run of its own images (named by `prefix`) through these proxies.
+    let run_via = |source: &support::proxy::Proxy, target: &support::proxy::Proxy, prefix: &str| {
+        let dir = tempfile::tempdir().expect("tmp");
+        let imgs = images_into(&p, prefix);
+        run(&plan_via(
+            h,
+            dir.path(),
+            &imgs,
+            source,
+            target,
+            "retries = 1",
+        ))
+    };
     // 1. The first upload's Location names the thief.
     let target = h.proxy_r2();
     target.add(
@@ -501,16 +514,7 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
         ),
         1,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = plan_via(
-        h,
-        dir.path(),
-        &images_into(&p, "s1-"),
-        &h.proxy_r1(),
-        &target,
-        "retries = 1",
-    );
-    run(&plan);
+    run_via(&h.proxy_r1(), &target, "s1-");
     assert!(
         !thief.seen().is_empty(),
         "the upload never reached the thief"
@@ -525,16 +529,7 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
         Fault::RedirectElsewhere(format!("http://{}", thief.addr)),
         1,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = plan_via(
-        h,
-        dir.path(),
-        &images_into(&p, "s2-"),
-        &h.proxy_r1(),
-        &target,
-        "retries = 1",
-    );
-    run(&plan);
+    run_via(&h.proxy_r1(), &target, "s2-");
     assert!(
         thief.seen().len() > seen,
         "the redirect never reached the thief"
@@ -566,16 +561,7 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
         ),
         usize::MAX,
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let plan = plan_via(
-        h,
-        dir.path(),
-        &images_into(&p, "s4-"),
-        &source,
-        &h.proxy_r2(),
-        "retries = 1",
-    );
-    let (code, err) = run(&plan);
+    let (code, err) = run_via(&source, &h.proxy_r2(), "s4-");
     assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("another host"), "{err}");
     leaked(&elsewhere, "plain-HTTP registry, realm on another host");
