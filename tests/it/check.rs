@@ -835,14 +835,7 @@ fn a_blob_missing_from_one_repository_is_reported_there_at_any_concurrency() {
 fn the_status_page_loads_in_a_browser_with_failures_and_repositories() {
     let h = harness();
     let p = crate::support::project::seed(h, "statushtml");
-    let mut images: String = {
-        let mut repos: Vec<&str> = p.tags.iter().map(|(r, _, _)| r.as_str()).collect();
-        repos.dedup();
-        repos
-            .iter()
-            .map(|r| format!("[[images]]\nsource = \"{r}\"\n"))
-            .collect()
-    };
+    let mut images = p.images_into("");
     // A repository that does not exist: its listing fails.
     images.push_str(&format!("[[images]]\nsource = \"{}/gone\"\n", p.ns));
     let (dir, plan) = h.temp_plan(PlanOpts {

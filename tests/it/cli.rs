@@ -90,14 +90,7 @@ fn progress_json_is_one_object_per_line_naming_images() {
     use crate::support::{harness, project::seed, PlanOpts};
     let h = harness();
     let p = seed(h, "pjson");
-    let images: String = {
-        let mut repos: Vec<&str> = p.tags.iter().map(|(r, _, _)| r.as_str()).collect();
-        repos.dedup();
-        repos
-            .iter()
-            .map(|r| format!("[[images]]\nsource = \"{r}\"\n"))
-            .collect()
-    };
+    let images = p.images_into("");
     let (_dir, plan) = h.temp_plan(PlanOpts {
         images: &images,
         options: "format = \"oci\"",

@@ -23,15 +23,6 @@ use support::proxy::{Fault, Proxy, Schedule, Seen};
 use support::thief::Thief;
 use support::{harness, Harness, PlanOpts};
 
-/// `[[images]]` for every repository of `p`, into `prefix`-named targets.
-fn images_into(p: &Project, prefix: &str) -> String {
-    let repos: std::collections::BTreeSet<&String> = p.tags.iter().map(|(r, _, _)| r).collect();
-    repos
-        .iter()
-        .map(|r| format!("[[images]]\nsource = \"{r}\"\ntarget = \"{prefix}{r}\"\n"))
-        .collect()
-}
-
 fn plan_via(
     h: &Harness,
     dir: &Path,
@@ -166,7 +157,7 @@ fn random_faults_on_5_percent_of_requests_every_image_completes() {
         let plan = plan_via(
             h,
             dir.path(),
-            &images_into(&p, ""),
+            &p.images_into(""),
             &source,
             &target,
             &format!("format = \"{format}\"\nretries = 6\nconcurrency = 4\nchunk_size = \"100KB\""),
@@ -211,7 +202,7 @@ fn killed_after_each_of_the_first_30_writes_a_resumed_run_ends_like_a_clean_one(
         let plan = plan_via(
             h,
             dir.path(),
-            &images_into(&p, "clean-"),
+            &p.images_into("clean-"),
             &source,
             &target,
             opts,
@@ -236,7 +227,7 @@ fn killed_after_each_of_the_first_30_writes_a_resumed_run_ends_like_a_clean_one(
         let plan = plan_via(
             h,
             dir.path(),
-            &images_into(&p, &prefix),
+            &p.images_into(&prefix),
             &source,
             &target,
             opts,
@@ -376,7 +367,7 @@ fn canary_secrets_never_reach_output_logs_journal_or_reports() {
     let plan = plan_via(
         h,
         dir.path(),
-        &images_into(&p, ""),
+        &p.images_into(""),
         &source,
         &target,
         "format = \"oci\"",
@@ -492,7 +483,7 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
     // A run of its own images (named by `prefix`) through these proxies.
     let run_via = |source: &support::proxy::Proxy, target: &support::proxy::Proxy, prefix: &str| {
         let dir = tempfile::tempdir().expect("tmp");
-        let imgs = images_into(&p, prefix);
+        let imgs = p.images_into(prefix);
         run(&plan_via(
             h,
             dir.path(),
@@ -537,7 +528,7 @@ fn credentials_never_go_to_a_realm_a_foreign_host_names() {
     leaked(&thief, "redirect");
     // 3. An HTTPS registry (trusted through ca_file) naming an http:// realm.
     let (_d, plan) = h.temp_plan(PlanOpts {
-        images: &images_into(&p, "s3-"),
+        images: &p.images_into("s3-"),
         ..Default::default()
     });
     let text = std::fs::read_to_string(&plan).expect("plan").replace(
@@ -581,7 +572,7 @@ fn a_planted_journal_cannot_turn_rewrite_status_or_map_against_the_user() {
     let h = harness();
     let p = seed(h, "planted");
     let dir = tempfile::tempdir().expect("tmp");
-    let imgs = images_into(&p, "");
+    let imgs = p.images_into("");
     let plan = h.plan(
         dir.path(),
         PlanOpts {

@@ -15,6 +15,19 @@ pub struct Project {
     pub layer: std::collections::HashMap<&'static str, String>,
 }
 
+impl Project {
+    /// `[[images]]` for every repository of the project, each into the
+    /// same name behind `prefix` (`""`: the same name).
+    pub fn images_into(&self, prefix: &str) -> String {
+        let repos: std::collections::BTreeSet<&String> =
+            self.tags.iter().map(|(r, _, _)| r).collect();
+        repos
+            .iter()
+            .map(|r| format!("[[images]]\nsource = \"{r}\"\ntarget = \"{prefix}{r}\"\n"))
+            .collect()
+    }
+}
+
 pub fn seed(h: &Harness, prefix: &str) -> Project {
     let ns = h.unique(prefix);
     let s = (ns.len() as u64) << 32 | h.unique("").parse::<u64>().unwrap_or(0) << 8;
