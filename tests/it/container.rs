@@ -28,15 +28,19 @@ fn of_kind<'a>(docs: &'a [Yaml], kind: &str) -> &'a Yaml {
         .unwrap_or_else(|| panic!("no {kind} in job.yaml"))
 }
 
-/// The Job's container arguments.
-fn job_args(docs: &[Yaml]) -> Vec<String> {
-    let c = &of_kind(docs, "Job")["spec"]["template"]["spec"]["containers"][0];
-    c["args"]
+/// A container's arguments.
+fn args_of(container: &Yaml) -> Vec<String> {
+    container["args"]
         .as_vec()
         .into_iter()
         .flatten()
         .filter_map(|a| a.as_str().map(str::to_string))
         .collect()
+}
+
+/// The Job's container arguments.
+fn job_args(docs: &[Yaml]) -> Vec<String> {
+    args_of(&of_kind(docs, "Job")["spec"]["template"]["spec"]["containers"][0])
 }
 
 #[test]
@@ -313,12 +317,7 @@ const CRONJOB: &str = include_str!("../../examples/openshift/cronjob.yaml");
 /// A container's args in the CronJob's pod (`initContainers` or
 /// `containers`).
 fn cron_args(pod: &Yaml, list: &str) -> Vec<String> {
-    pod[list][0]["args"]
-        .as_vec()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.as_str().map(str::to_string))
-        .collect()
+    args_of(&pod[list][0])
 }
 
 /// The CronJob: never two syncs at once, the sync (an init container)
